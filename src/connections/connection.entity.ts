@@ -1,0 +1,39 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+export type ConnectionType = 'saml' | 'oidc';
+export type ConnectionStatus = 'draft' | 'active' | 'inactive';
+
+export interface SamlCertificate {
+  pem: string;
+  fingerprintSha256: string;
+  notBefore: string;
+  notAfter: string;
+}
+
+@Entity('connections')
+export class Connection {
+  @PrimaryColumn('uuid', { name: 'tenant_id' }) tenantId!: string;
+  @PrimaryColumn('uuid') id!: string;
+  @Column('text') type!: ConnectionType;
+  @Column('text') name!: string;
+  @Column('text') status!: ConnectionStatus;
+  @Column('boolean', { name: 'jit_enabled' }) jitEnabled!: boolean;
+  @Column('text', { name: 'default_role' }) defaultRole!: string;
+  @Column('boolean', { name: 'allow_unverified_email' }) allowUnverifiedEmail!: boolean;
+  @Column('jsonb', { name: 'attribute_mapping' }) attributeMapping!: Record<string, string>;
+  @Column('text', { name: 'saml_idp_entity_id', nullable: true }) samlIdpEntityId!: string | null;
+  @Column('text', { name: 'saml_sso_url', nullable: true }) samlSsoUrl!: string | null;
+  @Column('text', { name: 'saml_sso_binding', nullable: true }) samlSsoBinding!: string | null;
+  @Column('jsonb', { name: 'saml_certificates' }) samlCertificates!: SamlCertificate[];
+  @Column('boolean', { name: 'saml_allow_idp_initiated' }) samlAllowIdpInitiated!: boolean;
+  @Column('boolean', { name: 'saml_allow_sha1' }) samlAllowSha1!: boolean;
+  @Column('boolean', { name: 'saml_sign_authn_requests' }) samlSignAuthnRequests!: boolean;
+  @Column('text', { name: 'oidc_issuer', nullable: true }) oidcIssuer!: string | null;
+  @Column('text', { name: 'oidc_client_id', nullable: true }) oidcClientId!: string | null;
+  /** AES-256-GCM under the master key; never returned by any API. */
+  @Column('text', { name: 'oidc_client_secret_enc', nullable: true }) oidcClientSecretEnc!: string | null;
+  @Column('text', { name: 'oidc_scopes', array: true }) oidcScopes!: string[];
+  @Column('text', { name: 'oidc_id_token_algs', array: true }) oidcIdTokenAlgs!: string[];
+  @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
+  @Column('timestamptz', { name: 'updated_at' }) updatedAt!: Date;
+}

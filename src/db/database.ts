@@ -1,0 +1,62 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { knownMigrationNames, MIGRATIONS_TABLE } from './data-source.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+/** The tenant under which platform-level audit events (apps, keys) are chained. */
+export const PLATFORM_TENANT_ID = '00000000-0000-0000-0000-000000000000';
+
+export class InvalidTenantIdError extends Error {
+  readonly code = 'invalid_tenant_id';
+}
+
+/**
+ * The runtime's handle on PostgreSQL, connected as `gatehouse_app` (no
+ * BYPASSRLS, owns nothing). Tenant-owned tables are reached only through
+ * withTenant(); anywhere else row-level security shows them empty.
+ */
+export class Database {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Runs fn in a transaction with `app.tenant_id` set for that transaction only
+   * (SET LOCAL semantics), so the setting can never leak to the next user of the
+   * pooled connection. Whatever fn throws rolls the transaction back.
+   */
+  withTenant<T>(tenantId: string, fn: (em: EntityManager) => Promise<T>): Promise<T> {
+    if (!UUID.test(tenantId)) return Promise.reject(new InvalidTenantIdError(`not a tenant id: ${tenantId}`));
+    return this.dataSource.transaction(async (em) => {
+      await em.query(`SELECT set_config('app.tenant_id', $1, true)`, [tenantId]);
+      return fn(em);
+    });
+  }
+
+  /** A transaction on platform tables (tenants, apps, signing keys); tenant tables read empty. */
+  withPlatform<T>(fn: (em: EntityManager) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(fn);
+  }
+
+  /** A single statement outside any tenant: for the resolver functions (db/resolvers.ts). */
+  async queryOutsideTenant<T>(sql: string, params: unknown[]): Promise<T[]> {
+    return (await this.dataSource.query(sql, params)) as T[];
+  }
+
+  async ping(): Promise<void> {
+    await this.dataSource.query('SELECT 1');
+  }
+
+  /** Known migrations not yet applied to this database (empty when current). */
+  async pendingMigrations(): Promise<string[]> {
+    const rows = (await this.dataSource.query(`SELECT name FROM ${MIGRATIONS_TABLE}`)) as { name: string }[];
+    const applied = new Set(rows.map((r) => r.name));
+    return knownMigrationNames().filter((name) => !applied.has(name));
+  }
+
+  async close(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+  }
+}

@@ -1,0 +1,13 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+@Entity('groups')
+export class Group {
+  @PrimaryColumn('uuid', { name: 'tenant_id' }) tenantId!: string;
+  @PrimaryColumn('uuid') id!: string;
+  @Column('text', { name: 'display_name' }) displayName!: string;
+  @Column('text', { name: 'external_id', nullable: true }) externalId!: string | null;
+  @Column('text') source!: 'scim' | 'idp';
+  @Column('integer') version!: number;
+  @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
+  @Column('timestamptz', { name: 'updated_at' }) updatedAt!: Date;
+}

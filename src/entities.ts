@@ -1,0 +1,32 @@
+import { AuditEvent } from './audit/audit-event.entity.js';
+import { Connection } from './connections/connection.entity.js';
+import { Group } from './directory/group.entity.js';
+import { GroupMember } from './directory/group-member.entity.js';
+import { Identity } from './directory/identity.entity.js';
+import { RoleMapping } from './directory/role-mapping.entity.js';
+import { User } from './directory/user.entity.js';
+import { ScimToken } from './scim/scim-token.entity.js';
+import { Session } from './sessions/session.entity.js';
+import { Domain } from './tenants/domain.entity.js';
+import { Tenant } from './tenants/tenant.entity.js';
+import { App } from './tokens/app.entity.js';
+import { AppSecret } from './tokens/app-secret.entity.js';
+import { SigningKey } from './tokens/signing-key.entity.js';
+
+/** Every entity, handed to the data source (db does not import feature folders). */
+export const ENTITIES = [
+  Tenant,
+  Domain,
+  Connection,
+  User,
+  Identity,
+  Group,
+  GroupMember,
+  RoleMapping,
+  Session,
+  App,
+  AppSecret,
+  SigningKey,
+  ScimToken,
+  AuditEvent,
+];

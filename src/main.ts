@@ -1,0 +1,74 @@
+import type { Server } from 'node:http';
+import { createApp } from './app.js';
+import { ConfigError, parseConfig, redactConfig } from './config/config.js';
+import { loadSecrets } from './config/secrets.js';
+import { openDatabase } from './db/runtime.js';
+import { createLogger } from './http/logger.js';
+
+/** The one place that wires config -> database -> app -> listen. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`gatehouse: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  logger.info({ config: redactConfig(config) }, 'effective configuration');
+
+  const secrets = await loadSecrets(config);
+  const runtime = await openDatabase(config, (line) => logger.debug({ component: 'postgres' }, line));
+  if (runtime.migrationsApplied.length > 0) logger.info({ migrations: runtime.migrationsApplied }, 'migrations applied');
+
+  const app = createApp({ config, db: runtime.db, secrets, logger });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  process.stdout.write(`Gatehouse listening on http://localhost:${port} (public URL ${config.baseUrl})\n`);
+  if (secrets.adminTokenGenerated) {
+    process.stdout.write(
+      `\nOperator admin token (shown once; also stored in ${config.dataDir}/admin-token, mode 0600):\n  ${secrets.adminToken}\n\n`,
+    );
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    // Past the deadline, whatever is still open is cut; exit stays 0 (an orderly stop).
+    const deadline = setTimeout(() => {
+      logger.warn('drain deadline reached; closing remaining connections');
+      server.closeAllConnections();
+    }, config.shutdownTimeoutSeconds * 1000);
+    deadline.unref();
+    // Stop accepting; keep-alive sockets that are idle close now, busy ones after their response.
+    server.close(() => {
+      clearTimeout(deadline);
+      void runtime
+        .close()
+        .then(() => {
+          logger.info('stopped');
+          process.exit(0);
+        })
+        .catch((err: unknown) => {
+          logger.error({ err }, 'error while stopping');
+          process.exit(1);
+        });
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`gatehouse: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

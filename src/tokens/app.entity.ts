@@ -1,0 +1,18 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
+
+/** Platform table: a main app registered as an OAuth client (client_id = id). */
+@Entity('apps')
+export class App {
+  @PrimaryColumn('uuid') id!: string;
+  @Column('text') name!: string;
+  @Column('text', { name: 'client_type' }) clientType!: 'confidential' | 'public';
+  @Column('text', { name: 'redirect_uris', array: true }) redirectUris!: string[];
+  @Column('text', { name: 'post_logout_redirect_uris', array: true }) postLogoutRedirectUris!: string[];
+  @Column('text', { name: 'backchannel_logout_uri', nullable: true }) backchannelLogoutUri!: string | null;
+  @Column('text', { name: 'token_signing_alg' }) tokenSigningAlg!: SigningAlg;
+  @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
+  @Column('timestamptz', { name: 'updated_at' }) updatedAt!: Date;
+  @Column('timestamptz', { name: 'deleted_at', nullable: true }) deletedAt!: Date | null;
+}
