@@ -2,6 +2,8 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
+import { adminRouter } from './admin/admin.router.js';
+import type { TenantAdminResolver } from './admin/auth.js';
 import type { Config } from './config/config.js';
 import type { Secrets } from './config/secrets.js';
 import type { Database } from './db/database.js';
@@ -17,6 +19,8 @@ export interface AppDeps {
   secrets: Secrets;
   logger: Logger;
   metrics?: HttpMetrics;
+  /** Tenant admins' bearer tokens -> principal (filled by the sign-in issue's token service). */
+  resolveTenantAdmin?: TenantAdminResolver;
 }
 
 /** JSON bodies, including SCIM's media type (RFC 7644 §3.1). */
@@ -55,6 +59,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.urlencoded({ limit: config.bodyLimit, extended: false }));
 
   app.use(healthRouter(db, metrics));
+  app.use(
+    '/admin/v1',
+    adminRouter({ config, db, secrets: deps.secrets, resolveTenantAdmin: deps.resolveTenantAdmin }),
+  );
 
   app.use(jsonNotFound);
   app.use(jsonErrorHandler);

@@ -22,7 +22,8 @@ async function main(): Promise<void> {
 
   const secrets = await loadSecrets(config);
   const runtime = await openDatabase(config, (line) => logger.debug({ component: 'postgres' }, line));
-  if (runtime.migrationsApplied.length > 0) logger.info({ migrations: runtime.migrationsApplied }, 'migrations applied');
+  if (runtime.migrationsApplied.length > 0)
+    logger.info({ migrations: runtime.migrationsApplied }, 'migrations applied');
 
   const app = createApp({ config, db: runtime.db, secrets, logger });
   const server: Server = await new Promise((resolve) => {
@@ -69,6 +70,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`gatehouse: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `gatehouse: failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -39,9 +39,13 @@ export const configSchema = z
     GATEHOUSE_ID_TOKEN_TTL: seconds(300),
     GATEHOUSE_REFRESH_TOKEN_TTL: seconds(30 * 24 * 3600),
     GATEHOUSE_SESSION_TTL: seconds(12 * 3600),
-    GATEHOUSE_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 1mb').default('1mb'),
+    GATEHOUSE_BODY_LIMIT: z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 1mb')
+      .default('1mb'),
     GATEHOUSE_SHUTDOWN_TIMEOUT: z.coerce.number().int().positive().max(9).default(8),
     GATEHOUSE_TRUST_PROXY: booleanFlag,
+    GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
   })
   .transform((env) => {
     const port = env.PORT;
@@ -65,6 +69,8 @@ export const configSchema = z
       bodyLimit: env.GATEHOUSE_BODY_LIMIT,
       shutdownTimeoutSeconds: env.GATEHOUSE_SHUTDOWN_TIMEOUT,
       trustProxy: env.GATEHOUSE_TRUST_PROXY,
+      /** Failed admin authentications per source address per minute before 429. */
+      adminAuthFailureLimit: env.GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT,
     };
   });
 

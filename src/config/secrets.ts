@@ -45,13 +45,16 @@ export async function loadSecrets(config: Config): Promise<Secrets> {
   let adminToken = config.adminToken;
   let adminTokenGenerated = false;
   if (!adminToken) {
-    const stored = await readOrCreateSecret(config.dataDir, 'admin-token', () => generateToken(ADMIN_TOKEN_PREFIX));
+    const stored = await readOrCreateSecret(config.dataDir, 'admin-token', () =>
+      generateToken(ADMIN_TOKEN_PREFIX),
+    );
     adminToken = stored.value;
     adminTokenGenerated = stored.created;
   }
   const masterKeyText =
     config.masterKey ??
-    (await readOrCreateSecret(config.dataDir, 'master-key', () => randomBytes(32).toString('base64url'))).value;
+    (await readOrCreateSecret(config.dataDir, 'master-key', () => randomBytes(32).toString('base64url')))
+      .value;
   const masterKey = Buffer.from(masterKeyText, 'base64url');
   if (masterKey.length !== 32) throw new Error('master key in the data folder is not 32 bytes');
   return { adminToken, masterKey, adminTokenGenerated };

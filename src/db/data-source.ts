@@ -30,7 +30,12 @@ export function createDataSource(options: DataSourceOptions): DataSource {
 
 /** Applies pending migrations as the owner role; returns the names applied. */
 export async function runMigrations(ownerUrl: string): Promise<string[]> {
-  const ds = createDataSource({ url: ownerUrl, entities: [], poolSize: 1, applicationName: 'gatehouse-migrate' });
+  const ds = createDataSource({
+    url: ownerUrl,
+    entities: [],
+    poolSize: 1,
+    applicationName: 'gatehouse-migrate',
+  });
   await ds.initialize();
   try {
     const applied = await ds.runMigrations({ transaction: 'each' });

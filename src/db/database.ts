@@ -42,7 +42,7 @@ export class Database {
 
   /** A single statement outside any tenant: for the resolver functions (db/resolvers.ts). */
   async queryOutsideTenant<T>(sql: string, params: unknown[]): Promise<T[]> {
-    return (await this.dataSource.query(sql, params)) as T[];
+    return this.dataSource.query<T[]>(sql, params);
   }
 
   async ping(): Promise<void> {
@@ -51,7 +51,7 @@ export class Database {
 
   /** Known migrations not yet applied to this database (empty when current). */
   async pendingMigrations(): Promise<string[]> {
-    const rows = (await this.dataSource.query(`SELECT name FROM ${MIGRATIONS_TABLE}`)) as { name: string }[];
+    const rows = await this.dataSource.query<{ name: string }[]>(`SELECT name FROM ${MIGRATIONS_TABLE}`);
     const applied = new Set(rows.map((r) => r.name));
     return knownMigrationNames().filter((name) => !applied.has(name));
   }

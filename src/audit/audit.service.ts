@@ -1,0 +1,77 @@
+import type { EntityManager } from 'typeorm';
+import type { Database } from '../db/database.js';
+import type { ActorType } from './audit-event.entity.js';
+
+export interface AuditActor {
+  type: ActorType;
+  id: string | null;
+}
+
+export interface AuditInput {
+  actor: AuditActor;
+  action: string;
+  target?: { type: string; id: string };
+  requestId?: string;
+  sourceIp?: string;
+  before?: Record<string, unknown> | null;
+  after?: Record<string, unknown> | null;
+}
+
+/** Keys whose values are never written to the audit trail, at any depth. */
+const SECRET_KEY = /secret|password|token_hash|tokenhash|private|^token$|samlresponse|assertion/i;
+
+export function withoutSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutSecrets);
+  if (value instanceof Date) return value.toISOString();
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, SECRET_KEY.test(k) ? '[redacted]' : withoutSecrets(v)]),
+    );
+  }
+  return value;
+}
+
+/**
+ * Appends an event to the tenant's chain, in the caller's transaction (the one
+ * that made the change), so the change and its record commit or roll back
+ * together. The `em` must come from withTenant(tenantId); the database sets
+ * seq, prev_hash and hash.
+ */
+export async function recordAudit(em: EntityManager, tenantId: string, input: AuditInput): Promise<void> {
+  await em.query(
+    `INSERT INTO audit_events (tenant_id, actor_type, actor_id, action, target_type, target_id,
+                               request_id, source_ip, before, after, prev_hash, hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '')`,
+    [
+      tenantId,
+      input.actor.type,
+      input.actor.id,
+      input.action,
+      input.target?.type ?? null,
+      input.target?.id ?? null,
+      input.requestId ?? null,
+      input.sourceIp ?? null,
+      input.before ? JSON.stringify(withoutSecrets(input.before)) : null,
+      input.after ? JSON.stringify(withoutSecrets(input.after)) : null,
+    ],
+  );
+}
+
+export interface ChainVerification {
+  valid: boolean;
+  checked: number;
+  firstBrokenSeq: number | null;
+}
+
+/** Recomputes every hash of the tenant's chain (audit_verify_chain in SQL). */
+export async function verifyAuditChain(db: Database, tenantId: string): Promise<ChainVerification> {
+  return db.withTenant(tenantId, async (em) => {
+    const rows = await em.query<{ checked: string; first_broken_seq: string | null }[]>(
+      'SELECT checked, first_broken_seq FROM audit_verify_chain($1)',
+      [tenantId],
+    );
+    const row = rows[0];
+    const firstBrokenSeq = row?.first_broken_seq == null ? null : Number(row.first_broken_seq);
+    return { valid: firstBrokenSeq === null, checked: Number(row?.checked ?? 0), firstBrokenSeq };
+  });
+}
