@@ -1,0 +1,57 @@
+import { performance } from 'node:perf_hooks';
+
+/**
+ * Benchmarks report ratios against a baseline measured in the same run (the
+ * machine is shared and noisy), never absolute pass/fail thresholds.
+ */
+export interface BenchResult {
+  name: string;
+  /** What the figure is, e.g. "ops/s". */
+  unit: string;
+  value: number;
+  /** The floor measured in the same run, with its name; ratio = value / baseline.value. */
+  baseline?: { name: string; value: number };
+  /** Further figures (p50, p99, shares…). */
+  extra?: Record<string, number | string>;
+}
+
+export interface Scenario {
+  name: string;
+  run(): Promise<BenchResult[]>;
+}
+
+/** Operations per second of fn over at least `ms` milliseconds (after a warm-up). */
+export async function opsPerSecond(fn: () => Promise<unknown>, ms = 2000, concurrency = 1): Promise<number> {
+  for (let i = 0; i < 20; i++) await fn();
+  let done = 0;
+  const start = performance.now();
+  const until = start + ms;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        await fn();
+        done++;
+      }
+    }),
+  );
+  return done / ((performance.now() - start) / 1000);
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)] ?? NaN;
+}
+
+export function formatResult(r: BenchResult): string {
+  const value = `${r.value.toFixed(1)} ${r.unit}`;
+  const ratio = r.baseline
+    ? `  ratio ${(r.value / r.baseline.value).toFixed(3)} vs ${r.baseline.name} (${r.baseline.value.toFixed(1)} ${r.unit})`
+    : '';
+  const extra = r.extra
+    ? `  ${Object.entries(r.extra)
+        .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toFixed(2) : v}`)
+        .join(' ')}`
+    : '';
+  return `${r.name}: ${value}${ratio}${extra}`;
+}

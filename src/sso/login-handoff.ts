@@ -1,0 +1,48 @@
+import type { Request, Response } from 'express';
+
+/**
+ * The seam between the OpenID Provider side (src/tokens: the main app's
+ * /oauth/authorize) and the IdP side (src/sso: discovery, SAML, OIDC,
+ * completeLogin). tokens validates the app's request, stores it as a pending
+ * login bound to the browser, and calls LoginFlow.start; sso runs discovery and
+ * the IdP round trip, provisions the person, and calls
+ * AuthorizationCompleter.complete (or fail), which answers the app's redirect_uri.
+ */
+export interface PendingLogin {
+  /** Id of the stored authorization request; opaque to sso. */
+  loginId: string;
+  appId: string;
+  /** `login_hint` (an email), when the app gave one. */
+  loginHint: string | null;
+  /** `organization`: tenant id or slug. */
+  organization: string | null;
+  /** `connection`: a connection id. */
+  connectionId: string | null;
+}
+
+/** A person authenticated at their IdP and provisioned in their tenant. */
+export interface LoginResult {
+  tenantId: string;
+  userId: string;
+  connectionId: string;
+  authTime: Date;
+}
+
+/** A login that ended without a person: the reason travels to the app as an OAuth error. */
+export interface LoginFailure {
+  /** RFC 6749 §4.1.2.1 error code, e.g. access_denied. */
+  error: 'access_denied' | 'login_required' | 'server_error' | 'temporarily_unavailable';
+  /** Gatehouse reason code, e.g. saml_audience_mismatch. */
+  reason: string;
+}
+
+/** Implemented by src/sso. */
+export interface LoginFlow {
+  start(req: Request, res: Response, pending: PendingLogin): Promise<void>;
+}
+
+/** Implemented by src/tokens. */
+export interface AuthorizationCompleter {
+  complete(req: Request, res: Response, loginId: string, result: LoginResult): Promise<void>;
+  fail(req: Request, res: Response, loginId: string, failure: LoginFailure): Promise<void>;
+}
