@@ -5,12 +5,24 @@ import type { Database } from '../db/database.js';
 import { jsonErrorHandler, jsonNotFound } from '../http/error-handler.js';
 import { adminAuthentication, failedAuthLimiter, type TenantAdminResolver } from './auth.js';
 import { tenantsRouter } from './tenants.router.js';
+import { createTxtResolver } from '../tenants/dns-verifier.js';
+import { auditEventsRouter } from './audit-events.router.js';
+import { domainsRouter } from './domains.router.js';
+import { roleMappingsRouter } from './role-mappings.router.js';
+import { scimTokensRouter } from './scim-tokens.router.js';
+import { outboundFetchOptions } from '../connections/fetch-guard.js';
+import { appsRouter } from './apps.router.js';
+import { connectionsRouter } from './connections.router.js';
+import type { SigningKeyStore } from '../tokens/signing-key-store.js';
+import { signingKeysRouter } from './signing-keys.router.js';
 
 export interface AdminDeps {
   config: Config;
   db: Database;
   secrets: Secrets;
   resolveTenantAdmin?: TenantAdminResolver;
+  /** Token signing keys (src/tokens): /signing-keys and rotation on command. */
+  signingKeys?: SigningKeyStore;
 }
 
 /**
@@ -22,6 +34,25 @@ export function adminRouter(deps: AdminDeps): Router {
   router.use(failedAuthLimiter({ limit: deps.config.adminAuthFailureLimit, windowMs: 60_000 }));
   router.use(adminAuthentication(deps.secrets.adminToken, deps.resolveTenantAdmin));
   router.use(tenantsRouter(deps.db));
+  router.use(
+    domainsRouter(
+      deps.db,
+      createTxtResolver({ servers: deps.config.dnsServers, timeoutMs: deps.config.dnsTimeoutMs }),
+    ),
+  );
+  router.use(roleMappingsRouter(deps.db));
+  router.use(scimTokensRouter(deps.db, deps.config));
+  router.use(auditEventsRouter(deps.db));
+  router.use(
+    connectionsRouter({
+      db: deps.db,
+      baseUrl: deps.config.baseUrl,
+      masterKey: deps.secrets.masterKey,
+      fetch: outboundFetchOptions(deps.config.outboundFetch),
+    }),
+  );
+  router.use(appsRouter(deps.db));
+  if (deps.signingKeys) router.use(signingKeysRouter(deps.signingKeys));
   router.use(jsonNotFound);
   router.use(jsonErrorHandler);
   return router;

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Names of settings that hold secrets: redacted wherever the config is shown. */
@@ -15,6 +16,28 @@ const booleanFlag = z
 const postgresUrl = z
   .string()
   .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL');
+
+/** A DNS server as node:dns `setServers` takes it: `ip`, `ipv4:port` or `[ipv6]:port`. */
+function isDnsServer(entry: string): boolean {
+  if (isIP(entry)) return true;
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(entry);
+  if (!m) return false;
+  const port = Number(m[3]);
+  const hostOk = m[1] !== undefined ? isIP(m[1]) === 6 : isIP(m[2] ?? '') === 4;
+  return hostOk && port >= 1 && port <= 65535;
+}
+const dnsServers = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
+  .refine(
+    (list) => list.every(isDnsServer),
+    'must be comma-separated IP[:port] entries, e.g. 127.0.0.1:5353,[::1]:53',
+  );
 
 /**
  * Every setting Gatehouse reads, from environment variables. Parsed once at start
@@ -39,6 +62,11 @@ export const configSchema = z
     GATEHOUSE_ID_TOKEN_TTL: seconds(300),
     GATEHOUSE_REFRESH_TOKEN_TTL: seconds(30 * 24 * 3600),
     GATEHOUSE_SESSION_TTL: seconds(12 * 3600),
+    GATEHOUSE_AUTHORIZATION_CODE_TTL: seconds(60),
+    GATEHOUSE_LOGIN_TTL: seconds(15 * 60),
+    GATEHOUSE_SIGNING_KEY_ROTATION_INTERVAL: seconds(30 * 24 * 3600),
+    GATEHOUSE_SIGNING_KEY_CACHE_TTL: seconds(60),
+    GATEHOUSE_ADMIN_CLIENT_ID: z.uuid().optional(),
     GATEHOUSE_BODY_LIMIT: z
       .string()
       .regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 1mb')
@@ -46,6 +74,22 @@ export const configSchema = z
     GATEHOUSE_SHUTDOWN_TIMEOUT: z.coerce.number().int().positive().max(9).default(8),
     GATEHOUSE_TRUST_PROXY: booleanFlag,
     GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
+    GATEHOUSE_DNS_SERVERS: dnsServers.optional(),
+    GATEHOUSE_DNS_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(5000),
+    GATEHOUSE_ALLOW_PRIVATE_METADATA_URLS: booleanFlag,
+    GATEHOUSE_METADATA_FETCH_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(5000),
+    GATEHOUSE_OUTBOUND_CA_FILE: z.string().min(1).optional(),
+    GATEHOUSE_SSO_CLOCK_SKEW: z.coerce.number().int().min(0).max(600).default(60),
+    GATEHOUSE_SAML_MAX_ASSERTION_AGE: seconds(600),
+    GATEHOUSE_SAML_SP_SIGNING_KEY_FILE: z.string().min(1).optional(),
+    GATEHOUSE_SAML_SP_SIGNING_CERT_FILE: z.string().min(1).optional(),
+    GATEHOUSE_SCIM_RATE_LIMIT: z.coerce.number().int().positive().default(3000),
+    GATEHOUSE_SCIM_RATE_WINDOW: seconds(60),
+    GATEHOUSE_SCIM_MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
+    GATEHOUSE_SCIM_TOKEN_CACHE_TTL: seconds(300),
+    GATEHOUSE_SCIM_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
+    GATEHOUSE_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
+    GATEHOUSE_BACKCHANNEL_LOGOUT_TIMEOUT: z.coerce.number().int().positive().max(60).default(5),
   })
   .transform((env) => {
     const port = env.PORT;
@@ -65,12 +109,59 @@ export const configSchema = z
         idTokenTtl: env.GATEHOUSE_ID_TOKEN_TTL,
         refreshTokenTtl: env.GATEHOUSE_REFRESH_TOKEN_TTL,
         sessionTtl: env.GATEHOUSE_SESSION_TTL,
+        authorizationCodeTtl: env.GATEHOUSE_AUTHORIZATION_CODE_TTL,
+        /** How long a person has, from /oauth/authorize, to finish at their IdP. */
+        loginTtl: env.GATEHOUSE_LOGIN_TTL,
+        /** Scheduled rotation: the active key is replaced by the (already published) next key. */
+        signingKeyRotationInterval: env.GATEHOUSE_SIGNING_KEY_ROTATION_INTERVAL,
+        /** How long a node keeps the key set before re-reading it (rotation pick-up delay). */
+        signingKeyCacheTtl: env.GATEHOUSE_SIGNING_KEY_CACHE_TTL,
+        /** The registered app whose access tokens tenant admins use on /admin/v1 (unset: none). */
+        adminClientId: env.GATEHOUSE_ADMIN_CLIENT_ID,
       },
       bodyLimit: env.GATEHOUSE_BODY_LIMIT,
       shutdownTimeoutSeconds: env.GATEHOUSE_SHUTDOWN_TIMEOUT,
       trustProxy: env.GATEHOUSE_TRUST_PROXY,
       /** Failed admin authentications per source address per minute before 429. */
       adminAuthFailureLimit: env.GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT,
+      /** Resolvers for domain verification (`ip` or `ip:port`, `[v6]:port`); empty = the system's. */
+      dnsServers: env.GATEHOUSE_DNS_SERVERS ?? [],
+      dnsTimeoutMs: env.GATEHOUSE_DNS_TIMEOUT_MS,
+      /** Fetching IdP metadata URLs and OIDC discovery documents (src/connections/fetch-guard.ts). */
+      outboundFetch: {
+        /** Development only: allow loopback/private/link-local targets and http://. */
+        allowPrivate: env.GATEHOUSE_ALLOW_PRIVATE_METADATA_URLS,
+        timeoutMs: env.GATEHOUSE_METADATA_FETCH_TIMEOUT_MS,
+        /** PEM file of extra CAs trusted for those fetches (an IdP behind a private PKI). */
+        caFile: env.GATEHOUSE_OUTBOUND_CA_FILE,
+      },
+      /** Sign-in at tenants' IdPs (src/sso). */
+      sso: {
+        /** Allowed clock difference with an IdP (SAML NotBefore/NotOnOrAfter, ID token exp/iat), seconds. */
+        clockSkewSeconds: env.GATEHOUSE_SSO_CLOCK_SKEW,
+        /** A SAML assertion older than this (from its IssueInstant) is refused, seconds. */
+        samlMaxAssertionAgeSeconds: env.GATEHOUSE_SAML_MAX_ASSERTION_AGE,
+        /** PEM files of the SP key pair that signs AuthnRequests of connections asking for it (both or neither). */
+        spSigningKeyFile: env.GATEHOUSE_SAML_SP_SIGNING_KEY_FILE,
+        spSigningCertFile: env.GATEHOUSE_SAML_SP_SIGNING_CERT_FILE,
+      },
+      /** SCIM 2.0 provisioning (src/scim). */
+      scim: {
+        /** Requests per tenant per window, per node, before 429 + Retry-After. */
+        rateLimit: env.GATEHOUSE_SCIM_RATE_LIMIT,
+        rateWindowSeconds: env.GATEHOUSE_SCIM_RATE_WINDOW,
+        /** Largest `count` honoured on a list (RFC 7644 §3.4.2.4: larger ones are capped). */
+        maxPageSize: env.GATEHOUSE_SCIM_MAX_PAGE_SIZE,
+        /** How long a verified SCIM token stays cached (revocation drops it at once), seconds. */
+        tokenCacheTtlSeconds: env.GATEHOUSE_SCIM_TOKEN_CACHE_TTL,
+        /** Failed authentications per source address and tenant per minute before 429. */
+        authFailureLimit: env.GATEHOUSE_SCIM_AUTH_FAILURE_LIMIT,
+      },
+      /** OIDC Back-Channel Logout delivery (src/sessions/backchannel-logout.ts). */
+      backchannelLogout: {
+        maxAttempts: env.GATEHOUSE_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS,
+        timeoutSeconds: env.GATEHOUSE_BACKCHANNEL_LOGOUT_TIMEOUT,
+      },
     };
   });
 

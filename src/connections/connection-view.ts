@@ -1,0 +1,111 @@
+import type { Connection } from './connection.entity.js';
+import { isExpired } from './saml-metadata.js';
+import { serviceProviderDetails } from './sp.js';
+
+export interface CertificateView {
+  fingerprint_sha256: string;
+  not_before: string;
+  not_after: string;
+  expired: boolean;
+  pem: string;
+}
+
+/** A connection on the wire (snake_case). The OIDC client secret is never part of it. */
+export interface ConnectionView {
+  id: string;
+  tenant_id: string;
+  type: 'saml' | 'oidc';
+  name: string;
+  status: string;
+  jit_enabled: boolean;
+  default_role: string;
+  allow_unverified_email: boolean;
+  /** Overrides of DEFAULT_ATTRIBUTE_MAPPING, per profile field. */
+  attribute_mapping: Record<string, string>;
+  saml?: {
+    idp_entity_id: string | null;
+    sso_url: string | null;
+    sso_binding: string | null;
+    certificates: CertificateView[];
+    allow_idp_initiated: boolean;
+    allow_sha1: boolean;
+    sign_authn_requests: boolean;
+  };
+  /** What the IdP admin enters on their side. */
+  sp?: { entity_id: string; acs_url: string; metadata_url: string };
+  oidc?: {
+    issuer: string | null;
+    client_id: string | null;
+    scopes: string[];
+    id_token_algs: string[];
+    /** The callback to register at the IdP. */
+    redirect_uri: string;
+  };
+  created_at: string;
+  updated_at: string;
+}
+
+export function connectionView(c: Connection, baseUrl: string, now: Date): ConnectionView {
+  const common = {
+    id: c.id,
+    tenant_id: c.tenantId,
+    type: c.type,
+    name: c.name,
+    status: c.status,
+    jit_enabled: c.jitEnabled,
+    default_role: c.defaultRole,
+    allow_unverified_email: c.allowUnverifiedEmail,
+    attribute_mapping: c.attributeMapping,
+  };
+  const times = { created_at: c.createdAt.toISOString(), updated_at: c.updatedAt.toISOString() };
+  if (c.type === 'oidc') {
+    return {
+      ...common,
+      oidc: {
+        issuer: c.oidcIssuer,
+        client_id: c.oidcClientId,
+        scopes: c.oidcScopes,
+        id_token_algs: c.oidcIdTokenAlgs,
+        redirect_uri: `${baseUrl}/oidc/${c.id}/callback`,
+      },
+      ...times,
+    };
+  }
+  const sp = serviceProviderDetails(baseUrl, c.id);
+  return {
+    ...common,
+    saml: {
+      idp_entity_id: c.samlIdpEntityId,
+      sso_url: c.samlSsoUrl,
+      sso_binding: c.samlSsoBinding,
+      certificates: c.samlCertificates.map((cert) => ({
+        fingerprint_sha256: cert.fingerprintSha256,
+        not_before: cert.notBefore,
+        not_after: cert.notAfter,
+        expired: isExpired(cert, now),
+        pem: cert.pem,
+      })),
+      allow_idp_initiated: c.samlAllowIdpInitiated,
+      allow_sha1: c.samlAllowSha1,
+      sign_authn_requests: c.samlSignAuthnRequests,
+    },
+    sp: { entity_id: sp.entityId, acs_url: sp.acsUrl, metadata_url: sp.metadataUrl },
+    ...times,
+  };
+}
+
+/** The view as the audit trail keeps it: certificates by fingerprint, no PEM bodies. */
+export function auditSnapshot(view: ConnectionView): Record<string, unknown> {
+  const { sp: _sp, saml, ...rest } = view;
+  if (!saml) return { ...rest };
+  return {
+    ...rest,
+    saml: {
+      ...saml,
+      certificates: saml.certificates.map((c) => ({
+        fingerprint_sha256: c.fingerprint_sha256,
+        not_after: c.not_after,
+      })),
+    },
+  };
+}

@@ -1,0 +1,344 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { recordAudit } from '../audit/audit.service.js';
+import { open, seal } from '../config/secret-box.js';
+import type { Database } from '../db/database.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
+import { revokeSession } from '../sessions/sessions.service.js';
+import { requireLiveTenant } from '../tenants/tenant-guard.js';
+import type { AuditContext } from '../tenants/tenants.service.js';
+import { Connection, type ConnectionStatus, type SamlCertificate } from './connection.entity.js';
+import { auditSnapshot, connectionView, type ConnectionView } from './connection-view.js';
+import { guardedFetch, type OutboundFetchOptions } from './fetch-guard.js';
+import { discoverOidcProvider } from './oidc-discovery.js';
+import {
+  certificateWarnings,
+  parseCertificate,
+  parseIdpMetadata,
+  SAML_METADATA_MAX_BYTES,
+} from './saml-metadata.js';
+
+export interface ConnectionDeps {
+  db: Database;
+  baseUrl: string;
+  masterKey: Buffer;
+  fetch: OutboundFetchOptions;
+}
+
+interface CommonFields {
+  name?: string;
+  status?: ConnectionStatus;
+  jit_enabled?: boolean;
+  default_role?: string;
+  allow_unverified_email?: boolean;
+  attribute_mapping?: Record<string, string>;
+}
+interface SamlFields {
+  metadata_xml?: string;
+  metadata_url?: string;
+  allow_idp_initiated?: boolean;
+  allow_sha1?: boolean;
+  sign_authn_requests?: boolean;
+}
+interface OidcFields {
+  issuer?: string;
+  client_id?: string;
+  client_secret?: string;
+  scopes?: string[];
+  id_token_algs?: string[];
+}
+export type CreateConnectionInput =
+  | (CommonFields & SamlFields & { type: 'saml'; name: string })
+  | (CommonFields &
+      OidcFields & { type: 'oidc'; name: string; issuer: string; client_id: string; client_secret: string });
+export type UpdateConnectionInput = CommonFields & SamlFields & OidcFields & { certificates?: string[] };
+
+/** A connection answer after a change: the view plus what the admin should know. */
+export type ConnectionResult = ConnectionView & { warnings: string[] };
+
+const SAML_ONLY = [
+  'metadata_xml',
+  'metadata_url',
+  'certificates',
+  'allow_idp_initiated',
+  'allow_sha1',
+  'sign_authn_requests',
+];
+const OIDC_ONLY = ['issuer', 'client_id', 'client_secret', 'scopes', 'id_token_algs'];
+
+/** AAD of the sealed client secret: a ciphertext copied to another row does not open. */
+export function oidcClientSecretContext(tenantId: string, connectionId: string): string {
+  return `connection:${tenantId}:${connectionId}:oidc_client_secret`;
+}
+
+/** The IdP client secret in clear, for the token request at login (src/sso/oidc). */
+export function openOidcClientSecret(masterKey: Buffer, c: Connection): string {
+  if (!c.oidcClientSecretEnc) throw new Error(`connection ${c.id} has no client secret`);
+  return open(masterKey, c.oidcClientSecretEnc, oidcClientSecretContext(c.tenantId, c.id));
+}
+
+export async function loadConnection(em: EntityManager, connectionId: string): Promise<Connection> {
+  // idor check: RLS scopes this read to the tenant of the transaction
+  const c = await em.findOneBy(Connection, { id: connectionId });
+  if (!c) throw new NotFoundError('Connection');
+  return c;
+}
+
+/** IdP metadata from exactly one of metadata_xml / metadata_url, parsed and checked. */
+async function importMetadata(deps: ConnectionDeps, input: SamlFields, now: Date) {
+  if ((input.metadata_xml === undefined) === (input.metadata_url === undefined)) {
+    throw new BadRequestError('give exactly one of metadata_xml or metadata_url');
+  }
+  let xml = input.metadata_xml;
+  if (xml === undefined && input.metadata_url !== undefined) {
+    const fetched = await guardedFetch(
+      input.metadata_url,
+      {
+        what: 'metadata_url',
+        accept: 'application/samlmetadata+xml, application/xml, text/xml',
+        maxBytes: SAML_METADATA_MAX_BYTES,
+      },
+      deps.fetch,
+    );
+    xml = fetched.body;
+  }
+  return parseIdpMetadata(xml ?? '', { now, allowHttp: deps.fetch.allowPrivate });
+}
+
+function commonColumns(input: CommonFields): Partial<Connection> {
+  const out: Partial<Connection> = {};
+  if (input.name !== undefined) out.name = input.name;
+  if (input.status !== undefined) out.status = input.status;
+  if (input.jit_enabled !== undefined) out.jitEnabled = input.jit_enabled;
+  if (input.default_role !== undefined) out.defaultRole = input.default_role;
+  if (input.allow_unverified_email !== undefined) out.allowUnverifiedEmail = input.allow_unverified_email;
+  if (input.attribute_mapping !== undefined) out.attributeMapping = input.attribute_mapping;
+  return out;
+}
+
+function samlFlagColumns(input: SamlFields): Partial<Connection> {
+  const out: Partial<Connection> = {};
+  if (input.allow_idp_initiated !== undefined) out.samlAllowIdpInitiated = input.allow_idp_initiated;
+  if (input.allow_sha1 !== undefined) out.samlAllowSha1 = input.allow_sha1;
+  if (input.sign_authn_requests !== undefined) out.samlSignAuthnRequests = input.sign_authn_requests;
+  return out;
+}
+
+const DEFAULTS: Omit<Connection, 'tenantId' | 'id' | 'type' | 'name' | 'createdAt' | 'updatedAt'> = {
+  status: 'draft',
+  jitEnabled: true,
+  defaultRole: 'member',
+  allowUnverifiedEmail: false,
+  attributeMapping: {},
+  samlIdpEntityId: null,
+  samlSsoUrl: null,
+  samlSsoBinding: null,
+  samlCertificates: [],
+  samlAllowIdpInitiated: false,
+  samlAllowSha1: false,
+  samlSignAuthnRequests: false,
+  oidcIssuer: null,
+  oidcClientId: null,
+  oidcClientSecretEnc: null,
+  oidcScopes: ['openid', 'email', 'profile'],
+  oidcIdTokenAlgs: ['RS256'],
+};
+
+/**
+ * Everything that talks to the outside (metadata URL, discovery) happens before
+ * the transaction; the row and its audit event are then written together.
+ */
+export async function createConnection(
+  deps: ConnectionDeps,
+  tenantId: string,
+  input: CreateConnectionInput,
+  ctx: AuditContext,
+): Promise<ConnectionResult> {
+  const id = randomUUID();
+  const now = new Date();
+  let columns: Partial<Connection>;
+  let warnings: string[] = [];
+  if (input.type === 'saml') {
+    const metadata = await importMetadata(deps, input, now);
+    warnings = metadata.warnings;
+    columns = {
+      samlIdpEntityId: metadata.entityId,
+      samlSsoUrl: metadata.ssoUrl,
+      samlSsoBinding: metadata.ssoBinding,
+      samlCertificates: metadata.certificates,
+      ...samlFlagColumns(input),
+    };
+  } else {
+    const algs = input.id_token_algs ?? DEFAULTS.oidcIdTokenAlgs;
+    await discoverOidcProvider(input.issuer, algs, deps.fetch);
+    columns = {
+      oidcIssuer: input.issuer,
+      oidcClientId: input.client_id,
+      oidcClientSecretEnc: seal(deps.masterKey, input.client_secret, oidcClientSecretContext(tenantId, id)),
+      oidcScopes: input.scopes ?? DEFAULTS.oidcScopes,
+      oidcIdTokenAlgs: algs,
+    };
+  }
+  return deps.db.withTenant(tenantId, async (em) => {
+    await requireLiveTenant(em, tenantId);
+    const connection = em.create(Connection, {
+      ...DEFAULTS,
+      ...commonColumns(input),
+      ...columns,
+      tenantId,
+      id,
+      type: input.type,
+      name: input.name,
+      createdAt: now,
+      updatedAt: now,
+    });
+    await em.insert(Connection, connection);
+    const view = connectionView(connection, deps.baseUrl, now);
+    await recordAudit(em, tenantId, {
+      ...ctx,
+      action: 'connection.created',
+      target: { type: 'connection', id },
+      after: auditSnapshot(view),
+    });
+    return { ...view, warnings };
+  });
+}
+
+export async function listConnections(
+  deps: ConnectionDeps,
+  tenantId: string,
+  page: { limit: number; offset: number },
+): Promise<{ data: ConnectionView[]; total: number }> {
+  const now = new Date();
+  return deps.db.withTenant(tenantId, async (em) => {
+    await requireLiveTenant(em, tenantId);
+    const [rows, total] = await em.findAndCount(Connection, {
+      order: { createdAt: 'ASC', id: 'ASC' },
+      take: page.limit,
+      skip: page.offset,
+    });
+    return { data: rows.map((c) => connectionView(c, deps.baseUrl, now)), total };
+  });
+}
+
+export async function getConnection(
+  deps: ConnectionDeps,
+  tenantId: string,
+  connectionId: string,
+): Promise<ConnectionView> {
+  return deps.db.withTenant(tenantId, async (em) =>
+    connectionView(await loadConnection(em, connectionId), deps.baseUrl, new Date()),
+  );
+}
+
+/** Checks the fields fit the connection's type, then does the outside work (re-import, discovery). */
+async function prepareUpdate(
+  deps: ConnectionDeps,
+  existing: Connection,
+  input: UpdateConnectionInput,
+  now: Date,
+): Promise<{ columns: Partial<Connection>; warnings: string[] }> {
+  const given = Object.keys(input).filter((k) => input[k as keyof UpdateConnectionInput] !== undefined);
+  const misplaced = given.filter((k) => (existing.type === 'saml' ? OIDC_ONLY : SAML_ONLY).includes(k));
+  if (misplaced.length > 0) {
+    throw new BadRequestError(`${misplaced.join(', ')}: not a field of ${existing.type} connections`);
+  }
+  const columns: Partial<Connection> = { ...commonColumns(input) };
+  const warnings: string[] = [];
+  if (existing.type === 'saml') {
+    Object.assign(columns, samlFlagColumns(input));
+    const reimport = input.metadata_xml !== undefined || input.metadata_url !== undefined;
+    if (reimport && input.certificates) {
+      throw new BadRequestError('give either new metadata or certificates, not both');
+    }
+    if (reimport) {
+      const metadata = await importMetadata(deps, input, now);
+      warnings.push(...metadata.warnings);
+      Object.assign(columns, {
+        samlIdpEntityId: metadata.entityId,
+        samlSsoUrl: metadata.ssoUrl,
+        samlSsoBinding: metadata.ssoBinding,
+        samlCertificates: metadata.certificates,
+      });
+    }
+    if (input.certificates) {
+      const certs = new Map<string, SamlCertificate>();
+      input.certificates.forEach((pem, i) => {
+        const cert = parseCertificate(pem, `certificates[${i}]`);
+        certs.set(cert.fingerprintSha256, cert);
+      });
+      columns.samlCertificates = [...certs.values()];
+      for (const cert of certs.values()) warnings.push(...certificateWarnings(cert, now));
+    }
+    return { columns, warnings };
+  }
+  if (input.issuer !== undefined || input.id_token_algs !== undefined) {
+    const issuer = input.issuer ?? existing.oidcIssuer ?? '';
+    await discoverOidcProvider(issuer, input.id_token_algs ?? existing.oidcIdTokenAlgs, deps.fetch);
+  }
+  if (input.issuer !== undefined) columns.oidcIssuer = input.issuer;
+  if (input.client_id !== undefined) columns.oidcClientId = input.client_id;
+  if (input.scopes !== undefined) columns.oidcScopes = input.scopes;
+  if (input.id_token_algs !== undefined) columns.oidcIdTokenAlgs = input.id_token_algs;
+  if (input.client_secret !== undefined) {
+    columns.oidcClientSecretEnc = seal(
+      deps.masterKey,
+      input.client_secret,
+      oidcClientSecretContext(existing.tenantId, existing.id),
+    );
+  }
+  return { columns, warnings };
+}
+
+export async function updateConnection(
+  deps: ConnectionDeps,
+  tenantId: string,
+  connectionId: string,
+  input: UpdateConnectionInput,
+  ctx: AuditContext,
+): Promise<ConnectionResult> {
+  const now = new Date();
+  const existing = await deps.db.withTenant(tenantId, (em) => loadConnection(em, connectionId));
+  const { columns, warnings } = await prepareUpdate(deps, existing, input, now);
+  return deps.db.withTenant(tenantId, async (em) => {
+    const connection = await loadConnection(em, connectionId);
+    const before = connectionView(connection, deps.baseUrl, now);
+    Object.assign(connection, columns, { updatedAt: now });
+    await em.save(Connection, connection);
+    const after = connectionView(connection, deps.baseUrl, now);
+    await recordAudit(em, tenantId, {
+      ...ctx,
+      action: 'connection.updated',
+      target: { type: 'connection', id: connectionId },
+      before: auditSnapshot(before),
+      // Names only: a changed client secret shows up here, its value never does.
+      after: { ...auditSnapshot(after), changed_fields: Object.keys(input).sort() },
+    });
+    return { ...after, warnings };
+  });
+}
+
+export async function deleteConnection(
+  deps: ConnectionDeps,
+  tenantId: string,
+  connectionId: string,
+  ctx: AuditContext,
+): Promise<void> {
+  await deps.db.withTenant(tenantId, async (em) => {
+    const connection = await loadConnection(em, connectionId);
+    const before = connectionView(connection, deps.baseUrl, new Date());
+    // Whoever signed in through it is signed out; identities go with it (FK cascade).
+    const live = await em.query<{ id: string }[]>(
+      'SELECT id FROM sessions WHERE connection_id = $1 AND revoked_at IS NULL',
+      [connectionId],
+    );
+    for (const { id } of live) await revokeSession(em, id, 'connection_deleted');
+    await em.delete(Connection, { tenantId, id: connectionId });
+    await recordAudit(em, tenantId, {
+      ...ctx,
+      action: 'connection.deleted',
+      target: { type: 'connection', id: connectionId },
+      before: auditSnapshot(before),
+    });
+  });
+}

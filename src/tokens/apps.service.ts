@@ -1,0 +1,286 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import argon2 from 'argon2';
+import { IsNull, type EntityManager } from 'typeorm';
+import { recordAudit } from '../audit/audit.service.js';
+import { type Database, isUuid, PLATFORM_TENANT_ID } from '../db/database.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
+import type { AuditContext } from '../tenants/tenants.service.js';
+import { App, type SigningAlg } from './app.entity.js';
+import { AppSecret } from './app-secret.entity.js';
+
+/**
+ * Main apps registered as OAuth clients of Gatehouse (platform level, operator
+ * only). client_id = the app's id. Client secrets:
+ * `gh_secret_<secret id, 32 hex>_<43 base64url>`, argon2id-hashed and shown
+ * once; the id picks the one row to verify against, so a check costs one
+ * argon2 verification however many secrets overlap during a rotation.
+ */
+export const CLIENT_SECRET_PREFIX = 'gh_secret_';
+const SECRET_FORMAT = /^gh_secret_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/;
+export const DEFAULT_ROTATION_OVERLAP_SECONDS = 86_400;
+
+export interface AppInput {
+  name: string;
+  redirect_uris: string[];
+  client_type?: 'confidential' | 'public';
+  post_logout_redirect_uris?: string[];
+  backchannel_logout_uri?: string | null;
+  token_signing_alg?: SigningAlg;
+}
+export type AppUpdate = Partial<Omit<AppInput, 'client_type'>>;
+
+export interface AppSecretView {
+  id: string;
+  created_at: string;
+  /** null: valid until rotated. */
+  expires_at: string | null;
+}
+
+export interface AppView {
+  client_id: string;
+  name: string;
+  client_type: 'confidential' | 'public';
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  backchannel_logout_uri: string | null;
+  token_signing_alg: SigningAlg;
+  created_at: string;
+  updated_at: string;
+  /** Metadata of the secrets that still verify; never the secret or its hash. */
+  secrets: AppSecretView[];
+}
+
+function appView(app: App, secrets: AppSecret[]): AppView {
+  return {
+    client_id: app.id,
+    name: app.name,
+    client_type: app.clientType,
+    redirect_uris: app.redirectUris,
+    post_logout_redirect_uris: app.postLogoutRedirectUris,
+    backchannel_logout_uri: app.backchannelLogoutUri,
+    token_signing_alg: app.tokenSigningAlg,
+    created_at: app.createdAt.toISOString(),
+    updated_at: app.updatedAt.toISOString(),
+    secrets: secrets.map((s) => ({
+      id: s.id,
+      created_at: s.createdAt.toISOString(),
+      expires_at: s.expiresAt?.toISOString() ?? null,
+    })),
+  };
+}
+
+const target = (id: string) => ({ type: 'app', id });
+
+/** Platform changes and their audit events, in one transaction on the platform chain. */
+function withPlatformAudit<T>(db: Database, fn: (em: EntityManager) => Promise<T>): Promise<T> {
+  return db.withTenant(PLATFORM_TENANT_ID, fn);
+}
+
+async function loadApp(em: EntityManager, appId: string): Promise<App> {
+  const app = isUuid(appId) ? await em.findOneBy(App, { id: appId, deletedAt: IsNull() }) : null;
+  if (!app) throw new NotFoundError('App');
+  return app;
+}
+
+async function liveSecrets(em: EntityManager, appId: string, now: Date): Promise<AppSecret[]> {
+  const rows = await em.find(AppSecret, { where: { appId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  return rows.filter((s) => !s.expiresAt || s.expiresAt > now);
+}
+
+async function issueSecret(em: EntityManager, appId: string, now: Date) {
+  const id = randomUUID();
+  const secret = `${CLIENT_SECRET_PREFIX}${id.replaceAll('-', '')}_${randomBytes(32).toString('base64url')}`;
+  const row = em.create(AppSecret, {
+    id,
+    appId,
+    secretHash: await argon2.hash(secret, { type: argon2.argon2id }),
+    createdAt: now,
+    expiresAt: null,
+  });
+  await em.insert(AppSecret, row);
+  return { id, secret };
+}
+
+/** 201 answer: the app, plus `client_secret` for confidential clients — shown this once. */
+export async function createApp(
+  db: Database,
+  input: AppInput,
+  ctx: AuditContext,
+): Promise<AppView & { client_secret?: string }> {
+  const now = new Date();
+  return withPlatformAudit(db, async (em) => {
+    const app = em.create(App, {
+      id: randomUUID(),
+      name: input.name,
+      clientType: input.client_type ?? 'confidential',
+      redirectUris: input.redirect_uris,
+      postLogoutRedirectUris: input.post_logout_redirect_uris ?? [],
+      backchannelLogoutUri: input.backchannel_logout_uri ?? null,
+      tokenSigningAlg: input.token_signing_alg ?? 'ES256',
+      createdAt: now,
+      updatedAt: now,
+      deletedAt: null,
+    });
+    await em.insert(App, app);
+    const issued = app.clientType === 'confidential' ? await issueSecret(em, app.id, now) : null;
+    const view = appView(app, await liveSecrets(em, app.id, now));
+    await recordAudit(em, PLATFORM_TENANT_ID, {
+      ...ctx,
+      action: 'app.created',
+      target: target(app.id),
+      after: { ...view },
+    });
+    return issued ? { ...view, client_secret: issued.secret } : view;
+  });
+}
+
+export async function listApps(
+  db: Database,
+  page: { limit: number; offset: number },
+): Promise<{ data: AppView[]; total: number }> {
+  const now = new Date();
+  return db.withPlatform(async (em) => {
+    const [rows, total] = await em.findAndCount(App, {
+      where: { deletedAt: IsNull() },
+      order: { createdAt: 'ASC', id: 'ASC' },
+      take: page.limit,
+      skip: page.offset,
+    });
+    const views: AppView[] = [];
+    for (const app of rows) views.push(appView(app, await liveSecrets(em, app.id, now)));
+    return { data: views, total };
+  });
+}
+
+export async function getApp(db: Database, appId: string): Promise<AppView> {
+  return db.withPlatform(async (em) => {
+    const app = await loadApp(em, appId);
+    return appView(app, await liveSecrets(em, app.id, new Date()));
+  });
+}
+
+export async function updateApp(
+  db: Database,
+  appId: string,
+  input: AppUpdate,
+  ctx: AuditContext,
+): Promise<AppView> {
+  const now = new Date();
+  return withPlatformAudit(db, async (em) => {
+    const app = await loadApp(em, appId);
+    const secrets = await liveSecrets(em, app.id, now);
+    const before = appView(app, secrets);
+    if (input.name !== undefined) app.name = input.name;
+    if (input.redirect_uris !== undefined) app.redirectUris = input.redirect_uris;
+    if (input.post_logout_redirect_uris !== undefined)
+      app.postLogoutRedirectUris = input.post_logout_redirect_uris;
+    if (input.backchannel_logout_uri !== undefined) app.backchannelLogoutUri = input.backchannel_logout_uri;
+    if (input.token_signing_alg !== undefined) app.tokenSigningAlg = input.token_signing_alg;
+    app.updatedAt = now;
+    await em.save(App, app);
+    const after = appView(app, secrets);
+    await recordAudit(em, PLATFORM_TENANT_ID, {
+      ...ctx,
+      action: 'app.updated',
+      target: target(app.id),
+      before: { ...before },
+      after: { ...after },
+    });
+    return after;
+  });
+}
+
+/** Soft delete: the row stays (ids in old audit events still mean something); its secrets go. */
+export async function deleteApp(db: Database, appId: string, ctx: AuditContext): Promise<void> {
+  const now = new Date();
+  await withPlatformAudit(db, async (em) => {
+    const app = await loadApp(em, appId);
+    const before = appView(app, await liveSecrets(em, app.id, now));
+    await em.delete(AppSecret, { appId: app.id });
+    app.deletedAt = now;
+    app.updatedAt = now;
+    await em.save(App, app);
+    await recordAudit(em, PLATFORM_TENANT_ID, {
+      ...ctx,
+      action: 'app.deleted',
+      target: target(app.id),
+      before: { ...before },
+    });
+  });
+}
+
+/**
+ * Rotation with overlap: a new secret (shown once), and every earlier secret
+ * keeps working until now + overlapSeconds (never extended past an earlier
+ * expiry), so the app can roll out the new one without downtime.
+ */
+export async function rotateAppSecret(
+  db: Database,
+  appId: string,
+  input: { overlapSeconds: number },
+  ctx: AuditContext,
+): Promise<{
+  client_id: string;
+  client_secret: string;
+  secret_id: string;
+  previous_secrets_expire_at: string;
+}> {
+  const now = new Date();
+  const expiresAt = new Date(now.getTime() + input.overlapSeconds * 1000);
+  return withPlatformAudit(db, async (em) => {
+    const app = await loadApp(em, appId);
+    if (app.clientType !== 'confidential') throw new BadRequestError('public clients have no client secret');
+    const previous = await liveSecrets(em, app.id, now);
+    for (const secret of previous) {
+      if (!secret.expiresAt || secret.expiresAt > expiresAt) {
+        await em.update(AppSecret, { id: secret.id }, { expiresAt });
+      }
+    }
+    const issued = await issueSecret(em, app.id, now);
+    await recordAudit(em, PLATFORM_TENANT_ID, {
+      ...ctx,
+      action: 'app.secret_rotated',
+      target: target(app.id),
+      after: {
+        new_secret_id: issued.id,
+        previous_secret_ids: previous.map((s) => s.id),
+        previous_expire_at: expiresAt.toISOString(),
+      },
+    });
+    return {
+      client_id: app.id,
+      client_secret: issued.secret,
+      secret_id: issued.id,
+      previous_secrets_expire_at: expiresAt.toISOString(),
+    };
+  });
+}
+
+/** The app behind a client_id, when registered and not deleted (for /oauth/*). */
+export async function findApp(db: Database, appId: string): Promise<App | null> {
+  if (!isUuid(appId)) return null;
+  return db.withPlatform((em) => em.findOneBy(App, { id: appId, deletedAt: IsNull() }));
+}
+
+/** Whether `secret` is a current (not expired at `now`) client secret of the app. */
+export async function verifyClientSecret(
+  db: Database,
+  appId: string,
+  secret: string,
+  now: Date,
+): Promise<boolean> {
+  const m = SECRET_FORMAT.exec(secret);
+  if (!m?.[1] || !isUuid(appId)) return false;
+  const h = m[1];
+  const secretId = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  const row = await db.withPlatform(async (em) => {
+    const rows = await em.query<{ secret_hash: string; expires_at: Date | null }[]>(
+      `SELECT s.secret_hash, s.expires_at FROM app_secrets s JOIN apps a ON a.id = s.app_id
+        WHERE s.id = $1 AND s.app_id = $2 AND a.deleted_at IS NULL`,
+      [secretId, appId],
+    );
+    return rows[0];
+  });
+  if (!row || (row.expires_at && row.expires_at <= now)) return false;
+  return argon2.verify(row.secret_hash, secret);
+}

@@ -1,0 +1,164 @@
+import request from 'supertest';
+import { buildTestApp, type TestApp } from '../support/app.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+let t: TestDatabase;
+let a: TestApp;
+let acmeId: string;
+let globexId: string;
+const ACME_ADMIN = 'tenant-admin-token-of-acme';
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  a = buildTestApp(
+    t,
+    {},
+    {
+      resolveTenantAdmin: async (token) =>
+        token === ACME_ADMIN ? { kind: 'tenant_admin', tenantId: acmeId, userId: 'u-acme-admin' } : null,
+    },
+  );
+  acmeId = (await op().post('/admin/v1/tenants').send({ slug: 'acme', name: 'Acme' })).body.id;
+  globexId = (await op().post('/admin/v1/tenants').send({ slug: 'globex', name: 'Globex' })).body.id;
+  // Acme's trail: tenant.created, domain.added ×2, role_mapping.created, domain.deleted.
+  const d1 = await op().post(`/admin/v1/tenants/${acmeId}/domains`).send({ domain: 'acme.com' });
+  await op().post(`/admin/v1/tenants/${acmeId}/domains`).send({ domain: 'acme.org' });
+  await op()
+    .post(`/admin/v1/tenants/${acmeId}/role-mappings`)
+    .send({ group: { display_name: 'Eng' }, role: 'admin' });
+  await op().delete(`/admin/v1/tenants/${acmeId}/domains/${d1.body.id}`);
+});
+afterAll(() => t.close());
+
+function op() {
+  return request.agent(a.app).set('Authorization', `Bearer ${a.secrets.adminToken}`);
+}
+const events = (tenantId: string, query = '') => `/admin/v1/tenants/${tenantId}/audit-events${query}`;
+const actionsOf = (body: { data: { action: string }[] }) => body.data.map((e) => e.action);
+
+describe('admin API: audit events', () => {
+  it('lists the trail newest first, with actor, target, request id and hashes', async () => {
+    const res = await op().get(events(acmeId));
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ total: 5, limit: 25, offset: 0 });
+    expect(actionsOf(res.body)).toEqual([
+      'domain.deleted',
+      'role_mapping.created',
+      'domain.added',
+      'domain.added',
+      'tenant.created',
+    ]);
+    const [latest] = res.body.data;
+    expect(latest).toMatchObject({
+      seq: 5,
+      actor: { type: 'operator', id: 'operator' },
+      target: { type: 'domain', id: expect.any(String) },
+      before: expect.objectContaining({ domain: 'acme.com' }),
+      after: null,
+      request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect(latest.prev_hash).toBe(res.body.data[1].hash);
+  });
+
+  it('paginates, oldest first on request', async () => {
+    const page = await op().get(events(acmeId, '?order=asc&limit=2&offset=1'));
+    expect(page.body).toMatchObject({ total: 5, limit: 2, offset: 1 });
+    expect(page.body.data.map((e: { seq: number }) => e.seq)).toEqual([2, 3]);
+    const past = await op().get(events(acmeId, '?offset=10'));
+    expect(past.body).toMatchObject({ total: 5, data: [] });
+  });
+
+  it('filters by exact action and by prefix', async () => {
+    const exact = await op().get(events(acmeId, '?action=domain.added'));
+    expect(exact.body.total).toBe(2);
+    expect(actionsOf(exact.body)).toEqual(['domain.added', 'domain.added']);
+    const prefix = await op().get(events(acmeId, '?action=domain.*'));
+    expect(actionsOf(prefix.body)).toEqual(['domain.deleted', 'domain.added', 'domain.added']);
+    expect((await op().get(events(acmeId, '?action=domain'))).body.total).toBe(0);
+    // `_` is a literal in a prefix, not a LIKE wildcard.
+    expect((await op().get(events(acmeId, '?action=role_mapping.*'))).body.total).toBe(1);
+    expect((await op().get(events(acmeId, '?action=rolexmapping.*'))).body.total).toBe(0);
+  });
+
+  it('filters by time: since inclusive, until exclusive', async () => {
+    const tenantId = (await op().post('/admin/v1/tenants').send({ slug: 'timeline', name: 'Timeline' })).body
+      .id;
+    await t.db.withTenant(tenantId, async (em) => {
+      for (const [action, at] of [
+        ['x.jan', '2024-01-01T00:00:00Z'],
+        ['x.jun', '2024-06-01T00:00:00Z'],
+        ['x.next', '2025-01-01T00:00:00Z'],
+      ]) {
+        await em.query(
+          `INSERT INTO audit_events (tenant_id, occurred_at, actor_type, action, prev_hash, hash)
+           VALUES ($1, $2, 'system', $3, '', '')`,
+          [tenantId, at, action],
+        );
+      }
+    });
+    const between = await op().get(
+      events(tenantId, '?since=2024-06-01T00:00:00Z&until=2025-01-01T00:00:00Z'),
+    );
+    expect(actionsOf(between.body)).toEqual(['x.jun']);
+    const withOffset = await op().get(events(tenantId, '?since=2024-05-31T21:00:00-02:00&action=x.*'));
+    expect(actionsOf(withOffset.body)).toEqual(['x.next', 'x.jun']);
+    expect((await op().get(events(tenantId, '/verify'))).body).toEqual({
+      valid: true,
+      checked: 4,
+      first_broken_seq: null,
+    });
+  });
+
+  it.each([
+    ['?since=yesterday', /^since:/],
+    ['?until=2024-13-01T00:00:00Z', /^until:/],
+    ['?action=domain.%25', /^action:/],
+    ['?action=*', /^action:/],
+    ['?limit=101', /^limit:/],
+    ['?order=random', /^order:/],
+  ])('refuses %s with 400', async (query, message) => {
+    const res = await op().get(events(acmeId, query));
+    expect(res.status).toBe(400);
+    expect(res.body.message).toMatch(message);
+  });
+
+  it('verifies the chain, and reports the first broken event after tampering', async () => {
+    expect((await op().get(events(acmeId, '/verify'))).body).toEqual({
+      valid: true,
+      checked: 5,
+      first_broken_seq: null,
+    });
+    await t.asOwner(`
+      BEGIN;
+      SET LOCAL app.tenant_id = '${globexId}';
+      ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only;
+      UPDATE audit_events SET after = '{"domain": "evil.com"}' WHERE tenant_id = '${globexId}' AND seq = 1;
+      ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only;
+      COMMIT;`);
+    expect((await op().get(events(globexId, '/verify'))).body).toEqual({
+      valid: false,
+      checked: 0,
+      first_broken_seq: 1,
+    });
+    expect((await op().get(events(acmeId, '/verify'))).body.valid).toBe(true);
+  });
+
+  it("never shows another tenant's events, and answers 404 to a tenant admin of Acme on Globex", async () => {
+    const globex = await op().get(events(globexId));
+    expect(actionsOf(globex.body)).toEqual(['tenant.created']);
+    const admin = (path: string) => request(a.app).get(path).set('Authorization', `Bearer ${ACME_ADMIN}`);
+    expect((await admin(events(globexId))).status).toBe(404);
+    expect((await admin(events(globexId, '/verify'))).status).toBe(404);
+    expect((await admin(events(acmeId))).body.total).toBe(5);
+    expect((await admin(events(acmeId, '/verify'))).body.valid).toBe(true);
+  });
+
+  it("keeps a deleted tenant's trail readable by the operator; unknown tenants are 404", async () => {
+    const id = (await op().post('/admin/v1/tenants').send({ slug: 'gone', name: 'Gone' })).body.id;
+    expect((await op().delete(`/admin/v1/tenants/${id}`)).status).toBe(204);
+    expect(actionsOf((await op().get(events(id))).body)).toEqual(['tenant.deleted', 'tenant.created']);
+    expect((await op().get(events(id, '/verify'))).body).toMatchObject({ valid: true, checked: 2 });
+    expect((await op().get(events('00000000-0000-4000-8000-000000000000'))).status).toBe(404);
+  });
+});
