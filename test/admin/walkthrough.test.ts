@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import request from 'supertest';
 import { resolveTenantByEmailDomain } from '../../src/db/resolvers.js';
 import { buildTestApp, type TestApp } from '../support/app.js';
@@ -51,7 +52,29 @@ describe('walkthrough: onboarding a customer', () => {
     expect(await resolveTenantByEmailDomain(t.db, 'ACME.com')).toBe(tenantId);
   });
 
-  // (The SAML/OIDC connection and its SP details come here.)
+  let connectionId: string;
+
+  it('3a. creates the SAML connection from the IdP metadata and answers the SP details', async () => {
+    const metadata = await readFile('fixtures/saml/metadata/okta.xml', 'utf8');
+    const res = await op()
+      .post(`/admin/v1/tenants/${tenantId}/connections`)
+      .send({ type: 'saml', name: 'Okta', metadata_xml: metadata, status: 'active' });
+    expect(res.status).toBe(201);
+    connectionId = res.body.id;
+    expect(res.body.sp).toEqual({
+      entity_id: `https://gatehouse.test/saml/${connectionId}`,
+      acs_url: `https://gatehouse.test/saml/${connectionId}/acs`,
+      metadata_url: `https://gatehouse.test/saml/${connectionId}/metadata`,
+    });
+    expect(res.body.saml.certificates.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('3b. serves the SP metadata document the IdP admin imports', async () => {
+    const res = await request(a.app).get(`/saml/${connectionId}/metadata`);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/samlmetadata\+xml/);
+    expect(res.text).toContain(`entityID="https://gatehouse.test/saml/${connectionId}"`);
+  });
 
   it('4. maps the IdP group to a role', async () => {
     const res = await op()
@@ -69,7 +92,13 @@ describe('walkthrough: onboarding a customer', () => {
     expect(res.body.scim_base_url).toBe(`https://gatehouse.test/scim/v2/${tenantId}`);
   });
 
-  // (The main app's registration comes here.)
+  it('5a. registers the main app as an OAuth client (platform level, its own trail)', async () => {
+    const res = await op()
+      .post('/admin/v1/apps')
+      .send({ name: 'Main app', redirect_uris: ['https://app.example.com/callback'] });
+    expect(res.status).toBe(201);
+    expect(res.body.client_secret).toMatch(/^gh_secret_/);
+  });
 
   it("6. the tenant's audit trail holds every step and its chain verifies", async () => {
     const trail = await op().get(`/admin/v1/tenants/${tenantId}/audit-events?order=asc`);
@@ -77,10 +106,11 @@ describe('walkthrough: onboarding a customer', () => {
       'tenant.created',
       'domain.added',
       'domain.verified',
+      'connection.created',
       'role_mapping.created',
       'scim_token.created',
     ]);
     const chain = await op().get(`/admin/v1/tenants/${tenantId}/audit-events/verify`);
-    expect(chain.body).toEqual({ valid: true, checked: 5, first_broken_seq: null });
+    expect(chain.body).toEqual({ valid: true, checked: 6, first_broken_seq: null });
   });
 });
