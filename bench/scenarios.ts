@@ -1,5 +1,19 @@
 import type { Scenario } from './harness.js';
 import { withTenantScenario } from './scenarios/with-tenant.js';
+import { samlAcsScenario } from './scenarios/saml-acs.js';
+import { scimProvisioningScenario } from './scenarios/scim-provisioning.js';
+import { scimFilterScenario } from './scenarios/scim-filter.js';
+import { scimRevocationScenario } from './scenarios/scim-revocation.js';
+import { tokensCodeExchangeScenario } from './scenarios/tokens-code-exchange.js';
+import { tokensVerifyScenario } from './scenarios/tokens-verify.js';
 
 /** Every benchmark scenario; `npm run bench -- <name>` runs the ones whose name contains <name>. */
-export const SCENARIOS: Scenario[] = [withTenantScenario];
+export const SCENARIOS: Scenario[] = [
+  withTenantScenario,
+  samlAcsScenario,
+  scimProvisioningScenario,
+  scimFilterScenario,
+  scimRevocationScenario,
+  tokensCodeExchangeScenario,
+  tokensVerifyScenario,
+];

@@ -1,4 +1,12 @@
 import { InitialSchema1764100000000 } from './1764100000000-initial-schema.js';
+import { ScimDeprovisioning1764400000000 } from './1764400000000-scim-deprovisioning.js';
+import { OAuthProvider1764500000000 } from './1764500000000-oauth-provider.js';
+import { SsoLoginState1764600000000 } from './1764600000000-sso-login-state.js';
 
 /** Every migration, in order. A new migration file is added here. */
-export const MIGRATIONS = [InitialSchema1764100000000];
+export const MIGRATIONS = [
+  InitialSchema1764100000000,
+  ScimDeprovisioning1764400000000,
+  OAuthProvider1764500000000,
+  SsoLoginState1764600000000,
+];

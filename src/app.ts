@@ -3,15 +3,24 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import { adminRouter } from './admin/admin.router.js';
+import { spMetadataRouter } from './connections/sp-metadata.router.js';
 import type { TenantAdminResolver } from './admin/auth.js';
 import type { Config } from './config/config.js';
 import type { Secrets } from './config/secrets.js';
 import type { Database } from './db/database.js';
+import type { NotificationBus } from './db/notification-bus.js';
 import { jsonErrorHandler, jsonNotFound } from './http/error-handler.js';
 import { healthRouter } from './http/health.router.js';
 import { redactUrl } from './http/logger.js';
 import { createHttpMetrics, type HttpMetrics } from './http/metrics.js';
 import { requestId } from './http/request-context.js';
+import { scimErrorHandler, scimRouter } from './scim/scim.router.js';
+import type { AuthorizationCompleter, LoginFlow } from './sso/login-handoff.js';
+import { createSso, type UnsolicitedLoginCompleter } from './sso/sso.js';
+import { createAuthorizationCompleter } from './tokens/completer.js';
+import { oauthProviderRouter } from './tokens/oauth.router.js';
+import { createSigningKeyStore, type SigningKeyStore } from './tokens/signing-key-store.js';
+import { createTenantAdminResolver } from './tokens/tenant-admin.js';
 
 export interface AppDeps {
   config: Config;
@@ -21,6 +30,14 @@ export interface AppDeps {
   metrics?: HttpMetrics;
   /** Tenant admins' bearer tokens -> principal (filled by the sign-in issue's token service). */
   resolveTenantAdmin?: TenantAdminResolver;
+  /** Token signing keys + JWKS (src/tokens); one per process, made here when not given. */
+  signingKeys?: SigningKeyStore;
+  /** The IdP side of a login (src/sso), given the completer that answers the app. */
+  createLoginFlow?: (completer: AuthorizationCompleter) => LoginFlow;
+  /** Replaces the completer the IdP side hands finished logins to (tests of src/sso alone). */
+  authorizationCompleter?: AuthorizationCompleter & Partial<UnsolicitedLoginCompleter>;
+  /** This node's LISTEN/NOTIFY connection (src/db/notification-bus.ts); SCIM caches verified tokens only with it. */
+  notifications?: NotificationBus;
 }
 
 /** JSON bodies, including SCIM's media type (RFC 7644 §3.1). */
@@ -49,6 +66,13 @@ export function createApp(deps: AppDeps): Express {
           method: req.method,
           url: redactUrl(req.url),
         }),
+        // Redirects carry authorization codes and one-time tokens in Location.
+        res: (res: { statusCode: number; headers?: Record<string, unknown> }) => {
+          const location = res.headers?.location;
+          return typeof location === 'string'
+            ? { ...res, headers: { ...res.headers, location: redactUrl(location) } }
+            : res;
+        },
       },
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
     }),
@@ -59,9 +83,27 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.urlencoded({ limit: config.bodyLimit, extended: false }));
 
   app.use(healthRouter(db, metrics));
+  const signingKeys = deps.signingKeys ?? createSigningKeyStore(config, db, deps.secrets.masterKey);
+  const resolveTenantAdmin =
+    deps.resolveTenantAdmin ?? createTenantAdminResolver({ config, db, keys: signingKeys });
+  app.use('/admin/v1', adminRouter({ config, db, secrets: deps.secrets, resolveTenantAdmin, signingKeys }));
+  const completer = createAuthorizationCompleter({ config, db });
+  const sso = createSso({
+    config,
+    db,
+    secrets: deps.secrets,
+    completer: deps.authorizationCompleter ?? completer,
+  });
+  const loginFlow = deps.createLoginFlow?.(completer) ?? sso.loginFlow;
+  app.use(oauthProviderRouter({ config, db, keys: signingKeys, loginFlow }));
+  app.use(sso.router);
+
+  app.use(spMetadataRouter({ db, baseUrl: config.baseUrl, spSigningCertificate: sso.spSigningCertificate }));
+
   app.use(
-    '/admin/v1',
-    adminRouter({ config, db, secrets: deps.secrets, resolveTenantAdmin: deps.resolveTenantAdmin }),
+    '/scim/v2/:tenantId',
+    scimRouter({ config, db, notifications: deps.notifications }),
+    scimErrorHandler,
   );
 
   app.use(jsonNotFound);

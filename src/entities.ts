@@ -12,6 +12,13 @@ import { Tenant } from './tenants/tenant.entity.js';
 import { App } from './tokens/app.entity.js';
 import { AppSecret } from './tokens/app-secret.entity.js';
 import { SigningKey } from './tokens/signing-key.entity.js';
+import { AuthorizationCode } from './tokens/authorization-code.entity.js';
+import { AuthorizationRequest } from './tokens/authorization-request.entity.js';
+import { RefreshToken } from './tokens/refresh-token.entity.js';
+import { SamlRequest } from './sso/saml/saml-request.entity.js';
+import { SamlAssertionId } from './sso/saml/saml-assertion-id.entity.js';
+import { OidcLoginState } from './sso/oidc/oidc-login-state.entity.js';
+import { LogoutOutboxEntry } from './sessions/logout-outbox.entity.js';
 
 /** Every entity, handed to the data source (db does not import feature folders). */
 export const ENTITIES = [
@@ -29,4 +36,11 @@ export const ENTITIES = [
   SigningKey,
   ScimToken,
   AuditEvent,
+  AuthorizationRequest,
+  AuthorizationCode,
+  RefreshToken,
+  SamlRequest,
+  SamlAssertionId,
+  OidcLoginState,
+  LogoutOutboxEntry,
 ];

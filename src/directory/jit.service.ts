@@ -1,0 +1,271 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { recordAudit } from '../audit/audit.service.js';
+import { Identity } from './identity.entity.js';
+import { User } from './user.entity.js';
+
+/**
+ * Where a login lands in the directory (DESIGN.md §3): find the person by
+ * (connection, IdP subject), else by a trusted email within the tenant, else
+ * create them (just-in-time provisioning) — never reviving a user SCIM
+ * suspended or deleted. Every function takes the caller's tenant-scoped `em`
+ * (withTenant), so only this tenant's rows are ever read or written.
+ */
+
+/** What the IdP said about the person, after attribute mapping. */
+export interface LoginProfile {
+  connectionId: string;
+  /** SAML NameID or OIDC `sub`. */
+  subject: string;
+  /** Lower-cased, or null when the IdP sent none. */
+  email: string | null;
+  /** False when the IdP itself says the email is unverified (OIDC email_verified=false). */
+  emailAssertedByIdp: boolean;
+  givenName: string | null;
+  familyName: string | null;
+  displayName: string | null;
+  /** IdP group names or ids (Entra sends object ids). */
+  groups: string[];
+}
+
+export interface JitPolicy {
+  jitEnabled: boolean;
+  /** Create users whose email is outside the tenant's verified domains (email_verified false). */
+  allowUnverifiedEmail: boolean;
+}
+
+export type JitRefusal =
+  | 'email_missing'
+  | 'email_domain_not_verified'
+  | 'user_not_provisioned'
+  | 'user_suspended'
+  | 'user_deleted'
+  | 'user_ambiguous';
+
+export type JitOutcome =
+  | { ok: true; userId: string; created: boolean; linked: boolean }
+  | { ok: false; refusal: JitRefusal; detail: string };
+
+/** Caps against an assertion stuffed with groups. */
+const MAX_GROUPS = 200;
+const MAX_GROUP_LENGTH = 256;
+
+const refused = (refusal: JitRefusal, detail: string): JitOutcome => ({ ok: false, refusal, detail });
+
+export function emailDomain(email: string): string {
+  return email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+}
+
+async function isVerifiedDomainOfTenant(em: EntityManager, domain: string): Promise<boolean> {
+  const rows = await em.query<unknown[]>(
+    'SELECT 1 FROM domains WHERE domain = $1 AND verified_at IS NOT NULL LIMIT 1',
+    [domain],
+  );
+  return rows.length > 0;
+}
+
+function statusRefusal(user: User): JitOutcome | null {
+  if (user.status === 'suspended') return refused('user_suspended', `user ${user.id} is suspended`);
+  if (user.status === 'deleted') return refused('user_deleted', `user ${user.id} is deleted`);
+  return null;
+}
+
+/**
+ * Finds or creates the user for this login, links the identity, refreshes the
+ * profile and the IdP group memberships. Refusals change nothing (the caller
+ * rolls the transaction back); so do thrown errors.
+ */
+export async function provisionFromLogin(
+  em: EntityManager,
+  tenantId: string,
+  policy: JitPolicy,
+  profile: LoginProfile,
+  now: Date,
+  audit: { requestId?: string; sourceIp?: string },
+): Promise<JitOutcome> {
+  // Two first logins of one person at once must not create two users.
+  await em.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [
+    `jit:${tenantId}:${profile.connectionId}:${profile.subject}`,
+  ]);
+
+  const domainVerified = profile.email
+    ? await isVerifiedDomainOfTenant(em, emailDomain(profile.email))
+    : false;
+  const emailTrusted = profile.email !== null && profile.emailAssertedByIdp && domainVerified;
+
+  const identity = await em.findOneBy(Identity, {
+    connectionId: profile.connectionId,
+    subject: profile.subject,
+  });
+
+  let user: User | null = null;
+  let created = false;
+  let linked = false;
+  if (identity) {
+    user = await em.findOneBy(User, { id: identity.userId });
+    if (!user) return refused('user_deleted', `identity ${identity.id} points at no user`);
+    const refusal = statusRefusal(user);
+    if (refusal) return refusal;
+  } else {
+    if (emailTrusted && profile.email) {
+      // Only an email in one of the tenant's verified domains may claim an existing account.
+      const candidates = await em
+        .createQueryBuilder(User, 'u')
+        .where('(lower(u.email) = :email OR lower(u.user_name) = :email)', { email: profile.email })
+        .getMany();
+      const live = candidates.filter((c) => c.status !== 'deleted');
+      if (live.length > 1) return refused('user_ambiguous', `${live.length} users match the email`);
+      const match = live[0] ?? candidates[0];
+      if (match) {
+        const refusal = statusRefusal(match);
+        if (refusal) return refusal;
+        user = match;
+        linked = true;
+      }
+    }
+    if (!user) {
+      if (!policy.jitEnabled) return refused('user_not_provisioned', 'no identity or user, JIT is off');
+      if (!profile.email) return refused('email_missing', 'no email to provision with');
+      if (!domainVerified && !policy.allowUnverifiedEmail)
+        return refused('email_domain_not_verified', `${emailDomain(profile.email)} is not verified`);
+      const taken = await em
+        .createQueryBuilder(User, 'u')
+        .where("lower(u.user_name) = :email AND u.status <> 'deleted'", { email: profile.email })
+        .getExists();
+      // An unverified email never claims an account someone already holds.
+      if (taken) return refused('user_ambiguous', 'an account with this user name exists');
+      const userId = randomUUID();
+      await em.query(
+        `INSERT INTO users (tenant_id, id, user_name, email, email_verified, given_name, family_name,
+                            display_name, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, 'active', $8, $8)`,
+        [
+          tenantId,
+          userId,
+          profile.email,
+          emailTrusted,
+          profile.givenName,
+          profile.familyName,
+          profile.displayName,
+          now,
+        ],
+      );
+      user = await em.findOneByOrFail(User, { id: userId });
+      created = true;
+      await recordAudit(em, tenantId, {
+        actor: { type: 'system', id: `connection:${profile.connectionId}` },
+        action: 'user.created',
+        target: { type: 'user', id: user.id },
+        requestId: audit.requestId,
+        sourceIp: audit.sourceIp,
+        after: { source: 'jit', user_name: user.userName, email_verified: user.emailVerified },
+      });
+    }
+    await em.insert(Identity, {
+      tenantId,
+      id: randomUUID(),
+      userId: user.id,
+      connectionId: profile.connectionId,
+      subject: profile.subject,
+      createdAt: now,
+      lastLoginAt: now,
+    });
+  }
+
+  if (!created) await refreshProfile(em, user, profile, emailTrusted, domainVerified, policy, now);
+  if (identity) await em.update(Identity, { id: identity.id }, { lastLoginAt: now });
+  await syncIdpGroups(em, tenantId, user.id, profile.groups, now);
+  return { ok: true, userId: user.id, created, linked };
+}
+
+/** Names and (trusted) email as the IdP sends them now; fields it does not send are kept. */
+async function refreshProfile(
+  em: EntityManager,
+  user: User,
+  profile: LoginProfile,
+  emailTrusted: boolean,
+  domainVerified: boolean,
+  policy: JitPolicy,
+  now: Date,
+): Promise<void> {
+  const next = {
+    givenName: profile.givenName ?? user.givenName,
+    familyName: profile.familyName ?? user.familyName,
+    displayName: profile.displayName ?? user.displayName,
+    email: user.email,
+    emailVerified: user.emailVerified,
+  };
+  const emailAllowed = emailTrusted || (policy.allowUnverifiedEmail && !domainVerified);
+  if (profile.email && emailAllowed && profile.email !== user.email?.toLowerCase()) {
+    next.email = profile.email;
+    next.emailVerified = emailTrusted;
+  }
+  const unchanged =
+    next.givenName === user.givenName &&
+    next.familyName === user.familyName &&
+    next.displayName === user.displayName &&
+    next.email === user.email &&
+    next.emailVerified === user.emailVerified;
+  if (unchanged) return;
+  // version moves with every change: SCIM ETags see the login's update.
+  await em.query(
+    `UPDATE users SET given_name = $2, family_name = $3, display_name = $4, email = $5, email_verified = $6,
+                      version = version + 1, updated_at = $7
+      WHERE id = $1`,
+    [user.id, next.givenName, next.familyName, next.displayName, next.email, next.emailVerified, now],
+  );
+}
+
+/**
+ * The user's memberships in IdP-sourced groups become exactly the groups of
+ * this login (SCIM-managed groups are left alone). A group is created on first
+ * sight with its IdP value as both display name and external id, so a role
+ * mapping on either matches (Entra sends object ids, Okta and Google names).
+ */
+export async function syncIdpGroups(
+  em: EntityManager,
+  tenantId: string,
+  userId: string,
+  groups: string[],
+  now: Date,
+): Promise<void> {
+  const names = [
+    ...new Set(groups.map((g) => g.trim()).filter((g) => g && g.length <= MAX_GROUP_LENGTH)),
+  ].slice(0, MAX_GROUPS);
+  const groupIds: string[] = [];
+  if (names.length > 0) {
+    // One creator of IdP groups per tenant at a time, so a name is created once.
+    await em.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`idp-groups:${tenantId}`]);
+    const existing = await em.query<{ id: string; external_id: string }[]>(
+      `SELECT id, external_id FROM groups WHERE source = 'idp' AND external_id = ANY($1::text[])`,
+      [names],
+    );
+    const byName = new Map(existing.map((g) => [g.external_id, g.id]));
+    for (const name of names) {
+      let id = byName.get(name);
+      if (!id) {
+        id = randomUUID();
+        await em.query(
+          `INSERT INTO groups (tenant_id, id, display_name, external_id, source, created_at, updated_at)
+           VALUES ($1, $2, $3, $3, 'idp', $4, $4)`,
+          [tenantId, id, name, now],
+        );
+      }
+      groupIds.push(id);
+    }
+  }
+  await em.query(
+    `DELETE FROM group_members gm USING groups g
+      WHERE g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+        AND gm.user_id = $1 AND g.source = 'idp' AND NOT (g.id = ANY($2::uuid[]))`,
+    [userId, groupIds],
+  );
+  if (groupIds.length > 0) {
+    await em.query(
+      `INSERT INTO group_members (tenant_id, group_id, user_id, created_at)
+       SELECT $1, unnest($2::uuid[]), $3, $4
+       ON CONFLICT DO NOTHING`,
+      [tenantId, groupIds, userId, now],
+    );
+  }
+}

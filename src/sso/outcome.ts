@@ -1,0 +1,138 @@
+import type { Request, Response } from 'express';
+import type { Config } from '../config/config.js';
+import type { Secrets } from '../config/secrets.js';
+import type { Database } from '../db/database.js';
+import { recordLoginFailure } from './complete-login.js';
+import { bindBrowser } from './browser-binding.js';
+import { sealFailureHandoff } from './handoff.js';
+import type { AuthorizationCompleter, LoginResult } from './login-handoff.js';
+import { errorPage, noApplicationPage, sendPage } from './pages.js';
+import { LoginRefusedError, loginFailureOf, type ReasonCode } from './reasons.js';
+
+/**
+ * An IdP-initiated (unsolicited) SAML login has no pending authorization of
+ * the main app. A completer that can land such logins (e.g. in the app's
+ * initiate-login URI) implements this; otherwise the person is told to start
+ * from their application.
+ */
+export interface UnsolicitedLoginCompleter {
+  completeUnsolicited(req: Request, res: Response, result: LoginResult): Promise<void>;
+}
+
+export interface SsoDeps {
+  config: Config;
+  db: Database;
+  secrets: Secrets;
+  completer: AuthorizationCompleter & Partial<UnsolicitedLoginCompleter>;
+}
+
+export function isSecure(config: Config): boolean {
+  return config.baseUrl.startsWith('https://');
+}
+
+export function allowHttpForms(config: Config): boolean {
+  return !isSecure(config) || config.outboundFetch.allowPrivate;
+}
+
+export function bindingOptions(config: Config) {
+  return { secure: isSecure(config), ttlSeconds: config.tokens.loginTtl };
+}
+
+/**
+ * After the IdP round trip: hand the person to the app's pending login. The
+ * completer (src/tokens) creates the session and moves the browser on with a
+ * same-site GET, where its own SameSite=Lax binding cookie is checked.
+ */
+export async function finishLogin(
+  deps: SsoDeps,
+  req: Request,
+  res: Response,
+  loginId: string | null,
+  result: LoginResult,
+): Promise<void> {
+  if (loginId === null) {
+    if (deps.completer.completeUnsolicited) {
+      await deps.completer.completeUnsolicited(req, res, result);
+      return;
+    }
+    sendPage(res, {
+      status: 200,
+      title: 'Signed in',
+      body: noApplicationPage({ requestId: req.requestId }),
+      allowHttpForms: allowHttpForms(deps.config),
+    });
+    return;
+  }
+  await deps.completer.complete(req, res, loginId, result);
+}
+
+export interface RefusalContext {
+  tenantId?: string;
+  connectionId?: string;
+  /** The app's pending login, when known: the page then offers the way back to the app. */
+  loginId?: string | null;
+  /** Offer "use another email" (discovery failures). */
+  retry?: boolean;
+}
+
+/** The reason behind any thrown value; unknown errors are logged and become server_error. */
+export function reasonOf(req: Request, error: unknown): ReasonCode {
+  if (error instanceof LoginRefusedError) {
+    req.log.info(
+      { reason: error.reason, detail: error.detail, request_id: req.requestId },
+      'sign-in refused',
+    );
+    return error.reason;
+  }
+  req.log.error({ err: error, request_id: req.requestId }, 'sign-in failed');
+  return 'server_error';
+}
+
+/**
+ * Ends a refused sign-in: the audit event (when the tenant is known), then a
+ * page with the reason code and the request id as support reference.
+ */
+export async function refuseLogin(
+  deps: SsoDeps,
+  req: Request,
+  res: Response,
+  error: unknown,
+  ctx: RefusalContext = {},
+): Promise<void> {
+  const reason = reasonOf(req, error);
+  if (ctx.tenantId && ctx.connectionId) {
+    try {
+      await recordLoginFailure(deps.db, ctx.tenantId, ctx.connectionId, reason, {
+        requestId: req.requestId,
+        sourceIp: req.ip,
+      });
+    } catch (auditError) {
+      req.log.error({ err: auditError, request_id: req.requestId }, 'could not audit a refused sign-in');
+    }
+  }
+  let returnUrl: string | undefined;
+  if (ctx.loginId) {
+    const binding = bindBrowser(req, res, bindingOptions(deps.config));
+    const sealed = sealFailureHandoff(deps.secrets.masterKey, {
+      loginId: ctx.loginId,
+      binding,
+      expiresAt: Date.now() + deps.config.tokens.loginTtl * 1000,
+      failure: loginFailureOf(reason),
+    });
+    returnUrl = `${deps.config.baseUrl}/sso/continue?handoff=${encodeURIComponent(sealed)}`;
+  }
+  const page = errorPage({
+    baseUrl: deps.config.baseUrl,
+    reason,
+    requestId: req.requestId,
+    retryLoginId: ctx.retry && ctx.loginId ? ctx.loginId : undefined,
+    returnUrl,
+  });
+  if (res.headersSent) return;
+  sendPage(res, {
+    status: page.status,
+    title: 'Sign-in did not complete',
+    body: page.body,
+    allowHttpForms: allowHttpForms(deps.config),
+  });
+}

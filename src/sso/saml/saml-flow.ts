@@ -1,0 +1,247 @@
+import {
+  MultiSamlStrategy,
+  SAML,
+  type MultiStrategyConfig,
+  type Profile,
+  type SamlConfig,
+  type VerifiedCallback,
+} from '@node-saml/passport-saml';
+import type { Request, Response } from 'express';
+import { Passport, type Strategy } from 'passport';
+import { resolveProfileAttributes } from '../../connections/attribute-mapping.js';
+import { Connection } from '../../connections/connection.entity.js';
+import { BINDING_POST } from '../../connections/saml-metadata.js';
+import { serviceProviderDetails } from '../../connections/sp.js';
+import { resolveTenantByConnection } from '../../db/resolvers.js';
+import { bindBrowser, presentedBinding } from '../browser-binding.js';
+import { completeLogin } from '../complete-login.js';
+import { allowHttpForms, bindingOptions, finishLogin, refuseLogin, type SsoDeps } from '../outcome.js';
+import { postBindingPage, sendPage } from '../pages.js';
+import { LoginRefusedError, refuse } from '../reasons.js';
+import { runStrategy } from '../run-strategy.js';
+import { rememberAssertionId } from './assertion-replay.js';
+import { samlOptions, type SamlTiming } from './saml-options.js';
+import { SamlRequestCache } from './saml-request-cache.js';
+import type { SpSigningKey } from './sp-signing-key.js';
+import {
+  checkSignedAssertion,
+  inspectSamlResponse,
+  reasonOfSamlError,
+  type AssertionFacts,
+} from './saml-response-checks.js';
+
+/** Per-request state handed to getSamlOptions and the verify callback (never shared between requests). */
+interface RequestContext {
+  options: SamlConfig;
+  connection: Connection;
+  solicited: boolean;
+}
+
+interface SamlLogin {
+  facts: AssertionFacts;
+  attributes: Record<string, unknown>;
+}
+
+const STRATEGY = 'saml';
+
+/**
+ * SAML 2.0 Web Browser SSO through passport + MultiSamlStrategy
+ * (`session: false`): SP-initiated HTTP-Redirect AuthnRequests and the
+ * HTTP-POST ACS at /saml/{connectionId}/acs. node-saml checks the signature,
+ * time window, audience and InResponseTo; inspectSamlResponse (before it) and
+ * checkSignedAssertion (in the verify callback) make the checks it leaves out.
+ */
+export class SamlFlow {
+  private readonly authenticator = new Passport();
+  private readonly contexts = new WeakMap<Request, RequestContext>();
+  private readonly timing: SamlTiming;
+
+  constructor(
+    private readonly deps: SsoDeps,
+    private readonly spSigning: SpSigningKey | null,
+  ) {
+    const { config } = deps;
+    this.timing = {
+      clockSkewMs: config.sso.clockSkewSeconds * 1000,
+      requestTtlMs: config.tokens.loginTtl * 1000,
+      maxAssertionAgeMs: config.sso.samlMaxAssertionAgeSeconds * 1000,
+    };
+    // passport-saml carries its own copy of the express types: requests cross as `unknown`.
+    const options: MultiStrategyConfig = {
+      passReqToCallback: true,
+      getSamlOptions: (req, done) => {
+        const context = this.contexts.get(req as unknown as Request);
+        if (context) done(null, context.options);
+        else done(new Error('no SAML connection for this request'));
+      },
+    };
+    const signon = (req: unknown, profile: Profile | null, done: VerifiedCallback) => {
+      this.verify(req as Request, profile).then(
+        (login) => done(null, { login }),
+        (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
+      );
+    };
+    const logout = (_req: unknown, _profile: Profile | null, done: VerifiedCallback) =>
+      done(new Error('SAML single logout is not supported'));
+    const strategy = new MultiSamlStrategy(options, signon, logout);
+    this.authenticator.use(STRATEGY, strategy as unknown as Strategy);
+  }
+
+  /** Sends the browser to the IdP with an AuthnRequest answering the app's pending login. */
+  async start(req: Request, res: Response, connection: Connection, loginId: string): Promise<void> {
+    if (!connection.samlSsoUrl || connection.samlCertificates.length === 0)
+      throw new LoginRefusedError(
+        'connection_misconfigured',
+        `connection ${connection.id} lacks SSO URL or certificates`,
+      );
+    const browserHash = bindBrowser(req, res, bindingOptions(this.deps.config));
+    const cacheProvider = new SamlRequestCache(this.deps.db, {
+      tenantId: connection.tenantId,
+      connectionId: connection.id,
+      browserHash,
+      pending: { loginId, ttlMs: this.timing.requestTtlMs },
+    });
+    const options = this.options(connection, cacheProvider, true, false);
+    if (connection.samlSignAuthnRequests) {
+      if (!this.spSigning)
+        throw new LoginRefusedError(
+          'connection_misconfigured',
+          'signed AuthnRequests asked, no SP signing key configured',
+        );
+      // node-saml signs the redirect query (SAMLRequest, SigAlg) with RSA-SHA256.
+      options.privateKey = this.spSigning.privateKeyPem;
+    }
+    if (connection.samlSsoBinding === BINDING_POST) return this.startWithPost(res, options);
+    this.contexts.set(req, { options, connection, solicited: true });
+    const outcome = await runStrategy(this.authenticator, STRATEGY, req, res);
+    if (outcome.kind === 'error') throw outcome.error;
+    if (outcome.kind !== 'responded') throw new Error(`SAML start ended with ${outcome.kind}`);
+  }
+
+  /**
+   * An IdP that takes AuthnRequests only by HTTP-POST: node-saml makes (and,
+   * when asked, signs) the request; the form is our page, because the
+   * strategy's own page relies on an inline script our CSP refuses.
+   */
+  private async startWithPost(res: Response, options: SamlConfig): Promise<void> {
+    // SAML bindings §3.5.4: the POST binding carries the request base64-encoded, not deflated.
+    const saml = new SAML({ ...options, authnRequestBinding: 'HTTP-POST', skipRequestCompression: true });
+    const message = await saml.getAuthorizeMessageAsync('', undefined, {});
+    const fields = Object.fromEntries(
+      Object.entries(message).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''),
+    );
+    sendPage(res, {
+      status: 200,
+      title: 'Continuing to your identity provider',
+      body: postBindingPage({ action: options.entryPoint ?? '', fields }),
+      allowHttpForms: allowHttpForms(this.deps.config),
+      autoSubmit: true,
+    });
+  }
+
+  /** POST /saml/{connectionId}/acs */
+  async acs(req: Request, res: Response, connectionId: string): Promise<void> {
+    const tenantId = await resolveTenantByConnection(this.deps.db, connectionId);
+    if (!tenantId)
+      return refuseLogin(this.deps, req, res, new LoginRefusedError('connection_unknown', connectionId));
+    req.tenantId = tenantId;
+    const connection = await this.deps.db.withTenant(tenantId, (em) =>
+      em.findOneBy(Connection, { id: connectionId, type: 'saml' }),
+    );
+    if (!connection)
+      return refuseLogin(this.deps, req, res, new LoginRefusedError('connection_unknown', connectionId));
+
+    let cache: SamlRequestCache | null = null;
+    let inResponseTo: string | null = null;
+    try {
+      if (connection.status !== 'active') refuse('connection_unknown', `connection is ${connection.status}`);
+      const sp = serviceProviderDetails(this.deps.config.baseUrl, connection.id);
+      const facts = inspectSamlResponse({
+        samlResponse: (req.body as Record<string, unknown> | undefined)?.SAMLResponse,
+        acsUrl: sp.acsUrl,
+        idpEntityId: connection.samlIdpEntityId,
+        allowSha1: connection.samlAllowSha1,
+        allowIdpInitiated: connection.samlAllowIdpInitiated,
+      });
+      inResponseTo = facts.inResponseTo;
+      cache = new SamlRequestCache(this.deps.db, {
+        tenantId,
+        connectionId: connection.id,
+        browserHash: presentedBinding(req, bindingOptions(this.deps.config)),
+      });
+      const solicited = facts.inResponseTo !== null;
+      const options = this.options(connection, cache, solicited, facts.responseSigned);
+      this.contexts.set(req, { options, connection, solicited });
+
+      const outcome = await runStrategy(this.authenticator, STRATEGY, req, res);
+      if (outcome.kind === 'error') throw reasonOfSamlError(outcome.error);
+      if (outcome.kind !== 'success') refuse('saml_response_invalid', `strategy ended with ${outcome.kind}`);
+      const { login } = outcome.user as { login: SamlLogin };
+
+      const loginId = facts.inResponseTo ? cache.loginIdOf(facts.inResponseTo) : null;
+      if (solicited && !loginId) refuse('saml_in_response_to_invalid', 'request consumed without a login');
+      const resolved = resolveProfileAttributes(
+        connection.attributeMapping,
+        login.attributes,
+        login.facts.nameId,
+      );
+      const result = await completeLogin(
+        this.deps.db,
+        connection,
+        { connectionId: connection.id, subject: login.facts.nameId, emailAssertedByIdp: true, ...resolved },
+        login.facts.authnInstant ?? new Date(),
+        { requestId: req.requestId, sourceIp: req.ip },
+      );
+      await finishLogin(this.deps, req, res, loginId, result);
+    } catch (error) {
+      const loginId = inResponseTo && cache ? cache.loginIdOf(inResponseTo) : null;
+      await refuseLogin(this.deps, req, res, error, { tenantId, connectionId: connection.id, loginId });
+    }
+  }
+
+  private options(
+    connection: Connection,
+    cacheProvider: SamlRequestCache,
+    solicited: boolean,
+    responseSigned: boolean,
+  ): SamlConfig {
+    return {
+      ...samlOptions({
+        baseUrl: this.deps.config.baseUrl,
+        connection,
+        timing: this.timing,
+        cacheProvider,
+        solicited,
+        responseSigned,
+      }),
+    };
+  }
+
+  /** The verify callback: node-saml has verified the signature; now the checks it leaves out. */
+  private async verify(req: Request, profile: Profile | null): Promise<SamlLogin> {
+    const context = this.contexts.get(req);
+    if (!context || !profile) refuse('saml_response_invalid', 'no profile');
+    const assertionXml = profile.getAssertionXml?.();
+    if (!assertionXml) refuse('saml_response_invalid', 'no signed assertion');
+    const now = new Date();
+    const { connection } = context;
+    const facts = checkSignedAssertion({
+      assertionXml,
+      acsUrl: serviceProviderDetails(this.deps.config.baseUrl, connection.id).acsUrl,
+      idpEntityId: connection.samlIdpEntityId,
+      solicited: context.solicited,
+      now,
+      clockSkewMs: this.timing.clockSkewMs,
+    });
+    const fresh = await rememberAssertionId(this.deps.db, {
+      tenantId: connection.tenantId,
+      connectionId: connection.id,
+      assertionId: facts.assertionId,
+      acceptableUntil: facts.acceptableUntil,
+      now,
+    });
+    if (!fresh) refuse('saml_assertion_replayed', `assertion ${facts.assertionId}`);
+    const attributes = (profile.attributes ?? {}) as Record<string, unknown>;
+    return { facts, attributes };
+  }
+}

@@ -1,0 +1,89 @@
+import type { CacheItem, CacheProvider } from '@node-saml/node-saml';
+import type { Database } from '../../db/database.js';
+
+/**
+ * node-saml's InResponseTo cache, in Postgres (so any node can take the
+ * answer to a request another node sent) and stricter than the interface
+ * suggests: a request id is found only by the browser that started it (hash
+ * of its SSO cookie) and only once — the first lookup deletes the row
+ * atomically (`DELETE … RETURNING`), so a second POST of the same answer, on
+ * any node, finds nothing. One instance serves one HTTP request; it remembers
+ * what it consumed, because node-saml looks the id up twice (Response and
+ * SubjectConfirmationData InResponseTo).
+ */
+export class SamlRequestCache implements CacheProvider {
+  private readonly consumed = new Map<string, { loginId: string; createdAt: Date }>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly scope: {
+      tenantId: string;
+      connectionId: string;
+      /** Hash of the browser binding presented (null: none, so nothing is found). */
+      browserHash: string | null;
+      /** For SP-initiated starts: the app's pending login and how long the request lives. */
+      pending?: { loginId: string; ttlMs: number };
+    },
+  ) {}
+
+  async saveAsync(key: string, value: string): Promise<CacheItem | null> {
+    const { tenantId, connectionId, browserHash, pending } = this.scope;
+    if (!pending || !browserHash) throw new Error('an AuthnRequest is saved only when a login starts');
+    const now = new Date();
+    await this.db.withTenant(tenantId, async (em) => {
+      await em.query('DELETE FROM saml_requests WHERE expires_at < now()');
+      await em.query(
+        `INSERT INTO saml_requests (tenant_id, id, connection_id, login_id, browser_hash, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [
+          tenantId,
+          key,
+          connectionId,
+          pending.loginId,
+          browserHash,
+          now,
+          new Date(now.getTime() + pending.ttlMs),
+        ],
+      );
+    });
+    return { value, createdAt: now.getTime() };
+  }
+
+  async getAsync(key: string): Promise<string | null> {
+    const memo = this.consumed.get(key);
+    if (memo) return memo.createdAt.toISOString();
+    const { tenantId, connectionId, browserHash } = this.scope;
+    if (!browserHash) return null;
+    const rows = await this.db.withTenant(tenantId, (em) =>
+      em.query<[{ login_id: string; created_at: Date }[], number]>(
+        `DELETE FROM saml_requests
+          WHERE id = $1 AND connection_id = $2 AND browser_hash = $3 AND expires_at > now()
+          RETURNING login_id, created_at`,
+        [key, connectionId, browserHash],
+      ),
+    );
+    const row = rows[0][0];
+    if (!row) return null;
+    this.consumed.set(key, { loginId: row.login_id, createdAt: row.created_at });
+    return row.created_at.toISOString();
+  }
+
+  async removeAsync(key: string | null): Promise<string | null> {
+    const { tenantId, connectionId, browserHash } = this.scope;
+    if (key === null || !browserHash) return null;
+    // Only this browser's request: a forged answer from elsewhere cannot cancel someone's login.
+    await this.db.withTenant(tenantId, (em) =>
+      em.query('DELETE FROM saml_requests WHERE id = $1 AND connection_id = $2 AND browser_hash = $3', [
+        key,
+        connectionId,
+        browserHash,
+      ]),
+    );
+    return key;
+  }
+
+  /** The app's pending login of a request this cache consumed, if any. */
+  loginIdOf(key: string): string | null {
+    return this.consumed.get(key)?.loginId ?? null;
+  }
+}

@@ -1,0 +1,274 @@
+import { DOMParser } from '@xmldom/xmldom';
+import { LoginRefusedError, refuse } from '../reasons.js';
+
+/**
+ * The SAML checks node-saml 5.1 does not make, as pure functions over the
+ * XML (the clock is an argument). inspectSamlResponse runs on the raw POSTed
+ * document before node-saml sees it; checkSignedAssertion runs on the
+ * assertion node-saml returns — the bytes the signature covers — after it
+ * verified the signature, time window, audience and InResponseTo.
+ */
+
+const NS_PROTOCOL = 'urn:oasis:names:tc:SAML:2.0:protocol';
+const NS_ASSERTION = 'urn:oasis:names:tc:SAML:2.0:assertion';
+const NS_DSIG = 'http://www.w3.org/2000/09/xmldsig#';
+const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
+const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+
+/** A SAMLResponse larger than this (base64) is refused unread. */
+export const MAX_SAML_RESPONSE_LENGTH = 512 * 1024;
+
+const SHA2_SIGNATURE_METHODS = new Set([
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha384',
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512',
+  'http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1',
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384',
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512',
+]);
+const SHA2_DIGEST_METHODS = new Set([
+  'http://www.w3.org/2001/04/xmlenc#sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#sha384',
+  'http://www.w3.org/2001/04/xmlenc#sha512',
+]);
+const SHA1_SIGNATURE_METHOD = 'http://www.w3.org/2000/09/xmldsig#rsa-sha1';
+const SHA1_DIGEST_METHOD = 'http://www.w3.org/2000/09/xmldsig#sha1';
+
+/** Elements whose text Gatehouse reads: a comment or PI inside one could change what is read. */
+const TEXT_ELEMENTS = ['NameID', 'AttributeValue', 'Issuer', 'Audience'];
+
+const COMMENT_NODE = 8;
+const PROCESSING_INSTRUCTION_NODE = 7;
+
+export interface ResponseFacts {
+  /** The Response's InResponseTo: null for an IdP-initiated (unsolicited) answer. */
+  inResponseTo: string | null;
+  /** Whether the Response element carries its own signature. */
+  responseSigned: boolean;
+}
+
+export interface InspectInput {
+  samlResponse: unknown;
+  acsUrl: string;
+  idpEntityId: string | null;
+  allowSha1: boolean;
+  allowIdpInitiated: boolean;
+}
+
+function parseStrict(xml: string): Document {
+  const problems: string[] = [];
+  const record = (msg: string) => {
+    problems.push(msg);
+  };
+  const doc = new DOMParser({
+    errorHandler: { warning: () => undefined, error: record, fatalError: record },
+  }).parseFromString(xml, 'text/xml');
+  if (problems.length > 0 || !doc.documentElement)
+    refuse('saml_response_malformed', problems[0] ?? 'no document');
+  return doc;
+}
+
+function elements(root: Document | Element, ns: string, localName: string): Element[] {
+  return Array.from(root.getElementsByTagNameNS(ns, localName));
+}
+
+function children(parent: Element, ns: string, localName: string): Element[] {
+  return Array.from(parent.childNodes).filter(
+    (n): n is Element =>
+      n.nodeType === 1 && (n as Element).namespaceURI === ns && (n as Element).localName === localName,
+  );
+}
+
+function text(element: Element | undefined): string | null {
+  const value = element?.textContent?.trim();
+  return value ? value : null;
+}
+
+function hasCommentOrPi(node: Node): boolean {
+  // xmldom leaves childNodes null on text nodes.
+  for (const child of Array.from((node.childNodes as NodeListOf<ChildNode> | null) ?? [])) {
+    if (child.nodeType === COMMENT_NODE || child.nodeType === PROCESSING_INSTRUCTION_NODE) return true;
+    if (hasCommentOrPi(child)) return true;
+  }
+  return false;
+}
+
+function checkSignatureAlgorithms(doc: Document, allowSha1: boolean): void {
+  for (const signature of elements(doc, NS_DSIG, 'Signature')) {
+    for (const method of elements(signature, NS_DSIG, 'SignatureMethod')) {
+      const alg = method.getAttribute('Algorithm') ?? '';
+      if (SHA2_SIGNATURE_METHODS.has(alg)) continue;
+      if (alg === SHA1_SIGNATURE_METHOD) {
+        if (allowSha1) continue;
+        refuse('saml_signature_algorithm_weak', 'SHA-1 signature, not allowed for this connection');
+      }
+      refuse('saml_signature_invalid', `unsupported signature method ${alg}`);
+    }
+    for (const method of elements(signature, NS_DSIG, 'DigestMethod')) {
+      const alg = method.getAttribute('Algorithm') ?? '';
+      if (SHA2_DIGEST_METHODS.has(alg)) continue;
+      if (alg === SHA1_DIGEST_METHOD) {
+        if (allowSha1) continue;
+        refuse('saml_signature_algorithm_weak', 'SHA-1 digest, not allowed for this connection');
+      }
+      refuse('saml_signature_invalid', `unsupported digest method ${alg}`);
+    }
+  }
+}
+
+/** Decodes and checks the POSTed SAMLResponse; throws LoginRefusedError with the reason. */
+export function inspectSamlResponse(input: InspectInput): ResponseFacts {
+  const raw = input.samlResponse;
+  if (typeof raw !== 'string' || raw.length === 0) refuse('saml_response_missing');
+  if (raw.length > MAX_SAML_RESPONSE_LENGTH) refuse('saml_response_malformed', 'too large');
+  if (!/^[A-Za-z0-9+/=\s]+$/.test(raw)) refuse('saml_response_malformed', 'not base64');
+  const xml = Buffer.from(raw, 'base64').toString('utf8');
+  // DTDs bring entity expansion (billion laughs) and external entities (XXE): never parsed.
+  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) refuse('saml_dtd_forbidden');
+
+  const doc = parseStrict(xml);
+  const response = doc.documentElement;
+  if (!response || response.namespaceURI !== NS_PROTOCOL || response.localName !== 'Response')
+    refuse('saml_response_malformed', 'not a SAML Response');
+
+  for (const localName of TEXT_ELEMENTS) {
+    for (const el of elements(doc, NS_ASSERTION, localName)) {
+      if (hasCommentOrPi(el)) refuse('saml_xml_comment_injection', `comment or PI inside ${localName}`);
+    }
+  }
+
+  const statusCode = children(response, NS_PROTOCOL, 'Status')
+    .flatMap((s) => children(s, NS_PROTOCOL, 'StatusCode'))[0]
+    ?.getAttribute('Value');
+  if (statusCode !== STATUS_SUCCESS) refuse('saml_idp_error', `status ${statusCode ?? 'missing'}`);
+
+  const destination = response.getAttribute('Destination');
+  if (destination !== input.acsUrl)
+    refuse('saml_destination_mismatch', `Destination ${destination ?? 'missing'}`);
+
+  const responseIssuer = text(children(response, NS_ASSERTION, 'Issuer')[0]);
+  if (responseIssuer !== null && responseIssuer !== input.idpEntityId)
+    refuse('saml_issuer_mismatch', `Response Issuer ${responseIssuer}`);
+
+  // Exactly one assertion in the whole document, directly under Response: a
+  // second one anywhere (wrapped in Extensions, Object, another Assertion…) is
+  // how signature-wrapping attacks smuggle the signed original along.
+  if (elements(doc, NS_ASSERTION, 'EncryptedAssertion').length > 0)
+    refuse('saml_assertion_encrypted', 'encrypted assertions are not supported');
+  const assertions = elements(doc, NS_ASSERTION, 'Assertion');
+  if (assertions.length !== 1) refuse('saml_assertion_count', `${assertions.length} assertions`);
+  const [assertion] = assertions;
+  if (!assertion || assertion.parentNode !== response)
+    refuse('saml_assertion_count', 'assertion not under Response');
+  if (children(assertion, NS_ASSERTION, 'Conditions').length !== 1)
+    refuse('saml_audience_mismatch', 'assertion without exactly one Conditions');
+
+  checkSignatureAlgorithms(doc, input.allowSha1);
+
+  const inResponseTo = response.getAttribute('InResponseTo') || null;
+  if (inResponseTo === null && !input.allowIdpInitiated)
+    refuse('saml_unsolicited_response', 'no InResponseTo and IdP-initiated login is off');
+  return { inResponseTo, responseSigned: children(response, NS_DSIG, 'Signature').length > 0 };
+}
+
+export interface AssertionFacts {
+  assertionId: string;
+  nameId: string;
+  /** Until when the assertion could be accepted (replay cache expiry, skew included). */
+  acceptableUntil: Date;
+  /** AuthnStatement AuthnInstant, when given and not in the future. */
+  authnInstant: Date | null;
+}
+
+export interface SignedAssertionInput {
+  /** The assertion exactly as the verified signature covers it. */
+  assertionXml: string;
+  acsUrl: string;
+  idpEntityId: string | null;
+  solicited: boolean;
+  now: Date;
+  clockSkewMs: number;
+}
+
+function time(value: string | null): number | null {
+  if (!value) return null;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** Checks the signed assertion's issuer, subject confirmation and recipient. */
+export function checkSignedAssertion(input: SignedAssertionInput): AssertionFacts {
+  const doc = parseStrict(input.assertionXml);
+  const assertion = doc.documentElement;
+  if (!assertion || assertion.namespaceURI !== NS_ASSERTION || assertion.localName !== 'Assertion')
+    refuse('saml_response_malformed', 'signed content is not an Assertion');
+  const assertionId = assertion.getAttribute('ID');
+  if (!assertionId) refuse('saml_response_malformed', 'assertion without ID');
+
+  const issuer = text(children(assertion, NS_ASSERTION, 'Issuer')[0]);
+  if (issuer === null || issuer !== input.idpEntityId)
+    refuse('saml_issuer_mismatch', `Assertion Issuer ${issuer}`);
+
+  const subject = children(assertion, NS_ASSERTION, 'Subject')[0];
+  const nameId = subject ? text(children(subject, NS_ASSERTION, 'NameID')[0]) : null;
+  if (!subject || nameId === null) refuse('saml_subject_missing');
+
+  // SAML profiles §4.1.4.2: a bearer confirmation, its data naming our ACS and an expiry.
+  const bearer = children(subject, NS_ASSERTION, 'SubjectConfirmation').filter(
+    (c) => c.getAttribute('Method') === BEARER,
+  );
+  if (bearer.length === 0) refuse('saml_subject_confirmation_invalid', 'no bearer SubjectConfirmation');
+  const data = bearer.flatMap((c) => children(c, NS_ASSERTION, 'SubjectConfirmationData'));
+  const forUs = data.filter((d) => d.getAttribute('Recipient') === input.acsUrl);
+  if (forUs.length === 0)
+    refuse('saml_recipient_mismatch', `Recipient ${data[0]?.getAttribute('Recipient') ?? 'missing'}`);
+  const nowMs = input.now.getTime();
+  const live = forUs.filter((d) => {
+    const notOnOrAfter = time(d.getAttribute('NotOnOrAfter'));
+    return notOnOrAfter !== null && nowMs - input.clockSkewMs < notOnOrAfter;
+  });
+  if (live.length === 0) refuse('saml_assertion_expired', 'no unexpired bearer SubjectConfirmationData');
+  if (!input.solicited && live.some((d) => d.getAttribute('InResponseTo')))
+    refuse('saml_in_response_to_invalid', 'unsolicited response answering a request');
+
+  const conditions = children(assertion, NS_ASSERTION, 'Conditions')[0];
+  const limits = [
+    ...live.map((d) => time(d.getAttribute('NotOnOrAfter'))),
+    time(conditions?.getAttribute('NotOnOrAfter') ?? null),
+  ].filter((t): t is number => t !== null);
+  const acceptableUntil = new Date(Math.max(...limits) + input.clockSkewMs);
+
+  const authnInstant = time(
+    children(assertion, NS_ASSERTION, 'AuthnStatement')[0]?.getAttribute('AuthnInstant') ?? null,
+  );
+  return {
+    assertionId,
+    nameId,
+    acceptableUntil,
+    authnInstant:
+      authnInstant !== null && authnInstant <= nowMs + input.clockSkewMs ? new Date(authnInstant) : null,
+  };
+}
+
+/** node-saml's error messages, as reason codes (the message itself never reaches the person). */
+export function reasonOfSamlError(error: unknown): LoginRefusedError {
+  if (error instanceof LoginRefusedError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const detail = `node-saml: ${message}`;
+  const name = error instanceof Error ? error.name : '';
+  if (name === 'SamlStatusError' || /SAML provider returned/.test(message))
+    return new LoginRefusedError('saml_idp_error', detail);
+  if (/multiple assertions|Missing SAML assertion/i.test(message))
+    return new LoginRefusedError('saml_assertion_count', detail);
+  if (/InResponseTo/i.test(message)) return new LoginRefusedError('saml_in_response_to_invalid', detail);
+  if (/signature|signed/i.test(message)) return new LoginRefusedError('saml_signature_invalid', detail);
+  if (/audience/i.test(message)) return new LoginRefusedError('saml_audience_mismatch', detail);
+  if (/not yet valid/i.test(message)) return new LoginRefusedError('saml_assertion_not_yet_valid', detail);
+  // "No valid subject confirmation found": none whose time window holds now.
+  if (/expired|too old|No valid subject confirmation/i.test(message))
+    return new LoginRefusedError('saml_assertion_expired', detail);
+  if (/subject confirmation/i.test(message))
+    return new LoginRefusedError('saml_subject_confirmation_invalid', detail);
+  return new LoginRefusedError('saml_response_invalid', detail, { cause: error });
+}

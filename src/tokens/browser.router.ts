@@ -1,0 +1,160 @@
+import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
+import type { Config } from '../config/config.js';
+import type { Database } from '../db/database.js';
+import type { LoginFlow } from '../sso/login-handoff.js';
+import { continueLogin, storePendingLogin, type ContinueFailure } from './authorization-requests.service.js';
+import { authorizationResponseUrl, requestedClientId, validateAuthorizationRequest } from './authorize.js';
+import { bindAuthorizationToBrowser, presentedBrowserBinding } from './browser-binding.js';
+import { findClient } from './client-auth.js';
+import { sendErrorPage, sendInfoPage } from './error-page.js';
+import { endSession } from './logout.service.js';
+import type { SigningKeyStore } from './signing-key-store.js';
+
+export interface BrowserRouterDeps {
+  config: Config;
+  db: Database;
+  keys: SigningKeyStore;
+  /** The IdP side (src/sso). Without it, valid requests are answered temporarily_unavailable. */
+  loginFlow?: LoginFlow;
+}
+
+const CONTINUE_PAGES: Record<ContinueFailure, { title: string; message: string }> = {
+  login_not_found: { title: 'Sign-in not found', message: 'Go back to the application and sign in again.' },
+  login_not_finished: {
+    title: 'Sign-in not finished',
+    message: 'This sign-in has not been completed at your identity provider.',
+  },
+  login_already_used: {
+    title: 'Sign-in already used',
+    message: 'This sign-in has already been used. Go back to the application and sign in again.',
+  },
+  login_expired: { title: 'Sign-in expired', message: 'Go back to the application and sign in again.' },
+  browser_mismatch: {
+    title: 'Sign-in started elsewhere',
+    message:
+      'This sign-in was started in another browser, so it cannot finish here. Start again from the application in this browser.',
+  },
+  session_ended: { title: 'Session ended', message: 'Go back to the application and sign in again.' },
+};
+
+const single = (value: unknown): string | null => (typeof value === 'string' && value ? value : null);
+
+/** The browser-facing endpoints: /oauth/authorize (+ continue) and end_session. Errors are pages. */
+export function browserRouter(deps: BrowserRouterDeps): Router {
+  const { config, db } = deps;
+  const secure = config.baseUrl.startsWith('https:');
+  const router = Router();
+
+  const authorize = async (req: Request, res: Response) => {
+    // OIDC Core §3.1.2.1: GET and POST (form) are both supported.
+    const params = (req.method === 'POST' ? req.body : req.query) as Record<string, unknown>;
+    const clientId = requestedClientId(params);
+    const app = clientId ? await findClient(db, clientId) : null;
+    const outcome = validateAuthorizationRequest(params, app);
+    if (outcome.kind === 'page') {
+      return sendErrorPage(req, res, {
+        status: 400,
+        reason: outcome.reason,
+        title: 'Sign-in request not accepted',
+        message: outcome.message,
+      });
+    }
+    if (outcome.kind === 'redirect_error') {
+      const { redirectUri, error, description, state } = outcome;
+      return res.redirect(
+        303,
+        authorizationResponseUrl(redirectUri, config.baseUrl, {
+          error,
+          error_description: description,
+          state,
+        }),
+      );
+    }
+    const { request } = outcome;
+    if (!deps.loginFlow) {
+      return res.redirect(
+        303,
+        authorizationResponseUrl(request.redirectUri, config.baseUrl, {
+          error: 'temporarily_unavailable',
+          error_description: 'Sign-in is not available',
+          state: request.state,
+        }),
+      );
+    }
+    const browserHash = bindAuthorizationToBrowser(req, res, { secure, ttlSeconds: config.tokens.loginTtl });
+    const pending = await storePendingLogin(db, request, browserHash, new Date(), config.tokens.loginTtl);
+    await deps.loginFlow.start(req, res, {
+      loginId: pending.id,
+      appId: pending.appId,
+      loginHint: pending.loginHint,
+      organization: pending.organization,
+      connectionId: pending.connectionId,
+    });
+  };
+  router.get('/oauth/authorize', authorize);
+  router.post('/oauth/authorize', authorize);
+
+  router.get('/oauth/authorize/continue', async (req, res) => {
+    const outcome = await continueLogin(db, {
+      loginId: single(req.query.login) ?? '',
+      completionToken: single(req.query.token) ?? '',
+      browserHash: presentedBrowserBinding(req, secure),
+      now: new Date(),
+      codeTtlSeconds: config.tokens.authorizationCodeTtl,
+    });
+    if (!outcome.ok) {
+      return sendErrorPage(req, res, {
+        status: 400,
+        reason: outcome.reason,
+        ...CONTINUE_PAGES[outcome.reason],
+      });
+    }
+    res.redirect(
+      303,
+      authorizationResponseUrl(outcome.request.redirectUri, config.baseUrl, {
+        code: outcome.code,
+        state: outcome.request.state,
+      }),
+    );
+  });
+
+  const logout = async (req: Request, res: Response) => {
+    const params = (req.method === 'POST' ? req.body : req.query) as Record<string, unknown>;
+    const outcome = await endSession(
+      deps,
+      {
+        idTokenHint: single(params.id_token_hint),
+        postLogoutRedirectUri: single(params.post_logout_redirect_uri),
+        state: single(params.state),
+        clientId: single(params.client_id),
+      },
+      { requestId: req.requestId, sourceIp: req.ip },
+    );
+    if (outcome.kind === 'redirect') return res.redirect(303, outcome.url);
+    if (outcome.kind === 'signed_out') return sendInfoPage(res, 'Signed out', 'You are signed out.');
+    sendErrorPage(req, res, {
+      status: 400,
+      reason: outcome.reason,
+      title: outcome.sessionEnded ? 'Signed out' : 'Sign-out not completed',
+      message: outcome.message,
+    });
+  };
+  router.get('/oauth/logout', logout);
+  router.post('/oauth/logout', logout);
+
+  // Scoped to these paths: errors of other routes are not this surface's to answer.
+  router.use(['/oauth/authorize', '/oauth/logout'], pageErrors);
+  return router;
+}
+
+/** Anything unexpected in a browser flow: a page with a reason code, never a stack trace. */
+const pageErrors: ErrorRequestHandler = (error: unknown, req, res, _next) => {
+  req.log.error({ err: error, request_id: req.requestId }, 'sign-in request failed');
+  if (res.headersSent) return;
+  sendErrorPage(req, res, {
+    status: 500,
+    reason: 'server_error',
+    title: 'Something went wrong',
+    message: 'Gatehouse could not finish this request. Try again from the application.',
+  });
+};

@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import type { Request } from 'express';
+import type { Database } from '../db/database.js';
+import { isUuid } from '../db/database.js';
+import { findApp, verifyClientSecret } from './apps.service.js';
+import type { App } from './app.entity.js';
+import { OAuthError } from './oauth-errors.js';
+
+/**
+ * Client authentication at the token, introspection and revocation endpoints
+ * (RFC 6749 §2.3): client_secret_basic or client_secret_post for confidential
+ * apps, `none` (client_id only) for public apps, which must then prove
+ * possession with PKCE. Exactly one method per request.
+ */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+export interface ClientCredentials {
+  clientId: string;
+  secret: string | null;
+  method: ClientAuthMethod;
+}
+
+/** RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64. */
+function formDecode(value: string): string {
+  return decodeURIComponent(value.replace(/\+/g, ' '));
+}
+
+function field(body: Record<string, unknown>, name: string): string | undefined {
+  const value = body[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new OAuthError('invalid_request', `${name} must be given once`);
+  return value;
+}
+
+export function readClientCredentials(req: Request): ClientCredentials {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const bodyId = field(body, 'client_id');
+  const bodySecret = field(body, 'client_secret');
+  const header = req.headers.authorization;
+  if (header && /^basic /i.test(header)) {
+    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) throw basicFailure('Malformed Basic credentials');
+    let clientId: string;
+    let secret: string;
+    try {
+      clientId = formDecode(decoded.slice(0, colon));
+      secret = formDecode(decoded.slice(colon + 1));
+    } catch {
+      throw basicFailure('Malformed Basic credentials');
+    }
+    if (bodySecret !== undefined)
+      throw new OAuthError('invalid_request', 'Use one client authentication method, not two');
+    if (bodyId !== undefined && bodyId !== clientId)
+      throw new OAuthError('invalid_request', 'client_id differs from the authenticated client');
+    return { clientId, secret, method: 'client_secret_basic' };
+  }
+  if (bodyId === undefined) throw new OAuthError('invalid_client', 'Client authentication is required');
+  if (bodySecret !== undefined) return { clientId: bodyId, secret: bodySecret, method: 'client_secret_post' };
+  return { clientId: bodyId, secret: null, method: 'none' };
+}
+
+function basicFailure(description: string): OAuthError {
+  return new OAuthError('invalid_client', description, { challenge: 'Basic' });
+}
+
+/** The app itself, or null when the id is not a live registered app. */
+export async function findClient(db: Database, clientId: string): Promise<App | null> {
+  if (!isUuid(clientId)) return null;
+  const app = await findApp(db, clientId);
+  return app && !app.deletedAt ? app : null;
+}
+
+interface CachedVerification {
+  until: number;
+}
+
+/**
+ * argon2id costs tens of milliseconds per check; a verified (client, secret)
+ * pair is remembered for a minute, keyed by a SHA-256 of both (DESIGN.md §5).
+ * An expired or rotated-out secret stops working within that minute.
+ */
+const VERIFIED_TTL_MS = 60_000;
+const verified = new Map<string, CachedVerification>();
+
+async function secretIsValid(db: Database, app: App, secret: string, now: Date): Promise<boolean> {
+  const key = createHash('sha256').update(`${app.id}\u0000${secret}`).digest('base64url');
+  const hit = verified.get(key);
+  if (hit && hit.until > now.getTime()) return true;
+  verified.delete(key);
+  if (!(await verifyClientSecret(db, app.id, secret, now))) return false;
+  if (verified.size > 10_000) verified.clear();
+  verified.set(key, { until: now.getTime() + VERIFIED_TTL_MS });
+  return true;
+}
+
+/** Authenticates the calling client; any failure is `invalid_client` (401) without saying which part. */
+export async function authenticateClient(
+  db: Database,
+  credentials: ClientCredentials,
+  now: Date,
+): Promise<App> {
+  // RFC 6749 §5.2: a client that tried Basic gets a Basic challenge back.
+  const challenge = credentials.method === 'client_secret_basic' ? ('Basic' as const) : undefined;
+  const refuse = (why: string) =>
+    new OAuthError('invalid_client', 'Client authentication failed', { detail: why, challenge });
+  const app = await findClient(db, credentials.clientId);
+  if (!app) throw refuse('unknown client');
+  if (app.clientType === 'public') {
+    if (credentials.method !== 'none') throw refuse('public client sent a secret');
+    return app;
+  }
+  if (credentials.method === 'none' || credentials.secret === null)
+    throw refuse('confidential client without secret');
+  if (!(await secretIsValid(db, app, credentials.secret, now))) throw refuse('wrong secret');
+  return app;
+}

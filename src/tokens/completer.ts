@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { Config } from '../config/config.js';
+import type { Database } from '../db/database.js';
+import { createSession } from '../sessions/sessions.service.js';
+import type { AuthorizationCompleter, LoginFailure, LoginResult } from '../sso/login-handoff.js';
+import type { AuthorizationRequest } from './authorization-request.entity.js';
+import {
+  attachSessionToLogin,
+  failPendingLogin,
+  findPendingLogin,
+} from './authorization-requests.service.js';
+import { authorizationResponseUrl } from './authorize.js';
+import { sendErrorPage } from './error-page.js';
+import { hashToken } from './opaque-tokens.js';
+
+export interface CompleterDeps {
+  config: Config;
+  db: Database;
+}
+
+/** Thrown inside the tenant transaction to roll the new session back. */
+class LoginRefused extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/**
+ * src/tokens' half of the login hand-off (src/sso/login-handoff.ts).
+ *
+ * complete(): checks the login answers what the app asked (organization,
+ * connection), that the person is active, creates the session and attaches it
+ * to the pending request, then sends the browser (303) to
+ * /oauth/authorize/continue with a one-time token. That same-site GET carries
+ * the SameSite=Lax binding cookie the IdP's cross-site POST could not, and
+ * issues the code only when cookie and token both match (continueLogin).
+ *
+ * fail(): ends the request and returns the error to the app's redirect_uri.
+ */
+export function createAuthorizationCompleter(deps: CompleterDeps): AuthorizationCompleter {
+  const { config, db } = deps;
+
+  async function fail(req: Request, res: Response, loginId: string, failure: LoginFailure): Promise<void> {
+    const ended = await failPendingLogin(db, loginId, new Date());
+    if (!ended) return loginGone(req, res, 'login_not_found');
+    req.log.info({ reason: failure.reason, error: failure.error, login_id: loginId }, 'sign-in failed');
+    res.redirect(
+      303,
+      authorizationResponseUrl(ended.redirectUri, config.baseUrl, {
+        error: failure.error,
+        error_description: `Sign-in did not complete (reason: ${failure.reason})`,
+        state: ended.state,
+      }),
+    );
+  }
+
+  async function complete(req: Request, res: Response, loginId: string, result: LoginResult): Promise<void> {
+    const now = new Date();
+    const pending = await findPendingLogin(db, loginId);
+    if (!pending || pending.authenticatedAt || pending.completedAt)
+      return loginGone(req, res, 'login_not_found');
+    if (pending.expiresAt <= now) return loginGone(req, res, 'login_expired');
+    const mismatch = await requestMismatch(db, pending, result);
+    if (mismatch) return fail(req, res, loginId, { error: 'access_denied', reason: mismatch });
+
+    const completionToken = randomBytes(32).toString('base64url');
+    try {
+      await db.withTenant(result.tenantId, async (em) => {
+        const users = await em.query<{ status: string }[]>('SELECT status FROM users WHERE id = $1', [
+          result.userId,
+        ]);
+        if (users[0]?.status !== 'active') throw new LoginRefused('user_not_active');
+        const connections = await em.query<unknown[]>('SELECT 1 FROM connections WHERE id = $1', [
+          result.connectionId,
+        ]);
+        if (connections.length === 0) throw new LoginRefused('connection_not_found');
+        const session = await createSession(em, result.tenantId, {
+          userId: result.userId,
+          appId: pending.appId,
+          connectionId: result.connectionId,
+          authTime: result.authTime,
+          ttlSeconds: config.tokens.sessionTtl,
+        });
+        const attached = await attachSessionToLogin(em, loginId, session.id, hashToken(completionToken), now);
+        if (!attached) throw new LoginRefused('login_not_found');
+      });
+    } catch (error) {
+      if (!(error instanceof LoginRefused)) throw error;
+      if (error.reason === 'login_not_found') return loginGone(req, res, error.reason);
+      return fail(req, res, loginId, { error: 'access_denied', reason: error.reason });
+    }
+    const next = new URL(`${config.baseUrl}/oauth/authorize/continue`);
+    next.searchParams.set('login', loginId);
+    next.searchParams.set('token', completionToken);
+    res.redirect(303, next.toString());
+  }
+
+  return { complete, fail };
+}
+
+/**
+ * Defence in depth behind discovery: the person must belong to the tenant (and
+ * connection) the app asked for, and that tenant must be active.
+ */
+async function requestMismatch(
+  db: Database,
+  pending: AuthorizationRequest,
+  result: LoginResult,
+): Promise<string | null> {
+  const tenants = await db.withPlatform((em) =>
+    em.query<{ id: string; slug: string; status: string }[]>(
+      'SELECT id, slug, status FROM tenants WHERE id = $1',
+      [result.tenantId],
+    ),
+  );
+  const tenant = tenants[0];
+  if (!tenant || tenant.status !== 'active') return 'tenant_not_active';
+  if (pending.organization !== null && ![tenant.id, tenant.slug].includes(pending.organization.toLowerCase()))
+    return 'organization_mismatch';
+  if (pending.connectionId !== null && pending.connectionId !== result.connectionId)
+    return 'connection_mismatch';
+  return null;
+}
+
+function loginGone(req: Request, res: Response, reason: string): void {
+  sendErrorPage(req, res, {
+    status: 400,
+    reason,
+    title: 'This sign-in has expired',
+    message: 'This sign-in is no longer in progress. Go back to the application and sign in again.',
+  });
+}
