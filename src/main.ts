@@ -2,8 +2,11 @@ import type { Server } from 'node:http';
 import { createApp } from './app.js';
 import { ConfigError, parseConfig, redactConfig } from './config/config.js';
 import { loadSecrets } from './config/secrets.js';
+import { NotificationBus } from './db/notification-bus.js';
 import { openDatabase } from './db/runtime.js';
 import { createLogger } from './http/logger.js';
+import { startLogoutDelivery } from './sessions/backchannel-logout.js';
+import { createSigningKeyStore } from './tokens/signing-key-store.js';
 
 /** The one place that wires config -> database -> app -> listen. */
 async function main(): Promise<void> {
@@ -25,7 +28,25 @@ async function main(): Promise<void> {
   if (runtime.migrationsApplied.length > 0)
     logger.info({ migrations: runtime.migrationsApplied }, 'migrations applied');
 
-  const app = createApp({ config, db: runtime.db, secrets, logger });
+  // This node's LISTEN connection: revocations and SCIM-token revocations reach it from every node.
+  const notifications = new NotificationBus({
+    url: runtime.appUrl,
+    onError: (err) => logger.warn({ err }, 'notification bus error'),
+  });
+  await notifications.start();
+  // One key store per process, shared by the token endpoints and back-channel logout.
+  const signingKeys = createSigningKeyStore(config, runtime.db, secrets.masterKey);
+  const logoutDelivery = startLogoutDelivery({
+    db: runtime.db,
+    signer: signingKeys,
+    issuer: config.baseUrl,
+    notifications,
+    logger: logger.child({ component: 'backchannel-logout' }),
+    maxAttempts: config.backchannelLogout.maxAttempts,
+    timeoutMs: config.backchannelLogout.timeoutSeconds * 1000,
+  });
+
+  const app = createApp({ config, db: runtime.db, secrets, logger, signingKeys, notifications });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
   });
@@ -52,8 +73,10 @@ async function main(): Promise<void> {
     // Stop accepting; keep-alive sockets that are idle close now, busy ones after their response.
     server.close(() => {
       clearTimeout(deadline);
-      void runtime
-        .close()
+      void logoutDelivery
+        .stop()
+        .then(() => notifications.close())
+        .then(() => runtime.close())
         .then(() => {
           logger.info('stopped');
           process.exit(0);

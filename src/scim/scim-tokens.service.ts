@@ -1,10 +1,10 @@
 import { recordAudit } from '../audit/audit.service.js';
 import type { Database } from '../db/database.js';
-import { CHANNELS, notifyInTransaction } from '../db/notification-bus.js';
 import { NotFoundError } from '../errors.js';
 import { requireLiveTenant } from '../tenants/tenant-guard.js';
 import type { AuditContext } from '../tenants/tenants.service.js';
 import { issueScimToken } from './scim-token.js';
+import { notifyScimTokenRevoked } from './scim-token-events.js';
 import { ScimToken } from './scim-token.entity.js';
 
 /** A token's metadata: never its hash, never the secret (shown once, at creation). */
@@ -99,7 +99,7 @@ export async function revokeScimToken(
     token.revokedAt = new Date();
     await em.update(ScimToken, { tenantId, id: tokenId }, { revokedAt: token.revokedAt });
     // Delivered to every node at commit (and only then): each drops the token from its verified cache.
-    await notifyInTransaction(em, CHANNELS.scimTokenRevoked, tokenId);
+    await notifyScimTokenRevoked(em, tokenId);
     await recordAudit(em, tenantId, {
       ...ctx,
       action: 'scim_token.revoked',

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { IsNull, type EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
+import { fanOutRevocation, type RevokeOptions } from './session-events.js';
 import { Session } from './session.entity.js';
 
 /**
@@ -49,26 +50,45 @@ export async function findActiveSession(
   return session;
 }
 
-/** Revokes one session; true when it was live. */
-export async function revokeSession(em: EntityManager, sessionId: string, reason: string): Promise<boolean> {
-  const result = await em.update(
-    Session,
-    { id: sessionId, revokedAt: IsNull() },
-    { revokedAt: new Date(), revokedReason: reason },
+type RevokedRows = [{ tenant_id: string; id: string; user_id: string }[], number];
+
+/**
+ * Revokes one session; true when it was live. In the same transaction the
+ * app's back-channel logout is queued and the other nodes are notified
+ * (session-events.ts), both effective at commit.
+ */
+export async function revokeSession(
+  em: EntityManager,
+  sessionId: string,
+  reason: string,
+  options: RevokeOptions = {},
+): Promise<boolean> {
+  const [rows] = await em.query<RevokedRows>(
+    `UPDATE sessions SET revoked_at = now(), revoked_reason = $2
+      WHERE id = $1 AND revoked_at IS NULL RETURNING tenant_id, id, user_id`,
+    [sessionId, reason],
   );
-  return (result.affected ?? 0) > 0;
+  await fanOutRevocation(em, rows.map(revoked), options);
+  return rows.length > 0;
 }
 
-/** Revokes every live session of a user (deprovisioning); returns the ids revoked. */
+/**
+ * Revokes every live session of a user (deprovisioning); returns the ids
+ * revoked. Fans out like revokeSession.
+ */
 export async function revokeUserSessions(
   em: EntityManager,
   userId: string,
   reason: string,
+  options: RevokeOptions = {},
 ): Promise<string[]> {
-  const rows = await em.query<[{ id: string }[], number]>(
+  const [rows] = await em.query<RevokedRows>(
     `UPDATE sessions SET revoked_at = now(), revoked_reason = $2
-      WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`,
+      WHERE user_id = $1 AND revoked_at IS NULL RETURNING tenant_id, id, user_id`,
     [userId, reason],
   );
-  return rows[0].map((r) => r.id);
+  await fanOutRevocation(em, rows.map(revoked), options);
+  return rows.map((r) => r.id);
 }
+
+const revoked = (r: RevokedRows[0][number]) => ({ tenantId: r.tenant_id, id: r.id, userId: r.user_id });

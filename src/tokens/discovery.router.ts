@@ -44,6 +44,9 @@ export function openIdConfiguration(baseUrl: string): Record<string, unknown> {
       'roles',
     ],
     authorization_response_iss_parameter_supported: true,
+    // OIDC Back-Channel Logout 1.0 §2.1: logout tokens (with sid) go to each app's registered URI.
+    backchannel_logout_supported: true,
+    backchannel_logout_session_supported: true,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,
     claims_parameter_supported: false,

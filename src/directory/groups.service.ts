@@ -1,0 +1,273 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { isUuid } from '../db/database.js';
+import { BadRequestError, ConflictError } from '../errors.js';
+import { Group } from './group.entity.js';
+import { StaleVersionError } from './users.service.js';
+
+/**
+ * The directory's groups and memberships (DESIGN.md §3). Memberships feed
+ * role mappings (roles.service.ts), so a membership change here changes the
+ * roles in the user's next token. Functions take the caller's tenant-scoped `em`.
+ */
+
+export type GroupSource = Group['source'];
+
+export interface GroupFields {
+  displayName: string;
+  externalId: string | null;
+}
+
+export interface MemberRef {
+  userId: string;
+  userName: string;
+  displayName: string | null;
+}
+
+/** Another group of the same source has this display name (case-insensitively). */
+export class GroupNameTakenError extends ConflictError {
+  constructor(displayName: string) {
+    super('displayName is already taken in this tenant', { detail: `group ${displayName}` });
+  }
+}
+
+/** Members that are not live users of this tenant. */
+export class UnknownMembersError extends BadRequestError {
+  constructor(readonly values: string[]) {
+    super(`No such user: ${values.slice(0, 5).join(', ')}${values.length > 5 ? ', …' : ''}`);
+  }
+}
+
+const SCIM_NAME_KEY = 'groups_tenant_scim_display_name_key';
+
+async function assertNameFree(em: EntityManager, source: GroupSource, name: string, exceptId: string | null) {
+  if (source !== 'scim') return;
+  const rows = await em.query<unknown[]>(
+    `SELECT 1 FROM groups WHERE source = 'scim' AND lower(display_name) = lower($1)
+        AND ($2::uuid IS NULL OR id <> $2::uuid) LIMIT 1`,
+    [name, exceptId],
+  );
+  if (rows.length > 0) throw new GroupNameTakenError(name);
+}
+
+async function translateUniqueness<T>(name: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    const e = error as { code?: string; constraint?: string } | null;
+    if (e?.code === '23505' && e.constraint === SCIM_NAME_KEY) throw new GroupNameTakenError(name);
+    throw error;
+  }
+}
+
+export async function createGroup(
+  em: EntityManager,
+  tenantId: string,
+  fields: GroupFields,
+  options: { source: GroupSource; now?: Date },
+): Promise<Group> {
+  await assertNameFree(em, options.source, fields.displayName, null);
+  const now = options.now ?? new Date();
+  const group = em.create(Group, {
+    tenantId,
+    id: randomUUID(),
+    ...fields,
+    source: options.source,
+    version: 1,
+    createdAt: now,
+    updatedAt: now,
+  });
+  await translateUniqueness(fields.displayName, () => em.insert(Group, group));
+  return group;
+}
+
+export async function findGroup(
+  em: EntityManager,
+  groupId: string,
+  options: { source?: GroupSource; lock?: boolean } = {},
+): Promise<Group | null> {
+  if (!isUuid(groupId)) return null;
+  const qb = em.createQueryBuilder(Group, 'g').where('g.id = :groupId', { groupId });
+  if (options.source) qb.andWhere('g.source = :source', { source: options.source });
+  if (options.lock) qb.setLock('pessimistic_write');
+  return qb.getOne();
+}
+
+/** Writes changed fields and bumps the version (also used to record a membership change). */
+export async function updateGroup(
+  em: EntityManager,
+  group: Group,
+  changes: Partial<GroupFields>,
+  options: { expectedVersion?: number; now?: Date } = {},
+): Promise<Group> {
+  if (options.expectedVersion !== undefined && options.expectedVersion !== group.version)
+    throw new StaleVersionError(options.expectedVersion, group.version);
+  if (
+    changes.displayName !== undefined &&
+    changes.displayName.toLowerCase() !== group.displayName.toLowerCase()
+  )
+    await assertNameFree(em, group.source, changes.displayName, group.id);
+  const next = Object.assign(em.create(Group, { ...group }), changes, {
+    version: group.version + 1,
+    updatedAt: options.now ?? new Date(),
+  });
+  const [, affected] = await translateUniqueness(next.displayName, () =>
+    em.query<[unknown[], number]>(
+      `UPDATE groups SET display_name = $2, external_id = $3, version = $4, updated_at = $5
+        WHERE id = $1 AND version = $6`,
+      [group.id, next.displayName, next.externalId, next.version, next.updatedAt, group.version],
+    ),
+  );
+  if (affected !== 1) throw new StaleVersionError(group.version, group.version + 1);
+  return next;
+}
+
+export async function deleteGroup(em: EntityManager, groupId: string): Promise<boolean> {
+  const [, affected] = await em.query<[unknown[], number]>('DELETE FROM groups WHERE id = $1', [groupId]);
+  return affected > 0;
+}
+
+/** The live users among `values` (user ids); throws UnknownMembersError for the rest. */
+async function requireLiveUsers(em: EntityManager, values: string[]): Promise<string[]> {
+  const unique = [...new Set(values)];
+  const malformed = unique.filter((v) => !isUuid(v));
+  if (malformed.length > 0) throw new UnknownMembersError(malformed);
+  const rows = await em.query<{ id: string }[]>(
+    `SELECT id FROM users WHERE id = ANY($1::uuid[]) AND status <> 'deleted'`,
+    [unique],
+  );
+  const found = new Set(rows.map((r) => r.id));
+  const missing = unique.filter((v) => !found.has(v.toLowerCase()));
+  if (missing.length > 0) throw new UnknownMembersError(missing);
+  return unique.map((v) => v.toLowerCase());
+}
+
+/** Adds members (idempotent); returns how many were new. */
+export async function addGroupMembers(
+  em: EntityManager,
+  tenantId: string,
+  groupId: string,
+  userIds: string[],
+  now = new Date(),
+): Promise<number> {
+  if (userIds.length === 0) return 0;
+  const ids = await requireLiveUsers(em, userIds);
+  const inserted = await em.query<unknown[]>(
+    `INSERT INTO group_members (tenant_id, group_id, user_id, created_at)
+     SELECT $1, $2, unnest($3::uuid[]), $4
+     ON CONFLICT DO NOTHING RETURNING user_id`,
+    [tenantId, groupId, ids, now],
+  );
+  return inserted.length;
+}
+
+/** Removes members (absent ones are ignored); returns how many were removed. */
+export async function removeGroupMembers(
+  em: EntityManager,
+  groupId: string,
+  userIds: string[],
+): Promise<number> {
+  const ids = userIds.filter(isUuid);
+  if (ids.length === 0) return 0;
+  const [, affected] = await em.query<[unknown[], number]>(
+    'DELETE FROM group_members WHERE group_id = $1 AND user_id = ANY($2::uuid[])',
+    [groupId, ids],
+  );
+  return affected;
+}
+
+/** Makes the membership exactly `userIds`; returns whether anything changed. */
+export async function replaceGroupMembers(
+  em: EntityManager,
+  tenantId: string,
+  groupId: string,
+  userIds: string[],
+  now = new Date(),
+): Promise<boolean> {
+  const ids = userIds.length === 0 ? [] : await requireLiveUsers(em, userIds);
+  const [, removed] = await em.query<[unknown[], number]>(
+    'DELETE FROM group_members WHERE group_id = $1 AND NOT (user_id = ANY($2::uuid[]))',
+    [groupId, ids],
+  );
+  const added = ids.length === 0 ? 0 : await addGroupMembers(em, tenantId, groupId, ids, now);
+  return removed + added > 0;
+}
+
+/** A group's members (live users), in a stable order. */
+export async function groupMembers(em: EntityManager, groupId: string): Promise<MemberRef[]> {
+  const rows = await em.query<{ id: string; user_name: string; display_name: string | null }[]>(
+    `SELECT u.id, u.user_name, u.display_name FROM group_members gm
+       JOIN users u ON u.tenant_id = gm.tenant_id AND u.id = gm.user_id
+      WHERE gm.group_id = $1 AND u.status <> 'deleted' ORDER BY u.id`,
+    [groupId],
+  );
+  return rows.map((r) => ({ userId: r.id, userName: r.user_name, displayName: r.display_name }));
+}
+
+/** Each user's groups (of one source, when given), for rendering users in bulk. */
+export async function groupsOfUsers(
+  em: EntityManager,
+  userIds: string[],
+  source?: GroupSource,
+): Promise<Map<string, { id: string; displayName: string }[]>> {
+  const result = new Map<string, { id: string; displayName: string }[]>();
+  if (userIds.length === 0) return result;
+  const rows = await em.query<{ user_id: string; id: string; display_name: string }[]>(
+    `SELECT gm.user_id, g.id, g.display_name FROM group_members gm
+       JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+      WHERE gm.user_id = ANY($1::uuid[]) AND ($2::text IS NULL OR g.source = $2)
+      ORDER BY g.display_name, g.id`,
+    [userIds, source ?? null],
+  );
+  for (const r of rows)
+    result.set(r.user_id, [...(result.get(r.user_id) ?? []), { id: r.id, displayName: r.display_name }]);
+  return result;
+}
+
+/** A page of groups of one source matching a SQL condition on alias `g` (positional parameters). */
+export async function listGroups(
+  em: EntityManager,
+  query: { source: GroupSource; where: string; params: unknown[]; offset: number; limit: number },
+): Promise<{ total: number; groups: Group[] }> {
+  const n = query.params.length;
+  const where = `g.source = $${n + 1} AND (${query.where})`;
+  const rows = await em.query<(RawGroup & { total: string })[]>(
+    `SELECT g.*, count(*) OVER () AS total FROM groups g WHERE ${where}
+      ORDER BY g.id LIMIT $${n + 2} OFFSET $${n + 3}`,
+    [...query.params, query.source, query.limit, query.offset],
+  );
+  let total = Number(rows[0]?.total ?? 0);
+  if (rows.length === 0 && (query.offset > 0 || query.limit === 0)) {
+    const counted = await em.query<{ total: string }[]>(
+      `SELECT count(*) AS total FROM groups g WHERE ${where}`,
+      [...query.params, query.source],
+    );
+    total = Number(counted[0]?.total ?? 0);
+  }
+  return {
+    total,
+    groups: rows.map((r) =>
+      em.create(Group, {
+        tenantId: r.tenant_id,
+        id: r.id,
+        displayName: r.display_name,
+        externalId: r.external_id,
+        source: r.source,
+        version: r.version,
+        createdAt: r.created_at,
+        updatedAt: r.updated_at,
+      }),
+    ),
+  };
+}
+
+interface RawGroup {
+  tenant_id: string;
+  id: string;
+  display_name: string;
+  external_id: string | null;
+  source: GroupSource;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}

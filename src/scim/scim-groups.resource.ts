@@ -1,0 +1,332 @@
+import SCIMMY from 'scimmy';
+import type { EntityManager } from 'typeorm';
+import { recordAudit } from '../audit/audit.service.js';
+import type { Group } from '../directory/group.entity.js';
+import {
+  addGroupMembers,
+  createGroup,
+  deleteGroup,
+  findGroup,
+  groupMembers,
+  listGroups,
+  removeGroupMembers,
+  replaceGroupMembers,
+  updateGroup,
+  type GroupFields,
+  type MemberRef,
+} from '../directory/groups.service.js';
+import {
+  asContext,
+  checkIfMatch,
+  etagOf,
+  notFound,
+  ScimError,
+  scimmyValidation,
+  scimRun,
+  type ScimContext,
+} from './scim-context.js';
+import { filterToSql, parseFilter, SqlParams } from './scim-filter.js';
+import { listResponse, pageOf, plain, withSchemas } from './scim-list.js';
+import {
+  checkSchemas,
+  isObject,
+  normalizePatch,
+  normalizeResource,
+  requireObject,
+  stripReadOnly,
+} from './scim-normalize.js';
+import { CORE_GROUP, groupFilterResolver } from './scim-schema-paths.js';
+import { wantsAttribute } from './scim-user-mapping.js';
+
+type Json = Record<string, unknown>;
+type PatchMessage = Parameters<InstanceType<typeof SCIMMY.Resources.Group>['patch']>[0];
+type PatchOpMessage = ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
+
+/**
+ * /Groups on the directory. Memberships are rows in group_members, changed
+ * by SQL set operations: a PATCH adding one member to a large group touches
+ * one row, and concurrent PATCHes on a group serialise on its row lock.
+ * Group membership feeds role mappings, so the next token carries new roles.
+ */
+export class ScimGroups extends SCIMMY.Resources.Group {
+  override async read(ctx?: unknown): Promise<SCIMMY.Messages.ListResponse | SCIMMY.Schemas.Group> {
+    const c = asContext(ctx);
+    return scimRun(c, async () => {
+      const withMembers = wantsAttribute(this.attributes, 'members');
+      const id = this.id;
+      if (id !== undefined) {
+        const found = await c.db.withTenant(c.tenantId, async (em) => {
+          const group = await findGroup(em, id, { source: 'scim' });
+          return group ? { group, members: withMembers ? await groupMembers(em, group.id) : [] } : null;
+        });
+        if (!found) throw notFound('Group', id);
+        c.setHeader('ETag', etagOf(found.group.version));
+        return this.render(c, found.group, found.members);
+      }
+      const page = pageOf(this.constraints, c.maxPageSize);
+      const params = new SqlParams();
+      const where = this.filter ? filterToSql(this.filter, groupFilterResolver, params) : 'true';
+      const result = await c.db.withTenant(c.tenantId, async (em) => {
+        const { total, groups } = await listGroups(em, {
+          source: 'scim',
+          where,
+          params: params.values,
+          ...page,
+        });
+        const members = new Map<string, MemberRef[]>();
+        if (withMembers) for (const g of groups) members.set(g.id, await groupMembers(em, g.id));
+        return { total, groups, members };
+      });
+      const resources = result.groups.map((g) => this.render(c, g, result.members.get(g.id) ?? []));
+      return listResponse(resources, result.total, page.offset + 1);
+    });
+  }
+
+  override async write(instance: unknown, ctx?: unknown): Promise<SCIMMY.Schemas.Group> {
+    const c = asContext(ctx);
+    const id = this.id;
+    return scimRun(c, async () => {
+      const raw = checkSchemas('Group', requireObject(instance, id ? 'PUT' : 'POST'));
+      const hasMembers = Object.keys(raw).some((k) => k.toLowerCase() === 'members');
+      const body = normalizeResource('Group', stripReadOnly(raw, id ? 'replace' : 'create', id));
+      const parsed = plain(scimmyValidation(() => new SCIMMY.Schemas.Group(body, 'in')));
+      const fields = groupFields(parsed);
+      const memberIds = memberValues(parsed.members ?? []);
+      const result = await c.db.withTenant(c.tenantId, async (em) => {
+        if (id === undefined) {
+          const group = await createGroup(em, c.tenantId, fields, { source: 'scim' });
+          await addGroupMembers(em, c.tenantId, group.id, memberIds);
+          await audit(em, c, 'scim.group.created', group, { members: memberIds.length });
+          return { group, members: await groupMembers(em, group.id) };
+        }
+        const group = await findGroup(em, id, { source: 'scim', lock: true });
+        if (!group) throw notFound('Group', id);
+        checkIfMatch(c.ifMatch, group.version);
+        // Okta replaces memberships with PUT; a PUT without `members` leaves them as they are.
+        const membersChanged = hasMembers ? await replaceGroupMembers(em, c.tenantId, id, memberIds) : false;
+        const changed = fields.displayName !== group.displayName || fields.externalId !== group.externalId;
+        const saved = changed || membersChanged ? await updateGroup(em, group, fields) : group;
+        if (saved !== group)
+          await audit(em, c, 'scim.group.replaced', saved, { members_replaced: membersChanged });
+        return { group: saved, members: await groupMembers(em, id) };
+      });
+      if (id === undefined) c.setHeader('Location', `${c.baseUrl}/Groups/${result.group.id}`);
+      c.setHeader('ETag', etagOf(result.group.version));
+      return this.render(c, result.group, result.members);
+    });
+  }
+
+  /** Answers 204 (Entra ID's expectation; Okta accepts it): no member list is sent back. */
+  override async patch(message: PatchMessage, ctx?: unknown): Promise<SCIMMY.Schemas.Group> {
+    const c = asContext(ctx);
+    const id = this.id;
+    if (id === undefined) throw notFound('Group', id);
+    await scimRun(c, async () => {
+      const normalized = normalizePatch('Group', requireObject(message, 'PATCH'));
+      const patchOp = new SCIMMY.Messages.PatchOp(normalized as PatchOpMessage);
+      const version = await c.db.withTenant(c.tenantId, async (em) => {
+        const group = await findGroup(em, id, { source: 'scim', lock: true });
+        if (!group) throw notFound('Group', id);
+        checkIfMatch(c.ifMatch, group.version);
+        const counts = { added: 0, removed: 0, replaced: false };
+        const others: Json[] = [];
+        for (const op of patchOp.Operations as Json[]) {
+          const kind = String(op.op).toLowerCase();
+          if (typeof op.path === 'string' && isMembersPath(op.path)) {
+            await applyMemberOp(em, c, group, kind, op.path, op.value, counts);
+          } else if (op.path === undefined && isObject(op.value)) {
+            const key = Object.keys(op.value).find((k) => k.toLowerCase() === 'members');
+            if (key) await applyMemberOp(em, c, group, kind, 'members', op.value[key], counts);
+            const rest = Object.fromEntries(Object.entries(op.value).filter(([k]) => k !== key));
+            if (Object.keys(rest).length > 0) others.push({ ...op, value: rest });
+          } else others.push(op);
+        }
+        const fields = others.length > 0 ? await patchedFields(c, group, others) : null;
+        const fieldsChanged =
+          fields !== null &&
+          (fields.displayName !== group.displayName || fields.externalId !== group.externalId);
+        const membersChanged = counts.added + counts.removed > 0 || counts.replaced;
+        if (!fieldsChanged && !membersChanged) return group.version;
+        const saved = await updateGroup(em, group, fields ?? {});
+        await audit(em, c, 'scim.group.patched', saved, {
+          members_added: counts.added,
+          members_removed: counts.removed,
+          ...(counts.replaced ? { members_replaced: true } : {}),
+        });
+        return saved.version;
+      });
+      c.setHeader('ETag', etagOf(version));
+    });
+    return undefined as unknown as SCIMMY.Schemas.Group;
+  }
+
+  override async dispose(ctx?: unknown): Promise<void> {
+    const c = asContext(ctx);
+    const id = this.id;
+    if (id === undefined) throw notFound('Group', id);
+    await scimRun(c, () =>
+      c.db.withTenant(c.tenantId, async (em) => {
+        const group = await findGroup(em, id, { source: 'scim', lock: true });
+        if (!group) throw notFound('Group', id);
+        checkIfMatch(c.ifMatch, group.version);
+        await deleteGroup(em, id);
+        await audit(em, c, 'scim.group.deleted', group, {});
+      }),
+    );
+  }
+
+  private render(c: ScimContext, group: Group, members: MemberRef[]): SCIMMY.Schemas.Group {
+    const resource = {
+      schemas: [CORE_GROUP],
+      id: group.id,
+      externalId: group.externalId ?? undefined,
+      displayName: group.displayName,
+      members: members.map((m) => ({
+        value: m.userId,
+        display: m.displayName ?? m.userName,
+        $ref: `${c.baseUrl}/Users/${m.userId}`,
+        type: 'User',
+      })),
+      meta: {
+        resourceType: 'Group',
+        created: group.createdAt,
+        lastModified: group.updatedAt,
+        version: etagOf(group.version),
+      },
+    };
+    const out = scimmyValidation(
+      () => new SCIMMY.Schemas.Group(resource, 'out', `${c.baseUrl}/Groups`, this.attributes),
+    );
+    return this.attributes ? withSchemas(out, [CORE_GROUP]) : out;
+  }
+}
+
+function groupFields(parsed: Json): GroupFields {
+  return {
+    displayName: String(parsed.displayName),
+    externalId: typeof parsed.externalId === 'string' && parsed.externalId !== '' ? parsed.externalId : null,
+  };
+}
+
+const MEMBERS_PATH = /^(?:urn:ietf:params:scim:schemas:core:2\.0:Group:)?members(?:\[(.*)\])?$/i;
+
+function isMembersPath(path: string): boolean {
+  return /^(?:urn:ietf:params:scim:schemas:core:2\.0:Group:)?members\b/i.test(path);
+}
+
+/** The user ids in a `members` value (one member object or a list); `$ref` and `display` are ignored. */
+function memberValues(value: unknown): string[] {
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((m) => {
+    if (!isObject(m) || typeof m.value !== 'string' || m.value === '')
+      throw new ScimError(400, 'invalidValue', "Each member needs a string 'value' (the user's id)");
+    if (typeof m.type === 'string' && m.type.toLowerCase() === 'group')
+      throw new ScimError(400, 'invalidValue', 'Nested groups are not supported');
+    return m.value;
+  });
+}
+
+/** One PatchOp operation on `members`, as set operations on group_members (RFC 7644 §3.5.2). */
+async function applyMemberOp(
+  em: EntityManager,
+  c: ScimContext,
+  group: Group,
+  kind: string,
+  path: string,
+  value: unknown,
+  counts: { added: number; removed: number; replaced: boolean },
+): Promise<void> {
+  const m = MEMBERS_PATH.exec(path);
+  if (!m) throw new ScimError(400, 'invalidPath', `Unsupported path '${path}'`);
+  const filter = m[1];
+  if (filter !== undefined) {
+    // §3.5.2.2: remove with a value filter, e.g. members[value eq "…"] (Okta, Entra).
+    if (kind !== 'remove')
+      throw new ScimError(400, 'invalidPath', `'${kind}' does not take a members filter`);
+    counts.removed += await removeGroupMembers(em, group.id, await matchingMembers(em, group.id, filter));
+    return;
+  }
+  if (kind === 'add') {
+    if (value === undefined) throw new ScimError(400, 'invalidValue', "'add' needs a value");
+    counts.added += await addGroupMembers(em, c.tenantId, group.id, memberValues(value));
+  } else if (kind === 'replace') {
+    counts.replaced =
+      (await replaceGroupMembers(em, c.tenantId, group.id, value === undefined ? [] : memberValues(value))) ||
+      counts.replaced;
+  } else if (value === undefined) {
+    // §3.5.2.2: remove without a filter removes every member.
+    counts.replaced = (await replaceGroupMembers(em, c.tenantId, group.id, [])) || counts.replaced;
+  } else {
+    // Entra ID: remove with the members listed in `value` (ssoready#182).
+    counts.removed += await removeGroupMembers(em, group.id, memberValues(value));
+  }
+}
+
+/** The members matched by a filter; `value eq "…"` (or an OR of them) needs no lookup. */
+async function matchingMembers(em: EntityManager, groupId: string, expression: string): Promise<string[]> {
+  const filter = parseFilter(expression);
+  const branches = [...filter] as Json[];
+  const direct = branches.map((b) => {
+    const entries = Object.entries(b);
+    const expr = entries[0]?.[1];
+    return entries.length === 1 &&
+      entries[0]?.[0].toLowerCase() === 'value' &&
+      Array.isArray(expr) &&
+      expr.length === 2 &&
+      expr[0] === 'eq' &&
+      typeof expr[1] === 'string'
+      ? expr[1]
+      : null;
+  });
+  if (direct.every((v): v is string => v !== null)) return direct;
+  const members = (await groupMembers(em, groupId)).map((m) => ({
+    value: m.userId,
+    display: m.displayName ?? m.userName,
+    type: 'User',
+  }));
+  return (filter.match(members) as { value: string }[]).map((m) => m.value);
+}
+
+/** displayName/externalId after the non-member operations, applied by scimmy to the group without members. */
+async function patchedFields(c: ScimContext, group: Group, operations: Json[]): Promise<GroupFields> {
+  const current = scimmyValidation(
+    () =>
+      new SCIMMY.Schemas.Group(
+        { id: group.id, externalId: group.externalId ?? undefined, displayName: group.displayName },
+        'out',
+        `${c.baseUrl}/Groups`,
+      ),
+  );
+  let patched: Json = plain(current);
+  await new SCIMMY.Messages.PatchOp({
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+    Operations: operations,
+  } as PatchOpMessage).apply(current, (target) => {
+    patched = plain(target);
+    return Promise.resolve(target);
+  });
+  const inbound = { displayName: patched.displayName, externalId: patched.externalId };
+  return groupFields(plain(scimmyValidation(() => new SCIMMY.Schemas.Group(inbound, 'in'))));
+}
+
+async function audit(
+  em: EntityManager,
+  c: ScimContext,
+  action: string,
+  group: Group,
+  extra: Json,
+): Promise<void> {
+  await recordAudit(em, c.tenantId, {
+    actor: c.actor,
+    action,
+    target: { type: 'group', id: group.id },
+    requestId: c.requestId,
+    sourceIp: c.sourceIp,
+    after: {
+      display_name: group.displayName,
+      external_id: group.externalId,
+      version: group.version,
+      ...extra,
+    },
+  });
+}

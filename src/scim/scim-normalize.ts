@@ -1,0 +1,222 @@
+import SCIMMY from 'scimmy';
+import { ScimError } from './scim-context.js';
+import { CORE_GROUP, CORE_USER, ENTERPRISE_USER } from './scim-schema-paths.js';
+
+/**
+ * What real clients send, made into what RFC 7643/7644 say, before scimmy
+ * sees it; and the read-only rules scimmy leaves to us. Entra ID sends
+ * booleans as "True"/"False" and the enterprise `manager` as a bare id;
+ * Entra's group create lists a Microsoft schema URN it sends no data for.
+ */
+
+type Attribute = InstanceType<typeof SCIMMY.Types.Attribute>;
+type Json = Record<string, unknown>;
+
+export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const KNOWN_SCHEMAS: Record<'User' | 'Group', string[]> = {
+  User: [CORE_USER, ENTERPRISE_USER],
+  Group: [CORE_GROUP],
+};
+
+const lower = (s: string) => s.toLowerCase();
+
+function attributesOf(kind: 'User' | 'Group'): readonly unknown[] {
+  return kind === 'User'
+    ? SCIMMY.Schemas.User.definition.attributes
+    : SCIMMY.Schemas.Group.definition.attributes;
+}
+
+function findAttribute(attributes: readonly unknown[], name: string): Attribute | undefined {
+  return attributes.find(
+    (a): a is Attribute => a instanceof SCIMMY.Types.Attribute && lower(a.name) === lower(name),
+  );
+}
+
+function toBoolean(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  if (lower(value) === 'true') return true;
+  if (lower(value) === 'false') return false;
+  return value;
+}
+
+/** Coerces "True"/"False" strings of boolean attributes, at any depth, following the schema. */
+function coerceValue(attribute: Attribute, value: unknown): unknown {
+  const type = String(attribute.type);
+  if (type === 'boolean') return toBoolean(value);
+  if (type !== 'complex') return value;
+  const sub = attribute.subAttributes ?? [];
+  const coerceOne = (v: unknown) => (isObject(v) ? coerceObject(sub, v) : v);
+  return Array.isArray(value) ? value.map(coerceOne) : coerceOne(value);
+}
+
+function coerceObject(attributes: readonly unknown[], value: Json): Json {
+  const out: Json = {};
+  for (const [key, v] of Object.entries(value)) {
+    const attribute = findAttribute(attributes, key);
+    out[key] = attribute ? coerceValue(attribute, v) : v;
+  }
+  return out;
+}
+
+/** Entra ID sends `manager` as the manager's id; RFC 7643 §4.3 has it complex ({ value }). */
+function normalizeEnterprise(value: unknown): unknown {
+  if (!isObject(value)) return value;
+  const out: Json = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[key] = lower(key) === 'manager' && typeof v === 'string' ? { value: v } : v;
+  }
+  return coerceObject(SCIMMY.Schemas.EnterpriseUser.definition.attributes, out);
+}
+
+/** The value at an attribute path (filters stripped), coerced as that attribute is typed. */
+export function normalizeAtPath(kind: 'User' | 'Group', path: string, value: unknown): unknown {
+  const bare = path.replace(/\[[^\]]*\]/g, '');
+  const urn = ENTERPRISE_USER.toLowerCase();
+  if (kind === 'User' && lower(bare).startsWith(urn)) {
+    const rest = bare.slice(urn.length + 1);
+    if (!rest) return normalizeEnterprise(value);
+    if (lower(rest) === 'manager' && typeof value === 'string') return { value };
+    const attribute = resolvePath(SCIMMY.Schemas.EnterpriseUser.definition.attributes, rest.split('.'));
+    return attribute ? coerceValue(attribute, value) : value;
+  }
+  const segments = bare
+    .replace(new RegExp(`^${kind === 'User' ? CORE_USER : CORE_GROUP}:`, 'i'), '')
+    .split('.');
+  const attribute = resolvePath(attributesOf(kind), segments);
+  return attribute ? coerceValue(attribute, value) : value;
+}
+
+function resolvePath(attributes: readonly unknown[], segments: string[]): Attribute | undefined {
+  let attribute: Attribute | undefined;
+  for (const segment of segments) {
+    attribute = findAttribute(attribute ? (attribute.subAttributes ?? []) : attributes, segment);
+    if (!attribute) return undefined;
+  }
+  return attribute;
+}
+
+/** A whole resource body: booleans, Entra's manager, and extension keys as namespaced paths. */
+export function normalizeResource(kind: 'User' | 'Group', body: Json): Json {
+  const out: Json = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (lower(key) === lower(ENTERPRISE_USER)) out[key] = normalizeEnterprise(value);
+    else if (lower(key).startsWith('urn:')) out[key] = normalizeAtPath(kind, key, value);
+    else {
+      const attribute = findAttribute(attributesOf(kind), key);
+      out[key] = attribute ? coerceValue(attribute, value) : value;
+    }
+  }
+  return out;
+}
+
+/**
+ * `schemas` must name the resource's core schema (scimmy checks); other URNs
+ * must be ones we serve. A URN we do not serve is tolerated only when the body
+ * carries no data under it (Entra lists a Microsoft group URN); data under an
+ * unknown namespace is refused rather than silently dropped.
+ */
+export function checkSchemas(kind: 'User' | 'Group', body: Json): Json {
+  const known = KNOWN_SCHEMAS[kind].map(lower);
+  const isKnown = (urn: string) => known.some((k) => lower(urn) === k || lower(urn).startsWith(`${k}:`));
+  for (const key of Object.keys(body)) {
+    if (lower(key).startsWith('urn:') && !isKnown(key))
+      throw new ScimError(400, 'invalidSyntax', `Unsupported schema extension '${key}'`);
+  }
+  const schemas = body.schemas;
+  if (schemas === undefined) return body;
+  if (!Array.isArray(schemas) || !schemas.every((s): s is string => typeof s === 'string'))
+    throw new ScimError(400, 'invalidSyntax', "'schemas' must be an array of schema URNs");
+  const core = kind === 'User' ? CORE_USER : CORE_GROUP;
+  if (!schemas.includes(core))
+    throw new ScimError(400, 'invalidSyntax', `The request body must declare the schema ${core}`);
+  return { ...body, schemas: schemas.filter((s) => known.includes(lower(s))) };
+}
+
+const keyOf = (body: Json, name: string) => Object.keys(body).find((k) => lower(k) === lower(name));
+
+/**
+ * The read-only attributes of a POST/PUT body (RFC 7643 §3.1, §4.1.2): `id` is
+ * assigned by the server (a POST may not set it, a PUT may only repeat it);
+ * `meta` is ignored; `groups` is managed through /Groups, so a POST that sets
+ * memberships is refused, while a PUT echoing them back (Okta does) is ignored.
+ */
+export function stripReadOnly(body: Json, mode: 'create' | 'replace', pathId?: string): Json {
+  const out = { ...body };
+  const id = keyOf(out, 'id');
+  if (id !== undefined) {
+    const value = out[id];
+    if (mode === 'create' || typeof value !== 'string' || lower(value) !== lower(pathId ?? ''))
+      throw new ScimError(
+        400,
+        'mutability',
+        "Attribute 'id' is assigned by the service provider and is read-only",
+      );
+    delete out[id];
+  }
+  const meta = keyOf(out, 'meta');
+  if (meta !== undefined) delete out[meta];
+  const groups = keyOf(out, 'groups');
+  if (groups !== undefined) {
+    const value = out[groups];
+    if (mode === 'create' && Array.isArray(value) && value.length > 0)
+      throw new ScimError(
+        400,
+        'mutability',
+        "Attribute 'groups' is read-only: change memberships through /Groups",
+      );
+    delete out[groups];
+  }
+  return out;
+}
+
+/** A JSON object body, or 400 invalidSyntax. */
+export function requireObject(body: unknown, what: string): Json {
+  if (!isObject(body)) throw new ScimError(400, 'invalidSyntax', `${what} expects a JSON object body`);
+  return body;
+}
+
+const stripCoreUrn = (kind: 'User' | 'Group', path: string) =>
+  path.replace(new RegExp(`^${kind === 'User' ? CORE_USER : CORE_GROUP}:`, 'i'), '');
+
+function checkWritable(kind: 'User' | 'Group', path: string): void {
+  const head = lower(stripCoreUrn(kind, path)).split(/[.[]/)[0];
+  if (head === 'meta' || (kind === 'User' && head === 'groups'))
+    throw new ScimError(400, 'mutability', `Attribute '${head}' is read-only`);
+}
+
+/**
+ * PatchOp operations as RFC 7644 §3.5.2 means them: read-only targets refused
+ * (400 mutability), values coerced by the schema (Entra's "False"), and the
+ * enterprise manager made complex. `op` case is left to scimmy, which ignores it.
+ */
+export function normalizePatch(kind: 'User' | 'Group', message: Json): Json {
+  const operations = message.Operations;
+  if (!Array.isArray(operations)) return message;
+  return { ...message, Operations: operations.map((op) => normalizeOperation(kind, op)) };
+}
+
+function normalizeOperation(kind: 'User' | 'Group', op: unknown): unknown {
+  if (!isObject(op)) return op;
+  if (typeof op.path === 'string') {
+    checkWritable(kind, op.path);
+    let { path, value } = op as { path: string; value: unknown };
+    // Entra: `…:manager.value` on a user without a manager; scimmy has no target to descend into.
+    const managerValue = `${lower(ENTERPRISE_USER)}:manager.value`;
+    if (kind === 'User' && lower(path) === managerValue) {
+      path = `${ENTERPRISE_USER}:manager`;
+      value = value === undefined ? undefined : { value };
+    }
+    return { ...op, path, ...(value === undefined ? {} : { value: normalizeAtPath(kind, path, value) }) };
+  }
+  if (isObject(op.value)) {
+    const value: Json = {};
+    for (const [key, v] of Object.entries(op.value)) {
+      checkWritable(kind, key);
+      value[key] =
+        lower(key) === lower(ENTERPRISE_USER) ? normalizeEnterprise(v) : normalizeAtPath(kind, key, v);
+    }
+    return { ...op, value };
+  }
+  return op;
+}

@@ -1,0 +1,281 @@
+import SCIMMY from 'scimmy';
+import type { EntityManager } from 'typeorm';
+import { recordAudit } from '../audit/audit.service.js';
+import { groupsOfUsers } from '../directory/groups.service.js';
+import type { User } from '../directory/user.entity.js';
+import {
+  createUser,
+  findUser,
+  listUsers,
+  setUserStatus,
+  updateUser,
+  type UserFields,
+} from '../directory/users.service.js';
+import {
+  asContext,
+  checkIfMatch,
+  etagOf,
+  notFound,
+  scimmyValidation,
+  scimRun,
+  type ScimContext,
+} from './scim-context.js';
+import { filterToSql, SqlParams } from './scim-filter.js';
+import { canonicalJson, listResponse, pageOf, plain, withSchemas } from './scim-list.js';
+import {
+  checkSchemas,
+  isObject,
+  normalizePatch,
+  normalizeResource,
+  requireObject,
+  stripReadOnly,
+} from './scim-normalize.js';
+import { CORE_USER, ENTERPRISE_USER, userFilterResolver } from './scim-schema-paths.js';
+import { scimUserOf, userFieldsFromScim, wantsAttribute, type GroupRef } from './scim-user-mapping.js';
+
+type Json = Record<string, unknown>;
+type PatchMessage = Parameters<InstanceType<typeof SCIMMY.Resources.User>['patch']>[0];
+type PatchOpMessage = ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
+
+/**
+ * /Users on the directory (RFC 7644 §3). Each request is one withTenant
+ * transaction: PATCH reads (FOR UPDATE), applies and writes in it, so
+ * concurrent changes to a user serialise and a failed request writes nothing.
+ * Deactivation and deletion revoke the user's sessions in that transaction.
+ */
+export class ScimUsers extends SCIMMY.Resources.User {
+  override async read(ctx?: unknown): Promise<SCIMMY.Messages.ListResponse | SCIMMY.Schemas.User> {
+    const c = asContext(ctx);
+    return scimRun(c, async () => {
+      const withGroups = wantsAttribute(this.attributes, 'groups');
+      const id = this.id;
+      if (id !== undefined) {
+        const found = await c.db.withTenant(c.tenantId, async (em) => {
+          const user = await findUser(em, id);
+          return user ? { user, groups: withGroups ? await scimGroupsOf(em, user.id) : [] } : null;
+        });
+        if (!found) throw notFound('User', id);
+        c.setHeader('ETag', etagOf(found.user.version));
+        return this.render(c, found.user, found.groups);
+      }
+      const page = pageOf(this.constraints, c.maxPageSize);
+      const params = new SqlParams();
+      const where = this.filter ? filterToSql(this.filter, userFilterResolver, params) : 'true';
+      const result = await c.db.withTenant(c.tenantId, async (em) => {
+        const { total, users } = await listUsers(em, { where, params: params.values, ...page });
+        const groups = withGroups
+          ? await groupsOfUsers(
+              em,
+              users.map((u) => u.id),
+              'scim',
+            )
+          : new Map<string, GroupRef[]>();
+        return { total, users, groups };
+      });
+      const resources = result.users.map((u) => this.render(c, u, result.groups.get(u.id) ?? []));
+      return listResponse(resources, result.total, page.offset + 1);
+    });
+  }
+
+  override async write(instance: unknown, ctx?: unknown): Promise<SCIMMY.Schemas.User> {
+    const c = asContext(ctx);
+    const id = this.id;
+    return scimRun(c, async () => {
+      const body = normalizeResource(
+        'User',
+        stripReadOnly(
+          checkSchemas('User', requireObject(instance, id ? 'PUT' : 'POST')),
+          id ? 'replace' : 'create',
+          id,
+        ),
+      );
+      const parsed = scimmyValidation(() => new SCIMMY.Schemas.User(body, 'in'));
+      const { fields, active } = userFieldsFromScim(plain(parsed));
+      if (id === undefined) {
+        const user = await c.db.withTenant(c.tenantId, async (em) => {
+          const created = await createUser(em, c.tenantId, fields, {
+            status: active === false ? 'suspended' : 'active',
+          });
+          await audit(em, c, 'scim.user.created', created, null, created);
+          return created;
+        });
+        c.setHeader('Location', `${c.baseUrl}/Users/${user.id}`);
+        c.setHeader('ETag', etagOf(user.version));
+        return this.render(c, user, []);
+      }
+      const result = await c.db.withTenant(c.tenantId, async (em) => {
+        const user = await findUser(em, id, { lock: true });
+        if (!user) throw notFound('User', id);
+        checkIfMatch(c.ifMatch, user.version);
+        const saved = await persist(em, c, user, fields, active, 'scim.user.replaced');
+        return { user: saved, groups: await scimGroupsOf(em, id) };
+      });
+      c.setHeader('ETag', etagOf(result.user.version));
+      return this.render(c, result.user, result.groups);
+    });
+  }
+
+  override async patch(message: PatchMessage, ctx?: unknown): Promise<SCIMMY.Schemas.User> {
+    const c = asContext(ctx);
+    const id = this.id;
+    if (id === undefined) throw notFound('User', id);
+    return scimRun(c, async () => {
+      const normalized = normalizePatch('User', requireObject(message, 'PATCH'));
+      const result = await c.db.withTenant(c.tenantId, async (em) => {
+        const user = await findUser(em, id, { lock: true });
+        if (!user) throw notFound('User', id);
+        checkIfMatch(c.ifMatch, user.version);
+        const groups = await scimGroupsOf(em, id);
+        const current = scimmyValidation(
+          () => new SCIMMY.Schemas.User(scimUserOf(user, groups, c.baseUrl), 'out', `${c.baseUrl}/Users`),
+        );
+        const operations = addMissingTypedValues(normalized.Operations, plain(current));
+        const patchOp = new SCIMMY.Messages.PatchOp({
+          ...normalized,
+          Operations: operations,
+        } as PatchOpMessage);
+        let patched: Json | undefined;
+        await patchOp.apply(current, (target) => {
+          patched = plain(target);
+          return Promise.resolve(target);
+        });
+        // The patched whole must still be a valid User (e.g. userName not removed).
+        const inbound = Object.fromEntries(
+          Object.entries(patched ?? {}).filter(([k]) => !['id', 'meta', 'groups'].includes(k)),
+        );
+        const validated = scimmyValidation(() => new SCIMMY.Schemas.User(inbound, 'in'));
+        const { fields, active } = userFieldsFromScim(plain(validated));
+        const saved = await persist(em, c, user, fields, active, 'scim.user.patched');
+        return { user: saved, groups };
+      });
+      c.setHeader('ETag', etagOf(result.user.version));
+      return this.render(c, result.user, result.groups);
+    });
+  }
+
+  override async dispose(ctx?: unknown): Promise<void> {
+    const c = asContext(ctx);
+    const id = this.id;
+    if (id === undefined) throw notFound('User', id);
+    await scimRun(c, () =>
+      c.db.withTenant(c.tenantId, async (em) => {
+        const user = await findUser(em, id, { lock: true });
+        if (!user) throw notFound('User', id);
+        checkIfMatch(c.ifMatch, user.version);
+        const { user: deleted, revokedSessionIds } = await setUserStatus(em, user, 'deleted', 'scim_deleted');
+        await audit(em, c, 'scim.user.deleted', deleted, user, deleted, revokedSessionIds.length);
+      }),
+    );
+  }
+
+  private render(c: ScimContext, user: User, groups: GroupRef[]): SCIMMY.Schemas.User {
+    const data = scimUserOf(user, groups, c.baseUrl);
+    const out = scimmyValidation(
+      () => new SCIMMY.Schemas.User(data, 'out', `${c.baseUrl}/Users`, this.attributes),
+    );
+    return this.attributes
+      ? withSchemas(out, [CORE_USER, ...(data[ENTERPRISE_USER] ? [ENTERPRISE_USER] : [])])
+      : out;
+  }
+}
+
+async function scimGroupsOf(em: EntityManager, userId: string): Promise<GroupRef[]> {
+  return (await groupsOfUsers(em, [userId], 'scim')).get(userId) ?? [];
+}
+
+function sameFields(user: User, fields: UserFields): boolean {
+  return (
+    user.userName === fields.userName &&
+    user.email === fields.email &&
+    user.givenName === fields.givenName &&
+    user.familyName === fields.familyName &&
+    user.displayName === fields.displayName &&
+    user.externalId === fields.externalId &&
+    canonicalJson(user.attributes) === canonicalJson(fields.attributes)
+  );
+}
+
+/**
+ * Writes the new representation and, when `active` changed, the status: leaving
+ * active revokes every session of the user (and queues their back-channel
+ * logouts) in this transaction; coming back revives none of them.
+ */
+async function persist(
+  em: EntityManager,
+  c: ScimContext,
+  user: User,
+  fields: UserFields,
+  active: boolean | undefined,
+  action: string,
+): Promise<User> {
+  let current = sameFields(user, fields) ? user : await updateUser(em, user, fields);
+  let revoked = 0;
+  const status = active === undefined ? current.status : active ? 'active' : 'suspended';
+  if (status !== current.status) {
+    const change = await setUserStatus(em, current, status, 'scim_deactivated');
+    current = change.user;
+    revoked = change.revokedSessionIds.length;
+  }
+  if (current === user) return user;
+  const statusAction =
+    status !== user.status ? (status === 'active' ? 'scim.user.reactivated' : 'scim.user.suspended') : action;
+  await audit(em, c, statusAction, current, user, current, revoked);
+  return current;
+}
+
+const summary = (u: User) => ({
+  user_name: u.userName,
+  external_id: u.externalId,
+  email: u.email,
+  status: u.status,
+  version: u.version,
+});
+
+async function audit(
+  em: EntityManager,
+  c: ScimContext,
+  action: string,
+  target: User,
+  before: User | null,
+  after: User | null,
+  revokedSessions?: number,
+): Promise<void> {
+  await recordAudit(em, c.tenantId, {
+    actor: c.actor,
+    action,
+    target: { type: 'user', id: target.id },
+    requestId: c.requestId,
+    sourceIp: c.sourceIp,
+    before: before ? summary(before) : null,
+    after: after
+      ? { ...summary(after), ...(revokedSessions ? { revoked_sessions: revokedSessions } : {}) }
+      : null,
+  });
+}
+
+const TYPED_PATH = /^(\w+)\[\s*type\s+eq\s+"([^"]*)"\s*\](?:\.(\w+))?$/i;
+
+/**
+ * Entra ID replaces `emails[type eq "work"].value` even when the user has no
+ * work email yet; RFC 7644 §3.5.2.1 would answer 400 noTarget. Like Entra's own
+ * reference server, treat it as adding a value of that type.
+ */
+function addMissingTypedValues(operations: unknown, current: Json): unknown {
+  if (!Array.isArray(operations)) return operations;
+  return operations.map((op: unknown) => {
+    if (!isObject(op) || typeof op.op !== 'string' || typeof op.path !== 'string') return op;
+    if (!['add', 'replace'].includes(op.op.toLowerCase())) return op;
+    const m = TYPED_PATH.exec(op.path);
+    if (!m?.[1] || m[2] === undefined) return op;
+    const [, attribute, type, sub] = m;
+    const key = Object.keys(current).find((k) => k.toLowerCase() === attribute.toLowerCase());
+    const list = key ? current[key] : undefined;
+    if (
+      Array.isArray(list) &&
+      list.some((e) => isObject(e) && String(e.type).toLowerCase() === type.toLowerCase())
+    )
+      return op;
+    const element = sub ? { type, [sub]: op.value } : isObject(op.value) ? { ...op.value, type } : null;
+    return element ? { op: 'add', path: attribute, value: [element] } : op;
+  });
+}

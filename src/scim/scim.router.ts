@@ -1,0 +1,218 @@
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { Router } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import SCIMMYRouters from 'scimmy-routers';
+import type { Config } from '../config/config.js';
+import { isUuid, type Database } from '../db/database.js';
+import type { NotificationBus } from '../db/notification-bus.js';
+import { fromBodyParserError } from '../http/error-handler.js';
+import { scimAuthentication, ScimTokenVerifier } from './scim-auth.js';
+import { ScimError, type ScimContext } from './scim-context.js';
+import { discoveryRouter } from './scim-discovery.js';
+import { parseFilter } from './scim-filter.js';
+import { declareScimResources, resetScimConfig } from './scim-setup.js';
+
+export interface ScimRouterDeps {
+  config: Config;
+  db: Database;
+  /** This node's LISTEN connection: without it verified tokens are not cached (argon2 per request). */
+  notifications?: NotificationBus;
+}
+
+export const SCIM_MEDIA_TYPE = 'application/scim+json';
+const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+/**
+ * SCIM 2.0 at /scim/v2/{tenantId} (mounted with that path, mergeParams): a
+ * tenant SCIM token, a per-tenant rate limit, query validation, discovery,
+ * then scimmy-routers over our Users and Groups resources. The tenant reaches
+ * the resource handlers only through scimmy-routers' `context` callback.
+ */
+export function scimRouter(deps: ScimRouterDeps): Router {
+  declareScimResources();
+  const { scim } = deps.config;
+  const verifier = new ScimTokenVerifier(deps.db, {
+    cacheTtlMs: scim.tokenCacheTtlSeconds * 1000,
+    notifications: deps.notifications,
+  });
+  const tenantBase = (tenantId: string) => `${deps.config.baseUrl}/scim/v2/${tenantId}`;
+
+  const router = Router({ mergeParams: true });
+  router.use((req, res, next) => {
+    res.setHeader('Content-Type', SCIM_MEDIA_TYPE);
+    // Express 5 re-parses req.query on every read; scimmy-routers converts
+    // startIndex/count in place, so the parsed object has to stay put.
+    const query = req.query;
+    Object.defineProperty(req, 'query', {
+      value: query,
+      writable: true,
+      configurable: true,
+      enumerable: true,
+    });
+    next();
+  });
+  router.use(failedAuthLimiter(scim.authFailureLimit, 60_000));
+  router.use(scimAuthentication(verifier));
+  router.use(
+    rateLimit({
+      windowMs: scim.rateWindowSeconds * 1000,
+      limit: scim.rateLimit,
+      keyGenerator: (req) => req.scim?.tenantId ?? '',
+      standardHeaders: 'draft-7',
+      legacyHeaders: false,
+      validate: false,
+      handler: (_req, res) =>
+        sendError(
+          res,
+          429,
+          undefined,
+          'Too many requests for this tenant; retry after the Retry-After delay',
+        ),
+    }),
+  );
+  router.use(validateRequest);
+  router.use(
+    discoveryRouter({
+      baseUrlOf: (req) => tenantBase(req.scim?.tenantId ?? ''),
+      maxPageSize: scim.maxPageSize,
+    }),
+  );
+  router.use(
+    new SCIMMYRouters({
+      type: 'bearer',
+      // Already authenticated above; scimmy-routers' /Me asks for the caller's id.
+      handler: (req) => {
+        if (!req.scim) throw new Error('Not authenticated');
+        return req.scim.tokenId;
+      },
+      context: (req): ScimContext => {
+        const principal = req.scim;
+        if (!principal) throw new ScimError(401, '', 'Missing or invalid bearer token');
+        return {
+          tenantId: principal.tenantId,
+          db: deps.db,
+          baseUrl: tenantBase(principal.tenantId),
+          actor: { type: 'scim', id: principal.tokenId },
+          requestId: req.requestId,
+          sourceIp: req.ip,
+          ifMatch: req.header('if-match'),
+          maxPageSize: scim.maxPageSize,
+          setHeader: (name, value) => req.res?.setHeader(name, value),
+          logError: (error) =>
+            req.log?.error({ err: error, request_id: req.requestId }, 'SCIM request failed'),
+        };
+      },
+    }),
+  );
+  resetScimConfig(scim.maxPageSize);
+  router.use(scimErrorHandler);
+  return router;
+}
+
+function sendError(
+  res: Parameters<RequestHandler>[1],
+  status: number,
+  scimType: string | undefined,
+  detail: string,
+): void {
+  if (res.headersSent) return;
+  res
+    .status(status)
+    .type(SCIM_MEDIA_TYPE)
+    .json({ schemas: [ERROR_SCHEMA], status: String(status), ...(scimType ? { scimType } : {}), detail });
+}
+
+/**
+ * RFC 7644 §3.12 error bodies for what fails before scimmy-routers (body
+ * parsing, authentication, validation). Mount it after the router as well,
+ * at the same path, so the app's JSON body parser errors get the same shape.
+ */
+export const scimErrorHandler: ErrorRequestHandler = (error: unknown, req, res, next) => {
+  if (error instanceof ScimError)
+    return sendError(res, error.status, error.scimType || undefined, error.message);
+  const parse = fromBodyParserError(error);
+  if (parse?.code === 'bad_request') return sendError(res, 400, 'invalidSyntax', parse.message);
+  if (parse?.code === 'payload_too_large') return sendError(res, 413, undefined, parse.message);
+  req.log?.error({ err: error, request_id: req.requestId }, 'SCIM request failed');
+  if (res.headersSent) return next(error);
+  sendError(res, 500, undefined, 'Internal server error');
+};
+
+/**
+ * Repeated bad tokens for one tenant from one address get 429 for a while.
+ * Only answered 401s count (counted when sent, so a burst of good concurrent
+ * requests never trips it); the key includes the tenant because Okta and
+ * Entra call from shared addresses, and one tenant's bad token must not lock
+ * out the others.
+ */
+function failedAuthLimiter(limit: number, windowMs: number): RequestHandler {
+  const failures = new Map<string, { count: number; resetAt: number }>();
+  return (req, res, next) => {
+    const key = `${ipKeyGenerator(req.ip ?? '')}|${String(req.params.tenantId)}`;
+    const now = Date.now();
+    const entry = failures.get(key);
+    if (entry && entry.resetAt <= now) failures.delete(key);
+    else if (entry && entry.count >= limit) {
+      res.setHeader('Retry-After', String(Math.ceil((entry.resetAt - now) / 1000)));
+      return sendError(res, 429, undefined, 'Too many failed authentication attempts');
+    }
+    res.on('finish', () => {
+      if (res.statusCode !== 401) return;
+      if (failures.size > 10_000)
+        for (const [k, e] of failures) if (e.resetAt <= Date.now()) failures.delete(k);
+      const current = failures.get(key);
+      if (current && current.resetAt > Date.now()) current.count++;
+      else failures.set(key, { count: 1, resetAt: Date.now() + windowMs });
+    });
+    next();
+  };
+}
+
+const RESOURCE_PATH = /^\/(Users|Groups)(?:\/([^/]+))?\/?$/i;
+
+/** Refuses what scimmy would misread (RFC 7644 §3.4.2): ids, filters, paging and attribute lists. */
+const validateRequest: RequestHandler = (req, _res, next) => {
+  const m = RESOURCE_PATH.exec(req.path);
+  if (m) {
+    const id = m[2];
+    if (id !== undefined && id !== '.search' && !isUuid(id))
+      throw new ScimError(404, '', `${m[1] === 'Users' ? 'User' : 'Group'} ${id.slice(0, 100)} not found`);
+    if (req.method === 'GET' && id === undefined) validateListParams(req.query, false);
+    if (req.method === 'POST' && id === '.search') validateListParams(bodyOf(req), true);
+  } else if (req.method === 'POST' && /^\/\.search\/?$/.test(req.path)) {
+    validateListParams(bodyOf(req), true);
+  }
+  next();
+};
+
+const bodyOf = (req: Request): Record<string, unknown> =>
+  typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {};
+
+function validateListParams(params: Record<string, unknown>, json: boolean): void {
+  for (const key of ['filter', 'attributes', 'excludedAttributes', 'sortBy', 'sortOrder']) {
+    const value = params[key];
+    if (value === undefined) continue;
+    if (json && key.endsWith('ttributes') && Array.isArray(value)) continue;
+    if (typeof value !== 'string')
+      throw new ScimError(400, 'invalidValue', `'${key}' must be given once, as a string`);
+  }
+  if (typeof params.filter === 'string') parseFilter(params.filter);
+  for (const key of ['attributes', 'excludedAttributes']) {
+    const value = params[key];
+    const list = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : [];
+    if (list.some((a) => typeof a !== 'string' || !/^[A-Za-z0-9_$:.]+$/.test(a.trim())))
+      throw new ScimError(400, 'invalidValue', `'${key}' must be a comma-separated list of attribute names`);
+  }
+  for (const key of ['startIndex', 'count']) {
+    const value = params[key];
+    if (value === undefined) continue;
+    const text = typeof value === 'number' || typeof value === 'string' ? String(value) : '';
+    const ok = key === 'count' ? /^\d{1,9}$/.test(text) : /^-?\d{1,9}$/.test(text);
+    if (!ok || (json && typeof value !== 'number'))
+      throw new ScimError(
+        400,
+        'invalidValue',
+        key === 'count' ? "'count' must be a non-negative integer" : "'startIndex' must be an integer",
+      );
+  }
+}
