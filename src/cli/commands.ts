@@ -150,8 +150,8 @@ export const COMMANDS: Command[] = [
   {
     name: 'connections create',
     usage:
-      'connections create --tenant ID|SLUG [--name NAME] (--metadata-file FILE | --metadata-url URL |' +
-      ' --issuer URL --client-id ID --client-secret SECRET|- [--scopes a,b,c])',
+      'connections create --tenant ID|SLUG [--name NAME] [--status draft|active|inactive]' +
+      ' (--metadata-file FILE | --metadata-url URL | --issuer URL --client-id ID --client-secret SECRET|- [--scopes a,b,c])',
     options: {
       tenant: str,
       name: str,
@@ -161,6 +161,7 @@ export const COMMANDS: Command[] = [
       'client-id': str,
       'client-secret': str,
       scopes: str,
+      status: str,
     },
     async run(ctx, v) {
       const file = opt(v, 'metadata-file');
@@ -190,6 +191,9 @@ export const COMMANDS: Command[] = [
       } else {
         body = { type: 'saml', name: opt(v, 'name') ?? hostOf(url!, 'metadata-url'), metadata_url: url };
       }
+      // A new connection is a draft (not used for logins) unless --status active says otherwise.
+      const status = opt(v, 'status');
+      if (status !== undefined) body.status = status;
       const api = await ctx.api();
       return api.request('POST', `/tenants/${await tenantId(api, v)}/connections`, body);
     },

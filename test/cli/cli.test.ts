@@ -135,6 +135,44 @@ describe('gatehouse CLI against a running server', () => {
     expect(list.json.data).toEqual([revoked.json]);
   });
 
+  it('creates an active SAML connection from a metadata file and answers the SP details', async () => {
+    const res = await gatehouse(
+      'connections',
+      'create',
+      '--tenant',
+      'acme',
+      '--metadata-file',
+      'fixtures/saml/metadata/okta.xml',
+      '--name',
+      'Okta',
+      '--status',
+      'active',
+    );
+    expect(res).toMatchObject({ code: 0, stderr: '' });
+    expect(res.json).toMatchObject({ type: 'saml', name: 'Okta', status: 'active', tenant_id: tenantId });
+    expect(res.json.sp.acs_url).toBe(`${a.config.baseUrl}/saml/${res.json.id}/acs`);
+  });
+
+  it('registers an app and shows its client secret once', async () => {
+    const res = await gatehouse(
+      'apps',
+      'create',
+      '--name',
+      'Main app',
+      '--redirect-uri',
+      'https://app.example.com/callback',
+      '--backchannel-logout-uri',
+      'https://app.example.com/backchannel-logout',
+    );
+    expect(res).toMatchObject({ code: 0, stderr: '' });
+    expect(res.json).toMatchObject({
+      name: 'Main app',
+      redirect_uris: ['https://app.example.com/callback'],
+      backchannel_logout_uri: 'https://app.example.com/backchannel-logout',
+    });
+    expect(res.json.client_secret).toMatch(/^gh_secret_/);
+  });
+
   it('lists the audit trail and verifies its chain', async () => {
     const list = await gatehouse('audit', 'list', '--tenant', 'acme', '--action', 'domain.*');
     expect(list.code).toBe(0);
@@ -146,7 +184,8 @@ describe('gatehouse CLI against a running server', () => {
     ]);
     const verify = await gatehouse('audit', 'verify', '--tenant', 'acme');
     expect(verify.code).toBe(0);
-    expect(verify.json).toEqual({ valid: true, checked: 9, first_broken_seq: null });
+    // tenant, 2 × (domain added + verified), 2 role mappings, SCIM token created + revoked, connection
+    expect(verify.json).toEqual({ valid: true, checked: 10, first_broken_seq: null });
   });
 
   it('exits 1 when the audit chain is broken', async () => {
