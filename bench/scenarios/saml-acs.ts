@@ -10,7 +10,7 @@ import { createApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/config.js';
 import { serviceProviderDetails } from '../../src/connections/sp.js';
 import { createLogger } from '../../src/http/logger.js';
-import { hashBinding } from '../../src/sso/browser-binding.js';
+import { sha256Base64url as hashBinding } from '../../src/digest.js';
 import type { BenchResult, Scenario } from '../harness.js';
 import { percentile } from '../harness.js';
 import { openBenchDatabase } from '../support/bench-db.js';

@@ -9,6 +9,8 @@ export const CHANNELS = {
   logoutOutbox: 'gatehouse_logout_outbox',
   /** payload: SCIM token id (scim/scim-token-events.ts). */
   scimTokenRevoked: 'gatehouse_scim_token_revoked',
+  /** payload: id of a tenant suspended, reactivated or deleted (tenants/tenants.service.ts). */
+  tenantStatusChanged: 'gatehouse_tenant_status_changed',
 } as const;
 
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
@@ -57,6 +59,7 @@ export class NotificationBus {
   private timer: NodeJS.Timeout | null = null;
   private connecting: Promise<void> | null = null;
   private everConnected = false;
+  private listenQueue: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: NotificationBusOptions) {
     this.delay = options.reconnectDelayMs ?? 250;
@@ -146,9 +149,14 @@ export class NotificationBus {
     if (reconnected) for (const handler of this.reconnectHandlers) this.safely(handler);
   }
 
-  private async listen(client: pg.Client, channel: string): Promise<void> {
-    await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
-    if (this.client === client) this.active.add(channel);
+  /** One LISTEN at a time: pg deprecates overlapping queries on one client (subscribers may come together). */
+  private listen(client: pg.Client, channel: string): Promise<void> {
+    const run = this.listenQueue.then(async () => {
+      await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+      if (this.client === client) this.active.add(channel);
+    });
+    this.listenQueue = run.catch(() => undefined);
+    return run;
   }
 
   private dispatch(channel: string, payload: string): void {

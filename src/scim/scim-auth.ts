@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Base64url } from '../digest.js';
 import type { Request, RequestHandler } from 'express';
 import passport from 'passport';
 import { Strategy as BearerStrategy } from 'passport-http-bearer';
@@ -33,7 +33,7 @@ type VerifyWithRequest = (
   done: (error: unknown, principal?: ScimPrincipal | false) => void,
 ) => void;
 
-const digest = (token: string) => createHash('sha256').update(token).digest('base64url');
+const digest = sha256Base64url;
 
 /**
  * Verifies SCIM bearer tokens against the path's tenant (DESIGN.md §2): the
@@ -44,25 +44,36 @@ const digest = (token: string) => createHash('sha256').update(token).digest('bas
  * once per token per node, not per request. The cache is used only while this
  * node's LISTEN connection is up: revocation (CHANNELS.scimTokenRevoked,
  * NOTIFY from the revoking transaction) drops the entry on every node at
- * once, and a reconnection clears the cache, as notifications may have been missed.
+ * once, so does a change of its tenant's status (CHANNELS.tenantStatusChanged:
+ * suspended or deleted), and a reconnection clears the cache, as
+ * notifications may have been missed.
  */
 export class ScimTokenVerifier {
   private readonly cache = new Map<string, CacheEntry>();
   /** Revoked ids seen on the bus: a verification in flight when one arrives must not cache it. */
   private readonly revoked = new Set<string>();
   private readonly revokedListeners = new Set<(tokenId: string) => void>();
+  /**
+   * Moves with every tenant status change heard: a verification that read the
+   * tenant as active before the change committed must not cache its answer.
+   */
+  private tenantStatusEpoch = 0;
 
   constructor(
     private readonly db: Database,
     private readonly options: { cacheTtlMs: number; notifications?: NotificationBus },
   ) {
     options.notifications?.on(CHANNELS.scimTokenRevoked, (tokenId) => this.dropRevoked(tokenId));
+    options.notifications?.on(CHANNELS.tenantStatusChanged, (tenantId) => this.dropTenant(tenantId));
     options.notifications?.onReconnect(() => this.cache.clear());
   }
 
   /** Whether verified tokens are being cached (only while revocations can be heard). */
   get caching(): boolean {
-    return this.options.notifications?.isListening(CHANNELS.scimTokenRevoked) === true;
+    const bus = this.options.notifications;
+    return (
+      bus?.isListening(CHANNELS.scimTokenRevoked) === true && bus.isListening(CHANNELS.tenantStatusChanged)
+    );
   }
 
   get cachedTokens(): number {
@@ -87,6 +98,7 @@ export class ScimTokenVerifier {
       await this.touch(hit, now);
       return { tenantId: hit.tenantId, tokenId: hit.tokenId };
     }
+    const epoch = this.tenantStatusEpoch;
     const row = await this.db.withTenant(pathTenantId, async (em) => {
       const rows = await em.query<{ token_hash: string; revoked_at: Date | null; status: string }[]>(
         `SELECT t.token_hash, t.revoked_at, tn.status
@@ -104,7 +116,8 @@ export class ScimTokenVerifier {
       expiresAt: now + this.options.cacheTtlMs,
       lastUsedWrittenAt: 0,
     };
-    if (this.caching && !this.revoked.has(tokenId)) this.cache.set(key, entry);
+    if (this.caching && !this.revoked.has(tokenId) && epoch === this.tenantStatusEpoch)
+      this.cache.set(key, entry);
     await this.touch(entry, now);
     return { tenantId: pathTenantId, tokenId };
   }
@@ -113,6 +126,12 @@ export class ScimTokenVerifier {
     this.revoked.add(tokenId);
     for (const [key, entry] of this.cache) if (entry.tokenId === tokenId) this.cache.delete(key);
     for (const listener of this.revokedListeners) listener(tokenId);
+  }
+
+  /** A suspended or deleted tenant's tokens go to the database (and fail there) from now on. */
+  private dropTenant(tenantId: string): void {
+    this.tenantStatusEpoch++;
+    for (const [key, entry] of this.cache) if (entry.tenantId === tenantId) this.cache.delete(key);
   }
 
   /** last_used_at, at most once a minute per token per node. */

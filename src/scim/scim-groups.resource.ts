@@ -15,32 +15,27 @@ import {
   type GroupFields,
   type MemberRef,
 } from '../directory/groups.service.js';
+import { asContext, etagOf, notFound, ScimError, scimRun, type ScimContext } from './scim-context.js';
+import { parseFilter } from './scim-filter.js';
+import { isObject, normalizePatch, requireObject } from './scim-normalize.js';
 import {
-  asContext,
-  checkIfMatch,
-  etagOf,
-  notFound,
-  ScimError,
-  scimmyValidation,
-  scimRun,
-  type ScimContext,
-} from './scim-context.js';
-import { filterToSql, parseFilter, SqlParams } from './scim-filter.js';
-import { listResponse, pageOf, plain, withSchemas } from './scim-list.js';
-import {
-  checkSchemas,
-  isObject,
-  normalizePatch,
-  normalizeResource,
-  requireObject,
-  stripReadOnly,
-} from './scim-normalize.js';
+  applyPatchOp,
+  changeTarget,
+  inboundResource,
+  outboundResource,
+  readResources,
+  validateInbound,
+  type PatchOpMessage,
+} from './scim-resource.js';
 import { CORE_GROUP, groupFilterResolver } from './scim-schema-paths.js';
 import { wantsAttribute } from './scim-user-mapping.js';
 
 type Json = Record<string, unknown>;
 type PatchMessage = Parameters<InstanceType<typeof SCIMMY.Resources.Group>['patch']>[0];
-type PatchOpMessage = ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
+interface GroupWithMembers {
+  group: Group;
+  members: MemberRef[];
+}
 
 /**
  * /Groups on the directory. Memberships are rows in group_members, changed
@@ -51,34 +46,26 @@ type PatchOpMessage = ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
 export class ScimGroups extends SCIMMY.Resources.Group {
   override async read(ctx?: unknown): Promise<SCIMMY.Messages.ListResponse | SCIMMY.Schemas.Group> {
     const c = asContext(ctx);
-    return scimRun(c, async () => {
+    return scimRun(c, () => {
       const withMembers = wantsAttribute(this.attributes, 'members');
-      const id = this.id;
-      if (id !== undefined) {
-        const found = await c.db.withTenant(c.tenantId, async (em) => {
+      const membersOf = async (em: EntityManager, group: Group) =>
+        withMembers ? await groupMembers(em, group.id) : [];
+      return readResources<GroupWithMembers, SCIMMY.Schemas.Group>(c, this, {
+        type: 'Group',
+        filterResolver: groupFilterResolver,
+        findOne: async (em, id) => {
           const group = await findGroup(em, id, { source: 'scim' });
-          return group ? { group, members: withMembers ? await groupMembers(em, group.id) : [] } : null;
-        });
-        if (!found) throw notFound('Group', id);
-        c.setHeader('ETag', etagOf(found.group.version));
-        return this.render(c, found.group, found.members);
-      }
-      const page = pageOf(this.constraints, c.maxPageSize);
-      const params = new SqlParams();
-      const where = this.filter ? filterToSql(this.filter, groupFilterResolver, params) : 'true';
-      const result = await c.db.withTenant(c.tenantId, async (em) => {
-        const { total, groups } = await listGroups(em, {
-          source: 'scim',
-          where,
-          params: params.values,
-          ...page,
-        });
-        const members = new Map<string, MemberRef[]>();
-        if (withMembers) for (const g of groups) members.set(g.id, await groupMembers(em, g.id));
-        return { total, groups, members };
+          return group ? { group, members: await membersOf(em, group) } : null;
+        },
+        findPage: async (em, query) => {
+          const { total, groups } = await listGroups(em, { source: 'scim', ...query });
+          const items: GroupWithMembers[] = [];
+          for (const group of groups) items.push({ group, members: await membersOf(em, group) });
+          return { total, items };
+        },
+        version: (found) => found.group.version,
+        render: (found) => this.render(c, found.group, found.members),
       });
-      const resources = result.groups.map((g) => this.render(c, g, result.members.get(g.id) ?? []));
-      return listResponse(resources, result.total, page.offset + 1);
     });
   }
 
@@ -86,10 +73,8 @@ export class ScimGroups extends SCIMMY.Resources.Group {
     const c = asContext(ctx);
     const id = this.id;
     return scimRun(c, async () => {
-      const raw = checkSchemas('Group', requireObject(instance, id ? 'PUT' : 'POST'));
-      const hasMembers = Object.keys(raw).some((k) => k.toLowerCase() === 'members');
-      const body = normalizeResource('Group', stripReadOnly(raw, id ? 'replace' : 'create', id));
-      const parsed = plain(scimmyValidation(() => new SCIMMY.Schemas.Group(body, 'in')));
+      const { resource: parsed, sent } = inboundResource('Group', instance, id);
+      const hasMembers = Object.keys(sent).some((k) => k.toLowerCase() === 'members');
       const fields = groupFields(parsed);
       const memberIds = memberValues(parsed.members ?? []);
       const result = await c.db.withTenant(c.tenantId, async (em) => {
@@ -99,9 +84,7 @@ export class ScimGroups extends SCIMMY.Resources.Group {
           await audit(em, c, 'scim.group.created', group, { members: memberIds.length });
           return { group, members: await groupMembers(em, group.id) };
         }
-        const group = await findGroup(em, id, { source: 'scim', lock: true });
-        if (!group) throw notFound('Group', id);
-        checkIfMatch(c.ifMatch, group.version);
+        const group = changeTarget(c, 'Group', id, await findGroup(em, id, { source: 'scim', lock: true }));
         // Okta replaces memberships with PUT; a PUT without `members` leaves them as they are.
         const membersChanged = hasMembers ? await replaceGroupMembers(em, c.tenantId, id, memberIds) : false;
         const changed = fields.displayName !== group.displayName || fields.externalId !== group.externalId;
@@ -125,9 +108,7 @@ export class ScimGroups extends SCIMMY.Resources.Group {
       const normalized = normalizePatch('Group', requireObject(message, 'PATCH'));
       const patchOp = new SCIMMY.Messages.PatchOp(normalized as PatchOpMessage);
       const version = await c.db.withTenant(c.tenantId, async (em) => {
-        const group = await findGroup(em, id, { source: 'scim', lock: true });
-        if (!group) throw notFound('Group', id);
-        checkIfMatch(c.ifMatch, group.version);
+        const group = changeTarget(c, 'Group', id, await findGroup(em, id, { source: 'scim', lock: true }));
         const counts = { added: 0, removed: 0, replaced: false };
         const others: Json[] = [];
         for (const op of patchOp.Operations as Json[]) {
@@ -166,9 +147,7 @@ export class ScimGroups extends SCIMMY.Resources.Group {
     if (id === undefined) throw notFound('Group', id);
     await scimRun(c, () =>
       c.db.withTenant(c.tenantId, async (em) => {
-        const group = await findGroup(em, id, { source: 'scim', lock: true });
-        if (!group) throw notFound('Group', id);
-        checkIfMatch(c.ifMatch, group.version);
+        const group = changeTarget(c, 'Group', id, await findGroup(em, id, { source: 'scim', lock: true }));
         await deleteGroup(em, id);
         await audit(em, c, 'scim.group.deleted', group, {});
       }),
@@ -194,10 +173,7 @@ export class ScimGroups extends SCIMMY.Resources.Group {
         version: etagOf(group.version),
       },
     };
-    const out = scimmyValidation(
-      () => new SCIMMY.Schemas.Group(resource, 'out', `${c.baseUrl}/Groups`, this.attributes),
-    );
-    return this.attributes ? withSchemas(out, [CORE_GROUP]) : out;
+    return outboundResource(c, 'Group', resource, { attributes: this.attributes, schemas: [CORE_GROUP] });
   }
 }
 
@@ -289,24 +265,17 @@ async function matchingMembers(em: EntityManager, groupId: string, expression: s
 
 /** displayName/externalId after the non-member operations, applied by scimmy to the group without members. */
 async function patchedFields(c: ScimContext, group: Group, operations: Json[]): Promise<GroupFields> {
-  const current = scimmyValidation(
-    () =>
-      new SCIMMY.Schemas.Group(
-        { id: group.id, externalId: group.externalId ?? undefined, displayName: group.displayName },
-        'out',
-        `${c.baseUrl}/Groups`,
-      ),
-  );
-  let patched: Json = plain(current);
-  await new SCIMMY.Messages.PatchOp({
+  const current = outboundResource(c, 'Group', {
+    id: group.id,
+    externalId: group.externalId ?? undefined,
+    displayName: group.displayName,
+  });
+  const patched = await applyPatchOp(current, {
     schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
     Operations: operations,
-  } as PatchOpMessage).apply(current, (target) => {
-    patched = plain(target);
-    return Promise.resolve(target);
-  });
+  } as PatchOpMessage);
   const inbound = { displayName: patched.displayName, externalId: patched.externalId };
-  return groupFields(plain(scimmyValidation(() => new SCIMMY.Schemas.Group(inbound, 'in'))));
+  return groupFields(validateInbound('Group', inbound));
 }
 
 async function audit(

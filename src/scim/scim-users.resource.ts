@@ -11,31 +11,27 @@ import {
   updateUser,
   type UserFields,
 } from '../directory/users.service.js';
+import { asContext, etagOf, notFound, scimRun, type ScimContext } from './scim-context.js';
+import { canonicalJson, plain } from './scim-list.js';
+import { isObject, normalizePatch, requireObject } from './scim-normalize.js';
 import {
-  asContext,
-  checkIfMatch,
-  etagOf,
-  notFound,
-  scimmyValidation,
-  scimRun,
-  type ScimContext,
-} from './scim-context.js';
-import { filterToSql, SqlParams } from './scim-filter.js';
-import { canonicalJson, listResponse, pageOf, plain, withSchemas } from './scim-list.js';
-import {
-  checkSchemas,
-  isObject,
-  normalizePatch,
-  normalizeResource,
-  requireObject,
-  stripReadOnly,
-} from './scim-normalize.js';
+  applyPatchOp,
+  changeTarget,
+  inboundResource,
+  outboundResource,
+  readResources,
+  validateInbound,
+  type PatchOpMessage,
+} from './scim-resource.js';
 import { CORE_USER, ENTERPRISE_USER, userFilterResolver } from './scim-schema-paths.js';
 import { scimUserOf, userFieldsFromScim, wantsAttribute, type GroupRef } from './scim-user-mapping.js';
 
 type Json = Record<string, unknown>;
 type PatchMessage = Parameters<InstanceType<typeof SCIMMY.Resources.User>['patch']>[0];
-type PatchOpMessage = ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
+interface UserWithGroups {
+  user: User;
+  groups: GroupRef[];
+}
 
 /**
  * /Users on the directory (RFC 7644 §3). Each request is one withTenant
@@ -46,34 +42,24 @@ type PatchOpMessage = ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
 export class ScimUsers extends SCIMMY.Resources.User {
   override async read(ctx?: unknown): Promise<SCIMMY.Messages.ListResponse | SCIMMY.Schemas.User> {
     const c = asContext(ctx);
-    return scimRun(c, async () => {
+    return scimRun(c, () => {
       const withGroups = wantsAttribute(this.attributes, 'groups');
-      const id = this.id;
-      if (id !== undefined) {
-        const found = await c.db.withTenant(c.tenantId, async (em) => {
+      return readResources<UserWithGroups, SCIMMY.Schemas.User>(c, this, {
+        type: 'User',
+        filterResolver: userFilterResolver,
+        findOne: async (em, id) => {
           const user = await findUser(em, id);
           return user ? { user, groups: withGroups ? await scimGroupsOf(em, user.id) : [] } : null;
-        });
-        if (!found) throw notFound('User', id);
-        c.setHeader('ETag', etagOf(found.user.version));
-        return this.render(c, found.user, found.groups);
-      }
-      const page = pageOf(this.constraints, c.maxPageSize);
-      const params = new SqlParams();
-      const where = this.filter ? filterToSql(this.filter, userFilterResolver, params) : 'true';
-      const result = await c.db.withTenant(c.tenantId, async (em) => {
-        const { total, users } = await listUsers(em, { where, params: params.values, ...page });
-        const groups = withGroups
-          ? await groupsOfUsers(
-              em,
-              users.map((u) => u.id),
-              'scim',
-            )
-          : new Map<string, GroupRef[]>();
-        return { total, users, groups };
+        },
+        findPage: async (em, query) => {
+          const { total, users } = await listUsers(em, query);
+          const ids = users.map((u) => u.id);
+          const groups = withGroups ? await groupsOfUsers(em, ids, 'scim') : new Map<string, GroupRef[]>();
+          return { total, items: users.map((user) => ({ user, groups: groups.get(user.id) ?? [] })) };
+        },
+        version: (found) => found.user.version,
+        render: (found) => this.render(c, found.user, found.groups),
       });
-      const resources = result.users.map((u) => this.render(c, u, result.groups.get(u.id) ?? []));
-      return listResponse(resources, result.total, page.offset + 1);
     });
   }
 
@@ -81,16 +67,7 @@ export class ScimUsers extends SCIMMY.Resources.User {
     const c = asContext(ctx);
     const id = this.id;
     return scimRun(c, async () => {
-      const body = normalizeResource(
-        'User',
-        stripReadOnly(
-          checkSchemas('User', requireObject(instance, id ? 'PUT' : 'POST')),
-          id ? 'replace' : 'create',
-          id,
-        ),
-      );
-      const parsed = scimmyValidation(() => new SCIMMY.Schemas.User(body, 'in'));
-      const { fields, active } = userFieldsFromScim(plain(parsed));
+      const { fields, active } = userFieldsFromScim(inboundResource('User', instance, id).resource);
       if (id === undefined) {
         const user = await c.db.withTenant(c.tenantId, async (em) => {
           const created = await createUser(em, c.tenantId, fields, {
@@ -104,9 +81,7 @@ export class ScimUsers extends SCIMMY.Resources.User {
         return this.render(c, user, []);
       }
       const result = await c.db.withTenant(c.tenantId, async (em) => {
-        const user = await findUser(em, id, { lock: true });
-        if (!user) throw notFound('User', id);
-        checkIfMatch(c.ifMatch, user.version);
+        const user = changeTarget(c, 'User', id, await findUser(em, id, { lock: true }));
         const saved = await persist(em, c, user, fields, active, 'scim.user.replaced');
         return { user: saved, groups: await scimGroupsOf(em, id) };
       });
@@ -122,29 +97,19 @@ export class ScimUsers extends SCIMMY.Resources.User {
     return scimRun(c, async () => {
       const normalized = normalizePatch('User', requireObject(message, 'PATCH'));
       const result = await c.db.withTenant(c.tenantId, async (em) => {
-        const user = await findUser(em, id, { lock: true });
-        if (!user) throw notFound('User', id);
-        checkIfMatch(c.ifMatch, user.version);
+        const user = changeTarget(c, 'User', id, await findUser(em, id, { lock: true }));
         const groups = await scimGroupsOf(em, id);
-        const current = scimmyValidation(
-          () => new SCIMMY.Schemas.User(scimUserOf(user, groups, c.baseUrl), 'out', `${c.baseUrl}/Users`),
-        );
+        const current = outboundResource(c, 'User', scimUserOf(user, groups, c.baseUrl));
         const operations = addMissingTypedValues(normalized.Operations, plain(current));
-        const patchOp = new SCIMMY.Messages.PatchOp({
+        const patched = await applyPatchOp(current, {
           ...normalized,
           Operations: operations,
         } as PatchOpMessage);
-        let patched: Json | undefined;
-        await patchOp.apply(current, (target) => {
-          patched = plain(target);
-          return Promise.resolve(target);
-        });
         // The patched whole must still be a valid User (e.g. userName not removed).
         const inbound = Object.fromEntries(
-          Object.entries(patched ?? {}).filter(([k]) => !['id', 'meta', 'groups'].includes(k)),
+          Object.entries(patched).filter(([k]) => !['id', 'meta', 'groups'].includes(k)),
         );
-        const validated = scimmyValidation(() => new SCIMMY.Schemas.User(inbound, 'in'));
-        const { fields, active } = userFieldsFromScim(plain(validated));
+        const { fields, active } = userFieldsFromScim(validateInbound('User', inbound));
         const saved = await persist(em, c, user, fields, active, 'scim.user.patched');
         return { user: saved, groups };
       });
@@ -159,9 +124,7 @@ export class ScimUsers extends SCIMMY.Resources.User {
     if (id === undefined) throw notFound('User', id);
     await scimRun(c, () =>
       c.db.withTenant(c.tenantId, async (em) => {
-        const user = await findUser(em, id, { lock: true });
-        if (!user) throw notFound('User', id);
-        checkIfMatch(c.ifMatch, user.version);
+        const user = changeTarget(c, 'User', id, await findUser(em, id, { lock: true }));
         const { user: deleted, revokedSessionIds } = await setUserStatus(em, user, 'deleted', 'scim_deleted');
         await audit(em, c, 'scim.user.deleted', deleted, user, deleted, revokedSessionIds.length);
       }),
@@ -170,12 +133,8 @@ export class ScimUsers extends SCIMMY.Resources.User {
 
   private render(c: ScimContext, user: User, groups: GroupRef[]): SCIMMY.Schemas.User {
     const data = scimUserOf(user, groups, c.baseUrl);
-    const out = scimmyValidation(
-      () => new SCIMMY.Schemas.User(data, 'out', `${c.baseUrl}/Users`, this.attributes),
-    );
-    return this.attributes
-      ? withSchemas(out, [CORE_USER, ...(data[ENTERPRISE_USER] ? [ENTERPRISE_USER] : [])])
-      : out;
+    const schemas = [CORE_USER, ...(data[ENTERPRISE_USER] ? [ENTERPRISE_USER] : [])];
+    return outboundResource(c, 'User', data, { attributes: this.attributes, schemas });
   }
 }
 

@@ -2,8 +2,8 @@ import type { Request, Response } from 'express';
 import type { Config } from '../config/config.js';
 import type { Secrets } from '../config/secrets.js';
 import type { Database } from '../db/database.js';
+import { bindBrowser, type BrowserBinding } from '../http/browser-binding.js';
 import { recordLoginFailure } from './complete-login.js';
-import { bindBrowser } from './browser-binding.js';
 import { sealFailureHandoff } from './handoff.js';
 import type { AuthorizationCompleter, LoginResult } from './login-handoff.js';
 import { errorPage, noApplicationPage, sendPage } from './pages.js';
@@ -34,8 +34,18 @@ export function allowHttpForms(config: Config): boolean {
   return !isSecure(config) || config.outboundFetch.allowPrivate;
 }
 
-export function bindingOptions(config: Config) {
-  return { secure: isSecure(config), ttlSeconds: config.tokens.loginTtl };
+/**
+ * The SSO browser binding, stored hashed with the pending AuthnRequest or OIDC
+ * state. The IdP returns with a cross-site POST (SAML) or a top-level GET
+ * (OIDC), so the cookie is SameSite=None (Secure, __Host-) over https.
+ */
+export function bindingOptions(config: Config): BrowserBinding {
+  return {
+    name: 'gatehouse_sso',
+    sameSite: 'none',
+    secure: isSecure(config),
+    ttlSeconds: config.tokens.loginTtl,
+  };
 }
 
 /**

@@ -1,8 +1,8 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { Connection } from '../connections/connection.entity.js';
 import { resolveTenantByEmailDomain } from '../db/resolvers.js';
+import { presentedBinding } from '../http/browser-binding.js';
 import { findTenantByIdOrSlug } from '../tenants/tenants.service.js';
-import { presentedBinding } from './browser-binding.js';
 import { chosenConnection, discover, normalizeEmail } from './discovery.js';
 import { openFailureHandoff } from './handoff.js';
 import type { LoginFlow, PendingLogin } from './login-handoff.js';

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Not, type EntityManager } from 'typeorm';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import type { Database } from '../db/database.js';
+import { CHANNELS, notifyInTransaction } from '../db/notification-bus.js';
+import { fanOutRevocation } from '../sessions/session-events.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { Tenant, type TenantStatus } from './tenant.entity.js';
 
@@ -105,6 +107,34 @@ export async function listTenants(
   });
 }
 
+/**
+ * Tells every node, at commit, that the tenant's status changed: caches of
+ * credentials verified while it was active (SCIM tokens, scim/scim-auth.ts)
+ * drop them, so a suspended or deleted tenant is refused everywhere at once.
+ */
+async function notifyTenantStatusChanged(em: EntityManager, tenantId: string): Promise<void> {
+  await notifyInTransaction(em, CHANNELS.tenantStatusChanged, tenantId);
+}
+
+/**
+ * Ends every live session of the tenant as a user's deprovisioning does:
+ * revoked in this transaction, a back-channel logout queued per app session
+ * and the other nodes notified (sessions/session-events.ts), all at commit.
+ * Returns how many were live.
+ */
+async function revokeTenantSessions(em: EntityManager, reason: string): Promise<number> {
+  const [rows] = await em.query<[{ tenant_id: string; id: string; user_id: string }[], number]>(
+    `UPDATE sessions SET revoked_at = now(), revoked_reason = $1
+      WHERE revoked_at IS NULL AND expires_at > now() RETURNING tenant_id, id, user_id`,
+    [reason],
+  );
+  await fanOutRevocation(
+    em,
+    rows.map((r) => ({ tenantId: r.tenant_id, id: r.id, userId: r.user_id })),
+  );
+  return rows.length;
+}
+
 async function change(
   db: Database,
   tenantId: string,
@@ -119,13 +149,20 @@ async function change(
       apply(tenant);
       tenant.updatedAt = new Date();
       await em.save(Tenant, tenant);
+      let revokedSessions: number | undefined;
+      if (tenant.status !== before.status) {
+        // Suspension ends sessions for good, as a user's suspension does: reactivation revives none.
+        if (tenant.status === 'suspended')
+          revokedSessions = await revokeTenantSessions(em, 'tenant_suspended');
+        await notifyTenantStatusChanged(em, tenantId);
+      }
       const after = tenantView(tenant);
       await recordAudit(em, tenantId, {
         ...ctx,
         action,
         target: { type: 'tenant', id: tenantId },
         before: { ...before },
-        after: { ...after },
+        after: { ...after, ...(revokedSessions === undefined ? {} : { revoked_sessions: revokedSessions }) },
       });
       return after;
     });
@@ -170,16 +207,20 @@ export async function deleteTenant(db: Database, tenantId: string, ctx: AuditCon
   await db.withTenant(tenantId, async (em) => {
     const tenant = await load(em, tenantId);
     const before = tenantView(tenant);
+    // The apps hear of it first: the outbox rows outlive the sessions (the tenant row stays).
+    const revokedSessions = await revokeTenantSessions(em, 'tenant_deleted');
     for (const table of TENANT_DATA) await em.query(`DELETE FROM ${table}`);
     tenant.status = 'deleted';
     tenant.deletedAt = new Date();
     tenant.updatedAt = tenant.deletedAt;
     await em.save(Tenant, tenant);
+    await notifyTenantStatusChanged(em, tenantId);
     await recordAudit(em, tenantId, {
       ...ctx,
       action: 'tenant.deleted',
       target: { type: 'tenant', id: tenantId },
       before: { ...before },
+      after: { revoked_sessions: revokedSessions },
     });
   });
 }

@@ -3,11 +3,12 @@ import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database.js';
 import { isUuid } from '../db/database.js';
 import { resolveTenantBySession } from '../db/resolvers.js';
+import { sha256Base64url } from '../digest.js';
 import { findActiveSession } from '../sessions/sessions.service.js';
 import { AuthorizationCode } from './authorization-code.entity.js';
 import { AuthorizationRequest } from './authorization-request.entity.js';
 import type { ValidAuthorizationRequest } from './authorize.js';
-import { CODE_PREFIX, hashToken, mintSessionToken } from './opaque-tokens.js';
+import { CODE_PREFIX, mintSessionToken } from './opaque-tokens.js';
 import { revokeSessionAudited } from './session-revocation.js';
 
 /**
@@ -135,7 +136,7 @@ export async function continueLogin(
 
   // Without the one-time token this is not the browser that completed the login:
   // refuse, but leave the request alone (the right browser may still come).
-  if (!sameHash(pending.completionHash, hashToken(input.completionToken)))
+  if (!sameHash(pending.completionHash, sha256Base64url(input.completionToken)))
     return { ok: false, reason: 'browser_mismatch' };
   // The completing browser is not the one that started: burn it (login CSRF / forwarded link).
   const refusal: ContinueFailure | null = !sameHash(pending.browserHash, input.browserHash)

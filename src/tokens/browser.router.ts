@@ -1,10 +1,10 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
+import { bindBrowser, presentedBinding, type BrowserBinding } from '../http/browser-binding.js';
 import type { LoginFlow } from '../sso/login-handoff.js';
 import { continueLogin, storePendingLogin, type ContinueFailure } from './authorization-requests.service.js';
 import { authorizationResponseUrl, requestedClientId, validateAuthorizationRequest } from './authorize.js';
-import { bindAuthorizationToBrowser, presentedBrowserBinding } from './browser-binding.js';
 import { findClient } from './client-auth.js';
 import { sendErrorPage, sendInfoPage } from './error-page.js';
 import { endSession } from './logout.service.js';
@@ -42,7 +42,18 @@ const single = (value: unknown): string | null => (typeof value === 'string' && 
 /** The browser-facing endpoints: /oauth/authorize (+ continue) and end_session. Errors are pages. */
 export function browserRouter(deps: BrowserRouterDeps): Router {
   const { config, db } = deps;
-  const secure = config.baseUrl.startsWith('https:');
+  /**
+   * Binds a pending authorization to the browser that made it. SameSite=Lax is
+   * not sent on the IdP's cross-site POST to the ACS, so the check happens one
+   * step later, on the same-site GET /oauth/authorize/continue that the
+   * completed login redirects to (see completer.ts).
+   */
+  const binding: BrowserBinding = {
+    name: 'gatehouse_authz',
+    sameSite: 'lax',
+    secure: config.baseUrl.startsWith('https:'),
+    ttlSeconds: config.tokens.loginTtl,
+  };
   const router = Router();
 
   const authorize = async (req: Request, res: Response) => {
@@ -81,7 +92,7 @@ export function browserRouter(deps: BrowserRouterDeps): Router {
         }),
       );
     }
-    const browserHash = bindAuthorizationToBrowser(req, res, { secure, ttlSeconds: config.tokens.loginTtl });
+    const browserHash = bindBrowser(req, res, binding);
     const pending = await storePendingLogin(db, request, browserHash, new Date(), config.tokens.loginTtl);
     await deps.loginFlow.start(req, res, {
       loginId: pending.id,
@@ -98,7 +109,7 @@ export function browserRouter(deps: BrowserRouterDeps): Router {
     const outcome = await continueLogin(db, {
       loginId: single(req.query.login) ?? '',
       completionToken: single(req.query.token) ?? '',
-      browserHash: presentedBrowserBinding(req, secure),
+      browserHash: presentedBinding(req, binding),
       now: new Date(),
       codeTtlSeconds: config.tokens.authorizationCodeTtl,
     });

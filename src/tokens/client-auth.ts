@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import type { Database } from '../db/database.js';
 import { isUuid } from '../db/database.js';
+import { sha256Base64url } from '../digest.js';
 import { findApp, verifyClientSecret } from './apps.service.js';
 import type { App } from './app.entity.js';
 import { OAuthError } from './oauth-errors.js';
@@ -84,7 +84,7 @@ const VERIFIED_TTL_MS = 60_000;
 const verified = new Map<string, CachedVerification>();
 
 async function secretIsValid(db: Database, app: App, secret: string, now: Date): Promise<boolean> {
-  const key = createHash('sha256').update(`${app.id}\u0000${secret}`).digest('base64url');
+  const key = sha256Base64url(`${app.id}\u0000${secret}`);
   const hit = verified.get(key);
   if (hit && hit.until > now.getTime()) return true;
   verified.delete(key);

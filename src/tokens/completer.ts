@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
+import { sha256Base64url } from '../digest.js';
 import { createSession } from '../sessions/sessions.service.js';
 import type { AuthorizationCompleter, LoginFailure, LoginResult } from '../sso/login-handoff.js';
 import type { AuthorizationRequest } from './authorization-request.entity.js';
@@ -12,7 +13,6 @@ import {
 } from './authorization-requests.service.js';
 import { authorizationResponseUrl } from './authorize.js';
 import { sendErrorPage } from './error-page.js';
-import { hashToken } from './opaque-tokens.js';
 
 export interface CompleterDeps {
   config: Config;
@@ -65,6 +65,7 @@ export function createAuthorizationCompleter(deps: CompleterDeps): Authorization
     if (mismatch) return fail(req, res, loginId, { error: 'access_denied', reason: mismatch });
 
     const completionToken = randomBytes(32).toString('base64url');
+    const completionHash = sha256Base64url(completionToken);
     try {
       await db.withTenant(result.tenantId, async (em) => {
         const users = await em.query<{ status: string }[]>('SELECT status FROM users WHERE id = $1', [
@@ -82,7 +83,7 @@ export function createAuthorizationCompleter(deps: CompleterDeps): Authorization
           authTime: result.authTime,
           ttlSeconds: config.tokens.sessionTtl,
         });
-        const attached = await attachSessionToLogin(em, loginId, session.id, hashToken(completionToken), now);
+        const attached = await attachSessionToLogin(em, loginId, session.id, completionHash, now);
         if (!attached) throw new LoginRefused('login_not_found');
       });
     } catch (error) {

@@ -1,8 +1,9 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { resolveTenantBySession } from '../db/resolvers.js';
+import { sha256Base64url } from '../digest.js';
 import { User } from '../directory/user.entity.js';
 import type { Session } from '../sessions/session.entity.js';
 import { findActiveSession } from '../sessions/sessions.service.js';
@@ -40,7 +41,8 @@ const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 
 export function pkceS256Matches(verifier: string, challenge: string): boolean {
   if (!VERIFIER.test(verifier)) return false;
-  const computed = Buffer.from(createHash('sha256').update(verifier, 'ascii').digest('base64url'));
+  // §4.6: BASE64URL(SHA256(ASCII(verifier))); VERIFIER admits only ASCII, whose UTF-8 is the same bytes.
+  const computed = Buffer.from(sha256Base64url(verifier));
   const expected = Buffer.from(challenge);
   return computed.length === expected.length && timingSafeEqual(computed, expected);
 }

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256Base64url } from '../digest.js';
 
 /**
  * Authorization codes and refresh tokens: `<prefix><session id>.<256 random bits>`.
@@ -13,13 +14,9 @@ export const REFRESH_TOKEN_PREFIX = 'gh_rt_';
 
 const SHAPE = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
 
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('base64url');
-}
-
 export function mintSessionToken(prefix: string, sessionId: string): { token: string; hash: string } {
   const token = `${prefix}${sessionId}.${randomBytes(32).toString('base64url')}`;
-  return { token, hash: hashToken(token) };
+  return { token, hash: sha256Base64url(token) };
 }
 
 /** The session id and hash of a well-formed value with this prefix, else null. */
@@ -27,5 +24,5 @@ export function parseSessionToken(prefix: string, token: string): { sessionId: s
   if (!token.startsWith(prefix)) return null;
   const match = SHAPE.exec(token.slice(prefix.length));
   if (!match?.[1]) return null;
-  return { sessionId: match[1], hash: hashToken(token) };
+  return { sessionId: match[1], hash: sha256Base64url(token) };
 }

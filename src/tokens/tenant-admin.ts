@@ -12,7 +12,9 @@ export const TENANT_ADMIN_ROLE = 'admin';
  * Tenant admins on the admin API: an access token Gatehouse issued to its own
  * admin client (config GATEHOUSE_ADMIN_CLIENT_ID, a registered app), for a
  * person whose roles — read now, not from the token — include `admin`, on a
- * live session. Anything else resolves to null (401). The principal carries
+ * live session of an active tenant (liveSession: a suspended tenant's admins
+ * are refused at once on every node, a deleted tenant has no sessions left).
+ * Anything else resolves to null (401). The principal carries
  * the session's tenant, so authorizeTenant answers 404 for every other tenant.
  */
 export function createTenantAdminResolver(deps: {

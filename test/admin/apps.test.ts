@@ -1,32 +1,22 @@
-import request from 'supertest';
 import { verifyAuditChain } from '../../src/audit/audit.service.js';
 import { PLATFORM_TENANT_ID } from '../../src/db/database.js';
 import { findApp, verifyClientSecret } from '../../src/tokens/apps.service.js';
-import { buildTestApp, type TestApp } from '../support/app.js';
+import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTenant } from '../support/factories.js';
 
 let t: TestDatabase;
-let a: TestApp;
-const ACME_ADMIN = 'tenant-admin-token-of-acme';
+let a: AdminTestApp;
+let acmeId: string;
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  const acmeId = await createTenant(t.db, 'acme');
-  a = buildTestApp(
-    t,
-    {},
-    {
-      resolveTenantAdmin: async (token) =>
-        token === ACME_ADMIN ? { kind: 'tenant_admin', tenantId: acmeId, userId: 'u-acme-admin' } : null,
-    },
-  );
+  acmeId = await createTenant(t.db, 'acme');
+  a = buildAdminTestApp(t);
 });
 afterAll(() => t.close());
 
-function op() {
-  return request.agent(a.app).set('Authorization', `Bearer ${a.secrets.adminToken}`);
-}
+const op = () => a.op();
 const register = (body: Record<string, unknown> = {}) =>
   op()
     .post('/admin/v1/apps')
@@ -223,7 +213,7 @@ describe('admin API: apps', () => {
   it('answers 403 to tenant admins on every apps endpoint, changing nothing', async () => {
     const { client_id: clientId } = (await register()).body;
     const before = await appCount();
-    const asTenantAdmin = () => request.agent(a.app).set('Authorization', `Bearer ${ACME_ADMIN}`);
+    const asTenantAdmin = () => a.tenantAdmin(acmeId, 'u-acme-admin');
     const answers = [
       await asTenantAdmin()
         .post('/admin/v1/apps')

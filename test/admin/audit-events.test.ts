@@ -1,25 +1,16 @@
-import request from 'supertest';
-import { buildTestApp, type TestApp } from '../support/app.js';
+import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 let t: TestDatabase;
-let a: TestApp;
+let a: AdminTestApp;
 let acmeId: string;
 let globexId: string;
-const ACME_ADMIN = 'tenant-admin-token-of-acme';
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  a = buildTestApp(
-    t,
-    {},
-    {
-      resolveTenantAdmin: async (token) =>
-        token === ACME_ADMIN ? { kind: 'tenant_admin', tenantId: acmeId, userId: 'u-acme-admin' } : null,
-    },
-  );
-  acmeId = (await op().post('/admin/v1/tenants').send({ slug: 'acme', name: 'Acme' })).body.id;
-  globexId = (await op().post('/admin/v1/tenants').send({ slug: 'globex', name: 'Globex' })).body.id;
+  a = buildAdminTestApp(t);
+  acmeId = await a.createTenant('acme', 'Acme');
+  globexId = await a.createTenant('globex', 'Globex');
   // Acme's trail: tenant.created, domain.added ×2, role_mapping.created, domain.deleted.
   const d1 = await op().post(`/admin/v1/tenants/${acmeId}/domains`).send({ domain: 'acme.com' });
   await op().post(`/admin/v1/tenants/${acmeId}/domains`).send({ domain: 'acme.org' });
@@ -30,9 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-function op() {
-  return request.agent(a.app).set('Authorization', `Bearer ${a.secrets.adminToken}`);
-}
+const op = () => a.op();
 const events = (tenantId: string, query = '') => `/admin/v1/tenants/${tenantId}/audit-events${query}`;
 const actionsOf = (body: { data: { action: string }[] }) => body.data.map((e) => e.action);
 
@@ -147,7 +136,7 @@ describe('admin API: audit events', () => {
   it("never shows another tenant's events, and answers 404 to a tenant admin of Acme on Globex", async () => {
     const globex = await op().get(events(globexId));
     expect(actionsOf(globex.body)).toEqual(['tenant.created']);
-    const admin = (path: string) => request(a.app).get(path).set('Authorization', `Bearer ${ACME_ADMIN}`);
+    const admin = (path: string) => a.tenantAdmin(acmeId, 'u-acme-admin').get(path);
     expect((await admin(events(globexId))).status).toBe(404);
     expect((await admin(events(globexId, '/verify'))).status).toBe(404);
     expect((await admin(events(acmeId))).body.total).toBe(5);

@@ -1,23 +1,22 @@
-import request from 'supertest';
 import { resolveTenantByEmailDomain } from '../../src/db/resolvers.js';
 import { createTxtResolver, type TxtResolver } from '../../src/tenants/dns-verifier.js';
 import { verifyDomain } from '../../src/tenants/domains.service.js';
-import { buildTestApp, type TestApp } from '../support/app.js';
+import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
 
 let t: TestDatabase;
 let dns: TestDnsServer;
-let a: TestApp;
+let a: AdminTestApp;
 let acmeId: string;
 let malloryId: string;
 
 beforeAll(async () => {
   t = await createTestDatabase();
   dns = await startDnsServer();
-  a = buildTestApp(t, { GATEHOUSE_DNS_SERVERS: dns.address });
-  acmeId = (await op().post('/admin/v1/tenants').send({ slug: 'acme', name: 'Acme' })).body.id;
-  malloryId = (await op().post('/admin/v1/tenants').send({ slug: 'mallory', name: 'Mallory' })).body.id;
+  a = buildAdminTestApp(t, { GATEHOUSE_DNS_SERVERS: dns.address });
+  acmeId = await a.createTenant('acme', 'Acme');
+  malloryId = await a.createTenant('mallory', 'Mallory');
 });
 afterEach(() => dns.clear());
 afterAll(async () => {
@@ -25,9 +24,7 @@ afterAll(async () => {
   await t.close();
 });
 
-function op() {
-  return request.agent(a.app).set('Authorization', `Bearer ${a.secrets.adminToken}`);
-}
+const op = () => a.op();
 
 interface Added {
   id: string;

@@ -1,27 +1,18 @@
-import request from 'supertest';
 import { resolveTenantByEmailDomain } from '../../src/db/resolvers.js';
-import { buildTestApp, type TestApp } from '../support/app.js';
+import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
 
 let t: TestDatabase;
 let dns: TestDnsServer;
-let a: TestApp;
+let a: AdminTestApp;
 let acmeId: string;
-const ACME_ADMIN = 'tenant-admin-token-of-acme';
 
 beforeAll(async () => {
   t = await createTestDatabase();
   dns = await startDnsServer();
-  a = buildTestApp(
-    t,
-    { GATEHOUSE_DNS_SERVERS: dns.address, GATEHOUSE_DNS_TIMEOUT_MS: '200' },
-    {
-      resolveTenantAdmin: async (token) =>
-        token === ACME_ADMIN ? { kind: 'tenant_admin', tenantId: acmeId, userId: 'u-acme-admin' } : null,
-    },
-  );
-  acmeId = (await op().post('/admin/v1/tenants').send({ slug: 'acme', name: 'Acme' })).body.id;
+  a = buildAdminTestApp(t, { GATEHOUSE_DNS_SERVERS: dns.address, GATEHOUSE_DNS_TIMEOUT_MS: '200' });
+  acmeId = await a.createTenant('acme', 'Acme');
 });
 afterEach(() => dns.clear());
 afterAll(async () => {
@@ -29,9 +20,7 @@ afterAll(async () => {
   await t.close();
 });
 
-function op() {
-  return request.agent(a.app).set('Authorization', `Bearer ${a.secrets.adminToken}`);
-}
+const op = () => a.op();
 
 interface Added {
   id: string;
@@ -196,9 +185,9 @@ describe('manual domain verification', () => {
   it('is refused to tenant admins (403)', async () => {
     const d = await add('admin-manual.acme.com');
     const before = (await verifiedEvents()).length;
-    const res = await request(a.app)
+    const res = await a
+      .tenantAdmin(acmeId, 'u-acme-admin')
       .post(verifyPath(d))
-      .set('Authorization', `Bearer ${ACME_ADMIN}`)
       .send({ method: 'manual', reason: 'trust me' });
     expect(res.status).toBe(403);
     expect(res.body.code).toBe('forbidden');

@@ -1,28 +1,19 @@
-import request from 'supertest';
-import { buildTestApp, type TestApp } from '../support/app.js';
+import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
 
 let t: TestDatabase;
 let dns: TestDnsServer;
-let a: TestApp;
+let a: AdminTestApp;
 let acmeId: string;
 let globexId: string;
-const ACME_ADMIN = 'tenant-admin-token-of-acme';
 
 beforeAll(async () => {
   t = await createTestDatabase();
   dns = await startDnsServer();
-  a = buildTestApp(
-    t,
-    { GATEHOUSE_DNS_SERVERS: dns.address, GATEHOUSE_DNS_TIMEOUT_MS: '200' },
-    {
-      resolveTenantAdmin: async (token) =>
-        token === ACME_ADMIN ? { kind: 'tenant_admin', tenantId: acmeId, userId: 'u-acme-admin' } : null,
-    },
-  );
-  acmeId = (await op().post('/admin/v1/tenants').send({ slug: 'acme', name: 'Acme' })).body.id;
-  globexId = (await op().post('/admin/v1/tenants').send({ slug: 'globex', name: 'Globex' })).body.id;
+  a = buildAdminTestApp(t, { GATEHOUSE_DNS_SERVERS: dns.address, GATEHOUSE_DNS_TIMEOUT_MS: '200' });
+  acmeId = await a.createTenant('acme', 'Acme');
+  globexId = await a.createTenant('globex', 'Globex');
 });
 afterEach(() => dns.clear());
 afterAll(async () => {
@@ -30,12 +21,8 @@ afterAll(async () => {
   await t.close();
 });
 
-function op() {
-  return request.agent(a.app).set('Authorization', `Bearer ${a.secrets.adminToken}`);
-}
-function acmeAdmin() {
-  return request.agent(a.app).set('Authorization', `Bearer ${ACME_ADMIN}`);
-}
+const op = () => a.op();
+const acmeAdmin = () => a.tenantAdmin(acmeId, 'u-acme-admin');
 const domains = (tenantId: string) => `/admin/v1/tenants/${tenantId}/domains`;
 
 async function add(tenantId: string, domain: string) {

@@ -1,36 +1,23 @@
-import request from 'supertest';
 import { rolesForUser } from '../../src/directory/roles.service.js';
-import { buildTestApp, type TestApp } from '../support/app.js';
+import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createUser } from '../support/factories.js';
 
 let t: TestDatabase;
-let a: TestApp;
+let a: AdminTestApp;
 let acmeId: string;
 let globexId: string;
-const ACME_ADMIN = 'tenant-admin-token-of-acme';
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  a = buildTestApp(
-    t,
-    {},
-    {
-      resolveTenantAdmin: async (token) =>
-        token === ACME_ADMIN ? { kind: 'tenant_admin', tenantId: acmeId, userId: 'u-acme-admin' } : null,
-    },
-  );
-  acmeId = (await op().post('/admin/v1/tenants').send({ slug: 'acme', name: 'Acme' })).body.id;
-  globexId = (await op().post('/admin/v1/tenants').send({ slug: 'globex', name: 'Globex' })).body.id;
+  a = buildAdminTestApp(t);
+  acmeId = await a.createTenant('acme', 'Acme');
+  globexId = await a.createTenant('globex', 'Globex');
 });
 afterAll(() => t.close());
 
-function op() {
-  return request.agent(a.app).set('Authorization', `Bearer ${a.secrets.adminToken}`);
-}
-function acmeAdmin() {
-  return request.agent(a.app).set('Authorization', `Bearer ${ACME_ADMIN}`);
-}
+const op = () => a.op();
+const acmeAdmin = () => a.tenantAdmin(acmeId, 'u-acme-admin');
 const mappings = (tenantId: string) => `/admin/v1/tenants/${tenantId}/role-mappings`;
 
 async function count(tenantId: string): Promise<number> {

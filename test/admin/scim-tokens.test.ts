@@ -1,37 +1,24 @@
 import pg from 'pg';
-import request from 'supertest';
 import { CHANNELS } from '../../src/db/notification-bus.js';
 import { scimTokenId, verifyScimTokenHash } from '../../src/scim/scim-token.js';
-import { buildTestApp, type TestApp } from '../support/app.js';
+import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 let t: TestDatabase;
-let a: TestApp;
+let a: AdminTestApp;
 let acmeId: string;
 let globexId: string;
-const ACME_ADMIN = 'tenant-admin-token-of-acme';
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  a = buildTestApp(
-    t,
-    {},
-    {
-      resolveTenantAdmin: async (token) =>
-        token === ACME_ADMIN ? { kind: 'tenant_admin', tenantId: acmeId, userId: 'u-acme-admin' } : null,
-    },
-  );
-  acmeId = (await op().post('/admin/v1/tenants').send({ slug: 'acme', name: 'Acme' })).body.id;
-  globexId = (await op().post('/admin/v1/tenants').send({ slug: 'globex', name: 'Globex' })).body.id;
+  a = buildAdminTestApp(t);
+  acmeId = await a.createTenant('acme', 'Acme');
+  globexId = await a.createTenant('globex', 'Globex');
 });
 afterAll(() => t.close());
 
-function op() {
-  return request.agent(a.app).set('Authorization', `Bearer ${a.secrets.adminToken}`);
-}
-function acmeAdmin() {
-  return request.agent(a.app).set('Authorization', `Bearer ${ACME_ADMIN}`);
-}
+const op = () => a.op();
+const acmeAdmin = () => a.tenantAdmin(acmeId, 'u-acme-admin');
 const tokens = (tenantId: string) => `/admin/v1/tenants/${tenantId}/scim-tokens`;
 
 async function rows(

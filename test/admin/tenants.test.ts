@@ -1,35 +1,23 @@
 import request from 'supertest';
 import { verifyAuditChain } from '../../src/audit/audit.service.js';
-import { buildTestApp, type TestApp } from '../support/app.js';
+import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 let t: TestDatabase;
-let a: TestApp;
+let a: AdminTestApp;
 let acmeId: string;
 let globexId: string;
-const ACME_ADMIN = 'tenant-admin-token-of-acme';
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  // The tenant-admin path (sign-in issue) is a resolver; here a fixed token stands for Acme's admin.
-  a = buildTestApp(
-    t,
-    { GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT: '5' },
-    {
-      resolveTenantAdmin: async (token) =>
-        token === ACME_ADMIN ? { kind: 'tenant_admin', tenantId: acmeId, userId: 'u-acme-admin' } : null,
-    },
-  );
-  acmeId = (await op().post('/admin/v1/tenants').send({ slug: 'acme', name: 'Acme Inc' })).body.id;
-  globexId = (await op().post('/admin/v1/tenants').send({ slug: 'globex', name: 'Globex' })).body.id;
+  a = buildAdminTestApp(t, { GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT: '5' });
+  acmeId = await a.createTenant('acme', 'Acme Inc');
+  globexId = await a.createTenant('globex', 'Globex');
 });
 afterAll(() => t.close());
 
-function op() {
-  const agent = request.agent(a.app);
-  agent.set('Authorization', `Bearer ${a.secrets.adminToken}`);
-  return agent;
-}
+const op = () => a.op();
+const acmeAdmin = () => a.tenantAdmin(acmeId, 'u-acme-admin');
 
 describe('admin API: tenants', () => {
   it('creates, reads, lists and updates tenants', async () => {
@@ -72,22 +60,15 @@ describe('admin API: tenants', () => {
   });
 
   it('lets a tenant admin reach their own tenant and answers 404 for another', async () => {
-    const own = await request(a.app)
-      .get(`/admin/v1/tenants/${acmeId}`)
-      .set('Authorization', `Bearer ${ACME_ADMIN}`);
+    const own = await acmeAdmin().get(`/admin/v1/tenants/${acmeId}`);
     expect(own.status).toBe(200);
-    const other = await request(a.app)
-      .get(`/admin/v1/tenants/${globexId}`)
-      .set('Authorization', `Bearer ${ACME_ADMIN}`);
+    const other = await acmeAdmin().get(`/admin/v1/tenants/${globexId}`);
     expect(other.status).toBe(404);
     expect(other.body.code).toBe('not_found');
-    const rename = await request(a.app)
-      .patch(`/admin/v1/tenants/${globexId}`)
-      .set('Authorization', `Bearer ${ACME_ADMIN}`)
-      .send({ name: 'pwned' });
+    const rename = await acmeAdmin().patch(`/admin/v1/tenants/${globexId}`).send({ name: 'pwned' });
     expect(rename.status).toBe(404);
     expect((await op().get(`/admin/v1/tenants/${globexId}`)).body.name).toBe('Globex');
-    const list = await request(a.app).get('/admin/v1/tenants').set('Authorization', `Bearer ${ACME_ADMIN}`);
+    const list = await acmeAdmin().get('/admin/v1/tenants');
     expect(list.status).toBe(403);
   });
 
@@ -138,7 +119,7 @@ describe('admin API: authentication', () => {
   });
 
   it('rate-limits repeated bad tokens with 429 and Retry-After', async () => {
-    const fresh = buildTestApp(t, { GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT: '3' });
+    const fresh = buildAdminTestApp(t, { GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT: '3' });
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) {
       statuses.push(

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import request from 'supertest';
 import { resolveTenantByEmailDomain } from '../../src/db/resolvers.js';
-import { buildTestApp, type TestApp } from '../support/app.js';
+import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
 
@@ -11,21 +11,19 @@ import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
  */
 let t: TestDatabase;
 let dns: TestDnsServer;
-let a: TestApp;
+let a: AdminTestApp;
 
 beforeAll(async () => {
   t = await createTestDatabase();
   dns = await startDnsServer();
-  a = buildTestApp(t, { GATEHOUSE_DNS_SERVERS: dns.address });
+  a = buildAdminTestApp(t, { GATEHOUSE_DNS_SERVERS: dns.address });
 });
 afterAll(async () => {
   await dns.close();
   await t.close();
 });
 
-function op() {
-  return request.agent(a.app).set('Authorization', `Bearer ${a.secrets.adminToken}`);
-}
+const op = () => a.op();
 
 describe('walkthrough: onboarding a customer', () => {
   let tenantId: string;

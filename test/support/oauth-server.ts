@@ -1,11 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import express, { type Express, type Request, type Response } from 'express';
-import { createApp } from '../../src/app.js';
-import { parseConfig, type Config } from '../../src/config/config.js';
-import { ADMIN_TOKEN_PREFIX, generateToken, type Secrets } from '../../src/config/secrets.js';
+import type { Config } from '../../src/config/config.js';
+import type { Secrets } from '../../src/config/secrets.js';
 import { createLogger } from '../../src/http/logger.js';
 import { requestId } from '../../src/http/request-context.js';
 import { pinoHttp } from 'pino-http';
@@ -17,6 +12,7 @@ import type {
 } from '../../src/sso/login-handoff.js';
 import { createSigningKeyStore, type SigningKeyStore } from '../../src/tokens/signing-key-store.js';
 import type { TestDatabase } from './database.js';
+import { listenOnLoopback, startGatehouseNode } from './gatehouse-node.js';
 
 /**
  * Gatehouse listening on a loopback port, as the main app's OpenID Provider,
@@ -73,65 +69,25 @@ export interface OAuthServer {
   close(): Promise<void>;
 }
 
-async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; url: string }> {
-  const server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${port}` };
-}
-
 export async function startOAuthServer(
   t: TestDatabase,
   env: Record<string, string> = {},
   shared: { secrets?: Secrets; flow?: DirectLoginFlow } = {},
 ): Promise<OAuthServer> {
-  const target: { app?: Express } = {};
-  const { server, url } = await listen((req, res) => {
-    if (target.app) target.app(req, res);
-    else res.writeHead(503).end();
-  });
-  const config = parseConfig({ GATEHOUSE_BASE_URL: url, LOG_LEVEL: 'debug', ...env });
-  const secrets: Secrets = shared.secrets ?? {
-    adminToken: generateToken(ADMIN_TOKEN_PREFIX),
-    masterKey: randomBytes(32),
-    adminTokenGenerated: false,
-  };
-  let captured = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      captured += chunk.toString();
-      done();
-    },
-  });
   const flow = shared.flow ?? new DirectLoginFlow();
-  const keys = createSigningKeyStore(config, t.db, secrets.masterKey);
-  const app = createApp({
-    config,
-    db: t.db,
-    secrets,
-    logger: createLogger(config.logLevel, sink),
-    signingKeys: keys,
-    createLoginFlow: (completer) => {
-      flow.completer = completer;
-      return flow;
-    },
+  const node = await startGatehouseNode(t, {
+    env,
+    secrets: shared.secrets,
+    deps: (config, secrets) => ({
+      signingKeys: createSigningKeyStore(config, t.db, secrets.masterKey),
+      createLoginFlow: (completer: AuthorizationCompleter) => {
+        flow.completer = completer;
+        return flow;
+      },
+    }),
   });
-  target.app = app;
-  return {
-    baseUrl: config.baseUrl,
-    url,
-    app,
-    config,
-    secrets,
-    keys,
-    flow,
-    logs: () => captured,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const { address: url, app, config, secrets, deps, logs, close } = node;
+  return { baseUrl: config.baseUrl, url, app, config, secrets, keys: deps.signingKeys, flow, logs, close };
 }
 
 /** Registers an app through the admin API, as an operator would. */
@@ -166,13 +122,7 @@ export async function startSideServer(
   side.use((req, res, next) => {
     Promise.resolve(handler(req, res)).catch(next);
   });
-  const { server, url } = await listen(side);
-  return {
-    url,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const server = await listenOnLoopback();
+  server.serve(side);
+  return { url: server.url, close: server.close };
 }

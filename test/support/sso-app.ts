@@ -1,15 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import type { Express, Request, Response } from 'express';
-import { createApp } from '../../src/app.js';
-import { parseConfig, type Config } from '../../src/config/config.js';
-import { ADMIN_TOKEN_PREFIX, generateToken, type Secrets } from '../../src/config/secrets.js';
-import { createLogger } from '../../src/http/logger.js';
+import type { Config } from '../../src/config/config.js';
+import type { Secrets } from '../../src/config/secrets.js';
 import type { AuthorizationCompleter, LoginFailure, LoginResult } from '../../src/sso/login-handoff.js';
 import type { UnsolicitedLoginCompleter } from '../../src/sso/sso.js';
 import type { TestDatabase } from './database.js';
+import { startGatehouseNode } from './gatehouse-node.js';
 
 /**
  * Stands in for the OpenID Provider side (src/tokens) where a test looks at
@@ -62,54 +58,12 @@ export async function startSsoServer(
     secrets?: Secrets;
   } = {},
 ): Promise<SsoServer> {
-  // The app needs the listening address (its base URL), so it is made after listen.
-  const holder: { app?: Express } = {};
-  const server: Server = createServer((req, res) => {
-    if (holder.app) holder.app(req, res);
-    else res.writeHead(503).end();
+  const { address, app, config, secrets, logs, close } = await startGatehouseNode(t, {
+    env: { GATEHOUSE_ALLOW_PRIVATE_METADATA_URLS: 'true', ...options.env },
+    secrets: options.secrets,
+    deps: () => ({ authorizationCompleter: options.completer }),
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const address = `http://127.0.0.1:${port}`;
-  const config = parseConfig({
-    GATEHOUSE_BASE_URL: address,
-    LOG_LEVEL: 'debug',
-    GATEHOUSE_ALLOW_PRIVATE_METADATA_URLS: 'true',
-    ...options.env,
-  });
-  const secrets: Secrets = options.secrets ?? {
-    adminToken: generateToken(ADMIN_TOKEN_PREFIX),
-    masterKey: randomBytes(32),
-    adminTokenGenerated: false,
-  };
-  let captured = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      captured += chunk.toString();
-      done();
-    },
-  });
-  const app = createApp({
-    config,
-    db: t.db,
-    secrets,
-    logger: createLogger(config.logLevel, sink),
-    authorizationCompleter: options.completer,
-  });
-  holder.app = app;
-  return {
-    baseUrl: config.baseUrl,
-    address,
-    app,
-    config,
-    secrets,
-    logs: () => captured,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { baseUrl: config.baseUrl, address, app, config, secrets, logs, close };
 }
 
 /** Registers the main app through the admin API (as an operator would); returns its client credentials. */

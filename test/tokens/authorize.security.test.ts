@@ -133,6 +133,29 @@ describe('binding the login to the browser that started it', () => {
     expect(codeOf(visit.redirectedTo)).toMatch(/^gh_code_/);
   });
 
+  it.each([
+    ['http', {}, /^gatehouse_authz=[\w-]{43}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/],
+    [
+      'https (__Host-, Secure)',
+      { GATEHOUSE_BASE_URL: 'https://gatehouse.test' },
+      /^__Host-gatehouse_authz=[\w-]{43}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/,
+    ],
+  ])(
+    'binds the pending authorization with an HttpOnly, SameSite=Lax cookie over %s',
+    async (_name, env, cookie) => {
+      // A node of its own (same database, so the app is registered there too), its IdP leg held.
+      const node = await startOAuthServer(t, env);
+      node.flow.defer = true;
+      try {
+        const res = await fetch(authorizeUrl({}).replace(gh.baseUrl, node.url), { redirect: 'manual' });
+        expect(res.status).toBe(200);
+        expect(res.headers.getSetCookie()).toEqual([expect.stringMatching(cookie)]);
+      } finally {
+        await node.close();
+      }
+    },
+  );
+
   it('refuses a login finished in another browser (forwarded link) and revokes its session', async () => {
     const attacker = new TestBrowser();
     const victim = new TestBrowser();

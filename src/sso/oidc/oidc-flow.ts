@@ -5,7 +5,7 @@ import { Passport } from 'passport';
 import { resolveProfileAttributes } from '../../connections/attribute-mapping.js';
 import { Connection } from '../../connections/connection.entity.js';
 import { resolveTenantByConnection } from '../../db/resolvers.js';
-import { bindBrowser, presentedBinding } from '../browser-binding.js';
+import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
 import { completeLogin } from '../complete-login.js';
 import { bindingOptions, finishLogin, refuseLogin, type SsoDeps } from '../outcome.js';
 import { LoginRefusedError, refuse } from '../reasons.js';

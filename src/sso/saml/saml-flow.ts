@@ -13,7 +13,7 @@ import { Connection } from '../../connections/connection.entity.js';
 import { BINDING_POST } from '../../connections/saml-metadata.js';
 import { serviceProviderDetails } from '../../connections/sp.js';
 import { resolveTenantByConnection } from '../../db/resolvers.js';
-import { bindBrowser, presentedBinding } from '../browser-binding.js';
+import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
 import { completeLogin } from '../complete-login.js';
 import { allowHttpForms, bindingOptions, finishLogin, refuseLogin, type SsoDeps } from '../outcome.js';
 import { postBindingPage, sendPage } from '../pages.js';
