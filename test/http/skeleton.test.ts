@@ -24,6 +24,30 @@ describe('HTTP skeleton', () => {
     expect(res.body).toEqual({ status: 'ready' });
   });
 
+  it('answers 503 while a known migration is not applied', async () => {
+    // The last migration's row goes away (as on a database an older release migrated), then comes back.
+    const [last] = await t.asOwner<{ id: number; timestamp: string; name: string }>(
+      'SELECT id, timestamp, name FROM gatehouse_migrations ORDER BY id DESC LIMIT 1',
+    );
+    await t.asOwner('DELETE FROM gatehouse_migrations WHERE id = $1', [last!.id]);
+    try {
+      const res = await request(a.app).get('/readyz');
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({
+        status: 'unavailable',
+        reason: 'migrations_pending',
+        pending: [last!.name],
+      });
+    } finally {
+      await t.asOwner('INSERT INTO gatehouse_migrations (id, timestamp, name) VALUES ($1, $2, $3)', [
+        last!.id,
+        last!.timestamp,
+        last!.name,
+      ]);
+    }
+    expect((await request(a.app).get('/readyz')).status).toBe(200);
+  });
+
   it('answers unknown paths with a JSON 404', async () => {
     const res = await request(a.app).get('/no/such/thing');
     expect(res.status).toBe(404);
