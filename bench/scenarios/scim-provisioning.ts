@@ -21,15 +21,15 @@ const BATCH = 100;
  * Provisioning a directory through the SCIM HTTP API, as Okta would: users by
  * POST, then groups and their memberships by PATCH add in batches. Floors: the
  * same directory writes called in-process (no HTTP, no SCIM), same concurrency.
- * Sizes: GATEHOUSE_BENCH_SCIM_USERS (default 5000) and GATEHOUSE_BENCH_SCIM_GROUPS
- * (default 250), 20 memberships per user; the defaults keep the run near a
- * minute on two cores; the issue's directory is USERS=10000 GROUPS=500.
+ * Sizes: GATEHOUSE_BENCH_SCIM_USERS (default 10000) and GATEHOUSE_BENCH_SCIM_GROUPS
+ * (default 500), 20 memberships per user: the directory the SCIM issue names
+ * (about a minute and a half on two cores; smaller values for a quick look).
  */
 export const scimProvisioningScenario: Scenario = {
   name: 'scim-provisioning',
   async run(): Promise<BenchResult[]> {
-    const userCount = envCount('GATEHOUSE_BENCH_SCIM_USERS', 5000);
-    const groupCount = envCount('GATEHOUSE_BENCH_SCIM_GROUPS', 250);
+    const userCount = envCount('GATEHOUSE_BENCH_SCIM_USERS', 10000);
+    const groupCount = envCount('GATEHOUSE_BENCH_SCIM_GROUPS', 500);
     const perUser = Math.min(20, groupCount);
     const bench = await openBenchDatabase('scim_provisioning');
     const server = await startScimServer(bench);
