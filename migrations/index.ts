@@ -2,6 +2,8 @@ import { InitialSchema1764100000000 } from './1764100000000-initial-schema.js';
 import { ScimDeprovisioning1764400000000 } from './1764400000000-scim-deprovisioning.js';
 import { OAuthProvider1764500000000 } from './1764500000000-oauth-provider.js';
 import { SsoLoginState1764600000000 } from './1764600000000-sso-login-state.js';
+import { CleanupAndAppSessions1764700000000 } from './1764700000000-cleanup-and-app-sessions.js';
+import { Webhooks1764800000000 } from './1764800000000-webhooks.js';
 
 /** Every migration, in order. A new migration file is added here. */
 export const MIGRATIONS = [
@@ -9,4 +11,6 @@ export const MIGRATIONS = [
   ScimDeprovisioning1764400000000,
   OAuthProvider1764500000000,
   SsoLoginState1764600000000,
+  CleanupAndAppSessions1764700000000,
+  Webhooks1764800000000,
 ];

@@ -19,6 +19,7 @@ import type { AuthorizationCompleter, LoginFlow } from './sso/login-handoff.js';
 import { createSso, type UnsolicitedLoginCompleter } from './sso/sso.js';
 import { createAuthorizationCompleter } from './tokens/completer.js';
 import { oauthProviderRouter } from './tokens/oauth.router.js';
+import { loginDiscoveryLimiter } from './tokens/rate-limits.js';
 import { createSigningKeyStore, type SigningKeyStore } from './tokens/signing-key-store.js';
 import { createTenantAdminResolver } from './tokens/tenant-admin.js';
 
@@ -96,6 +97,8 @@ export function createApp(deps: AppDeps): Express {
   });
   const loginFlow = deps.createLoginFlow?.(completer) ?? sso.loginFlow;
   app.use(oauthProviderRouter({ config, db, keys: signingKeys, loginFlow }));
+  // Home realm discovery probes (which domains have SSO), per address (src/tokens/rate-limits.ts).
+  app.use('/login', loginDiscoveryLimiter(config));
   app.use(sso.router);
 
   app.use(spMetadataRouter({ db, baseUrl: config.baseUrl, spSigningCertificate: sso.spSigningCertificate }));

@@ -19,6 +19,8 @@ import { SamlRequest } from './sso/saml/saml-request.entity.js';
 import { SamlAssertionId } from './sso/saml/saml-assertion-id.entity.js';
 import { OidcLoginState } from './sso/oidc/oidc-login-state.entity.js';
 import { LogoutOutboxEntry } from './sessions/logout-outbox.entity.js';
+import { WebhookOutboxEntry } from './webhooks/webhook-outbox.entity.js';
+import { AppWebhookSecret } from './webhooks/app-webhook-secret.entity.js';
 
 /** Every entity, handed to the data source (db does not import feature folders). */
 export const ENTITIES = [
@@ -43,4 +45,6 @@ export const ENTITIES = [
   SamlAssertionId,
   OidcLoginState,
   LogoutOutboxEntry,
+  WebhookOutboxEntry,
+  AppWebhookSecret,
 ];

@@ -6,7 +6,9 @@ import { NotificationBus } from './db/notification-bus.js';
 import { openDatabase } from './db/runtime.js';
 import { createLogger } from './http/logger.js';
 import { startLogoutDelivery } from './sessions/backchannel-logout.js';
+import { startCleanup } from './sessions/cleanup.js';
 import { createSigningKeyStore } from './tokens/signing-key-store.js';
+import { startWebhookDelivery } from './webhooks/webhook-delivery.js';
 
 /** The one place that wires config -> database -> app -> listen. */
 async function main(): Promise<void> {
@@ -45,6 +47,23 @@ async function main(): Promise<void> {
     maxAttempts: config.backchannelLogout.maxAttempts,
     timeoutMs: config.backchannelLogout.timeoutSeconds * 1000,
   });
+  const webhookDelivery = startWebhookDelivery({
+    db: runtime.db,
+    masterKey: secrets.masterKey,
+    notifications,
+    logger: logger.child({ component: 'webhooks' }),
+    maxAttempts: config.webhooks.maxAttempts,
+    timeoutMs: config.webhooks.timeoutSeconds * 1000,
+  });
+  // Expired codes, tokens, login state and old outbox rows; every node sweeps (safe in parallel).
+  const cleanup = startCleanup({
+    db: runtime.db,
+    logger: logger.child({ component: 'cleanup' }),
+    intervalMs: config.cleanup.intervalSeconds * 1000,
+    graceMs: config.cleanup.graceSeconds * 1000,
+    outboxRetentionMs: config.cleanup.logoutOutboxRetentionSeconds * 1000,
+  });
+  void cleanup.runNow();
 
   const app = createApp({ config, db: runtime.db, secrets, logger, signingKeys, notifications });
   const server: Server = await new Promise((resolve) => {
@@ -73,8 +92,7 @@ async function main(): Promise<void> {
     // Stop accepting; keep-alive sockets that are idle close now, busy ones after their response.
     server.close(() => {
       clearTimeout(deadline);
-      void logoutDelivery
-        .stop()
+      void Promise.all([logoutDelivery.stop(), cleanup.stop(), webhookDelivery.stop()])
         .then(() => notifications.close())
         .then(() => runtime.close())
         .then(() => {

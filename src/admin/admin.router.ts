@@ -51,7 +51,7 @@ export function adminRouter(deps: AdminDeps): Router {
       fetch: outboundFetchOptions(deps.config.outboundFetch),
     }),
   );
-  router.use(appsRouter(deps.db));
+  router.use(appsRouter(deps.db, deps.secrets.masterKey));
   if (deps.signingKeys) router.use(signingKeysRouter(deps.signingKeys));
   router.use(jsonNotFound);
   router.use(jsonErrorHandler);

@@ -11,6 +11,10 @@ import {
   updateApp,
 } from '../tokens/apps.service.js';
 import { redirectUriProblem } from '../tokens/redirect-uri.js';
+import {
+  DEFAULT_WEBHOOK_ROTATION_OVERLAP_SECONDS,
+  rotateWebhookSecret,
+} from '../webhooks/webhook-secrets.js';
 import { auditContext, isOperator } from './principal.js';
 import { pageQuery, parseBody, parseQuery } from './validation.js';
 
@@ -37,6 +41,7 @@ const createBody = z.strictObject({
   post_logout_redirect_uris: uris(0).optional(),
   backchannel_logout_uri: uri.nullable().optional(),
   token_signing_alg: alg.optional(),
+  webhook_url: uri.nullable().optional(),
 });
 const updateBody = z
   .strictObject({
@@ -45,6 +50,7 @@ const updateBody = z
     post_logout_redirect_uris: uris(0).optional(),
     backchannel_logout_uri: uri.nullable().optional(),
     token_signing_alg: alg.optional(),
+    webhook_url: uri.nullable().optional(),
   })
   .refine((body) => Object.keys(body).length > 0, 'nothing to change');
 const rotateBody = z.strictObject({
@@ -56,12 +62,22 @@ const rotateBody = z.strictObject({
     .default(DEFAULT_ROTATION_OVERLAP_SECONDS),
 });
 
+const rotateWebhookBody = z.strictObject({
+  overlap_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 86_400)
+    .default(DEFAULT_WEBHOOK_ROTATION_OVERLAP_SECONDS),
+});
+
 /** Apps are platform-wide: the operator's alone (tenant admins get 403). */
 function operatorOnly(req: Request): void {
   if (!isOperator(req)) throw new DomainError('forbidden', 'Only the operator can manage apps');
 }
 
-export function appsRouter(db: Parameters<typeof getApp>[0]): Router {
+/** `masterKey` seals webhook signing secrets (src/webhooks/webhook-secrets.ts). */
+export function appsRouter(db: Parameters<typeof getApp>[0], masterKey?: Buffer): Router {
   const router = Router();
   router.use('/apps', (req, _res, next) => {
     operatorOnly(req);
@@ -69,7 +85,7 @@ export function appsRouter(db: Parameters<typeof getApp>[0]): Router {
   });
 
   router.post('/apps', async (req, res) => {
-    res.status(201).json(await createApp(db, parseBody(createBody, req), auditContext(req)));
+    res.status(201).json(await createApp(db, parseBody(createBody, req), auditContext(req), masterKey));
   });
 
   router.get('/apps', async (req, res) => {
@@ -82,7 +98,7 @@ export function appsRouter(db: Parameters<typeof getApp>[0]): Router {
   });
 
   router.patch('/apps/:appId', async (req, res) => {
-    res.json(await updateApp(db, req.params.appId, parseBody(updateBody, req), auditContext(req)));
+    res.json(await updateApp(db, req.params.appId, parseBody(updateBody, req), auditContext(req), masterKey));
   });
 
   router.delete('/apps/:appId', async (req, res) => {
@@ -94,6 +110,19 @@ export function appsRouter(db: Parameters<typeof getApp>[0]): Router {
     const { overlap_seconds } = parseBody(rotateBody, req);
     const rotated = await rotateAppSecret(
       db,
+      req.params.appId,
+      { overlapSeconds: overlap_seconds },
+      auditContext(req),
+    );
+    res.status(201).json(rotated);
+  });
+
+  router.post('/apps/:appId/webhook-secret', async (req, res) => {
+    if (!masterKey) throw new DomainError('unavailable', 'Webhook secrets are not available');
+    const { overlap_seconds } = parseBody(rotateWebhookBody, req);
+    const rotated = await rotateWebhookSecret(
+      db,
+      masterKey,
       req.params.appId,
       { overlapSeconds: overlap_seconds },
       auditContext(req),

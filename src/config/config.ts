@@ -39,6 +39,28 @@ const dnsServers = z
     'must be comma-separated IP[:port] entries, e.g. 127.0.0.1:5353,[::1]:53',
   );
 
+/** Comma-separated CIDR ranges (`10.20.0.0/16,fd00:1::/64`). */
+const cidrList = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
+  .refine(
+    (list) => list.every((entry) => isCidr(entry)),
+    'must be comma-separated CIDR ranges, e.g. 10.20.0.0/16,fd00:1::/64',
+  );
+
+function isCidr(entry: string): boolean {
+  const m = /^(.+)\/(\d{1,3})$/.exec(entry);
+  if (!m?.[1]) return false;
+  const family = isIP(m[1]);
+  const bits = Number(m[2]);
+  return family !== 0 && bits <= (family === 4 ? 32 : 128);
+}
+
 /**
  * Every setting Gatehouse reads, from environment variables. Parsed once at start
  * (src/main.ts) and passed down; nothing else reads process.env.
@@ -90,6 +112,15 @@ export const configSchema = z
     GATEHOUSE_SCIM_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
     GATEHOUSE_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
     GATEHOUSE_BACKCHANNEL_LOGOUT_TIMEOUT: z.coerce.number().int().positive().max(60).default(5),
+    GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
+    GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT_PER_CLIENT: z.coerce.number().int().positive().default(60),
+    GATEHOUSE_LOGIN_DISCOVERY_RATE_LIMIT: z.coerce.number().int().positive().default(60),
+    GATEHOUSE_OUTBOUND_ALLOWED_NETWORKS: cidrList.optional(),
+    GATEHOUSE_CLEANUP_INTERVAL: seconds(600),
+    GATEHOUSE_CLEANUP_GRACE: seconds(3600),
+    GATEHOUSE_LOGOUT_OUTBOX_RETENTION: seconds(7 * 86_400),
+    GATEHOUSE_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(15),
+    GATEHOUSE_WEBHOOK_TIMEOUT: z.coerce.number().int().positive().max(60).default(10),
   })
   .transform((env) => {
     const port = env.PORT;
@@ -161,6 +192,34 @@ export const configSchema = z
       backchannelLogout: {
         maxAttempts: env.GATEHOUSE_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS,
         timeoutSeconds: env.GATEHOUSE_BACKCHANNEL_LOGOUT_TIMEOUT,
+      },
+      /** Per-node limits on guessing (src/tokens/rate-limits.ts); past them 429 + Retry-After. */
+      rateLimits: {
+        /** Failed client authentications at /oauth/token, introspect, revoke per source address per minute. */
+        clientAuthFailuresPerAddress: env.GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT,
+        /** The same, per client_id per minute (from any address). */
+        clientAuthFailuresPerClient: env.GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT_PER_CLIENT,
+        /** Home realm discovery requests (/login) per source address per minute. */
+        loginDiscoveryPerAddress: env.GATEHOUSE_LOGIN_DISCOVERY_RATE_LIMIT,
+      },
+      /**
+       * Private networks (CIDR) that sign-in-time calls to an IdP may reach without the development
+       * setting, e.g. an on-premises IdP at 10.20.0.0/16; https is still required.
+       */
+      outboundAllowedNetworks: env.GATEHOUSE_OUTBOUND_ALLOWED_NETWORKS ?? [],
+      /** The periodic cleanup of expired sign-in state (src/sessions/cleanup.ts), seconds. */
+      cleanup: {
+        intervalSeconds: env.GATEHOUSE_CLEANUP_INTERVAL,
+        /** Rows are deleted this long after they expired. */
+        graceSeconds: env.GATEHOUSE_CLEANUP_GRACE,
+        /** Delivered or given-up back-channel logouts are kept this long. */
+        logoutOutboxRetentionSeconds: env.GATEHOUSE_LOGOUT_OUTBOX_RETENTION,
+      },
+      /** Signed directory events to apps' webhook URLs (src/webhooks/webhook-delivery.ts). */
+      webhooks: {
+        /** Attempts (exponential backoff from 2 s, capped at 1 h) before an event is given up. */
+        maxAttempts: env.GATEHOUSE_WEBHOOK_MAX_ATTEMPTS,
+        timeoutSeconds: env.GATEHOUSE_WEBHOOK_TIMEOUT,
       },
     };
   });

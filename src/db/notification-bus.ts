@@ -11,6 +11,8 @@ export const CHANNELS = {
   scimTokenRevoked: 'gatehouse_scim_token_revoked',
   /** payload: id of a tenant suspended, reactivated or deleted (tenants/tenants.service.ts). */
   tenantStatusChanged: 'gatehouse_tenant_status_changed',
+  /** payload: tenant id with a webhook event to deliver (webhooks/webhook-events.ts). */
+  webhookOutbox: 'gatehouse_webhook_outbox',
 } as const;
 
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];

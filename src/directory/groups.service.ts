@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { isUuid } from '../db/database.js';
 import { BadRequestError, ConflictError } from '../errors.js';
+import { groupEvent, type MembershipDelta } from '../webhooks/webhook-events.js';
 import { Group } from './group.entity.js';
 import { StaleVersionError } from './users.service.js';
 
@@ -60,11 +61,12 @@ async function translateUniqueness<T>(name: string, write: () => Promise<T>): Pr
   }
 }
 
+/** A new group, with its first `members` (user ids) when given: one group.created event says both. */
 export async function createGroup(
   em: EntityManager,
   tenantId: string,
   fields: GroupFields,
-  options: { source: GroupSource; now?: Date },
+  options: { source: GroupSource; now?: Date; members?: string[] },
 ): Promise<Group> {
   await assertNameFree(em, options.source, fields.displayName, null);
   const now = options.now ?? new Date();
@@ -78,6 +80,10 @@ export async function createGroup(
     updatedAt: now,
   });
   await translateUniqueness(fields.displayName, () => em.insert(Group, group));
+  const membership: MembershipDelta = { added: [], removed: [] };
+  if (options.members?.length)
+    await addGroupMembers(em, tenantId, group.id, options.members, now, membership);
+  await groupEvent(em, group, 'group.created', membership);
   return group;
 }
 
@@ -93,12 +99,16 @@ export async function findGroup(
   return qb.getOne();
 }
 
-/** Writes changed fields and bumps the version (also used to record a membership change). */
+/**
+ * Writes changed fields and bumps the version (also used to record a membership
+ * change: `membership` is what the member functions collected, sent in the
+ * group.updated event).
+ */
 export async function updateGroup(
   em: EntityManager,
   group: Group,
   changes: Partial<GroupFields>,
-  options: { expectedVersion?: number; now?: Date } = {},
+  options: { expectedVersion?: number; now?: Date; membership?: MembershipDelta } = {},
 ): Promise<Group> {
   if (options.expectedVersion !== undefined && options.expectedVersion !== group.version)
     throw new StaleVersionError(options.expectedVersion, group.version);
@@ -119,12 +129,36 @@ export async function updateGroup(
     ),
   );
   if (affected !== 1) throw new StaleVersionError(group.version, group.version + 1);
+  await groupEvent(em, next, 'group.updated', options.membership ?? { added: [], removed: [] });
   return next;
 }
 
 export async function deleteGroup(em: EntityManager, groupId: string): Promise<boolean> {
-  const [, affected] = await em.query<[unknown[], number]>('DELETE FROM groups WHERE id = $1', [groupId]);
-  return affected > 0;
+  const [rows] = await em.query<[RawGroup[], number]>('DELETE FROM groups WHERE id = $1 RETURNING *', [
+    groupId,
+  ]);
+  for (const row of rows) await groupEvent(em, groupFromRow(em, row), 'group.deleted');
+  return rows.length > 0;
+}
+
+/** Adds what one member function changed to `delta`; a change and its undo in one request cancel out. */
+function record(delta: MembershipDelta | undefined, added: string[], removed: string[]): void {
+  if (!delta) return;
+  for (const [ids, into, from] of [
+    [added, delta.added, delta.removed],
+    [removed, delta.removed, delta.added],
+  ] as const) {
+    const pending = new Set(from);
+    const undone = new Set<string>();
+    for (const id of ids) {
+      if (pending.has(id)) undone.add(id);
+      else into.push(id);
+    }
+    if (undone.size === 0) continue;
+    const kept = from.filter((id) => !undone.has(id));
+    from.length = 0;
+    for (const id of kept) from.push(id);
+  }
 }
 
 /** The live users among `values` (user ids); throws UnknownMembersError for the rest. */
@@ -142,55 +176,73 @@ async function requireLiveUsers(em: EntityManager, values: string[]): Promise<st
   return unique.map((v) => v.toLowerCase());
 }
 
-/** Adds members (idempotent); returns how many were new. */
+/** Adds members (idempotent); returns how many were new (their ids go into `delta`). */
 export async function addGroupMembers(
   em: EntityManager,
   tenantId: string,
   groupId: string,
   userIds: string[],
   now = new Date(),
+  delta?: MembershipDelta,
 ): Promise<number> {
   if (userIds.length === 0) return 0;
   const ids = await requireLiveUsers(em, userIds);
-  const inserted = await em.query<unknown[]>(
+  const inserted = await em.query<{ user_id: string }[]>(
     `INSERT INTO group_members (tenant_id, group_id, user_id, created_at)
      SELECT $1, $2, unnest($3::uuid[]), $4
      ON CONFLICT DO NOTHING RETURNING user_id`,
     [tenantId, groupId, ids, now],
   );
+  record(
+    delta,
+    inserted.map((r) => r.user_id),
+    [],
+  );
   return inserted.length;
 }
 
-/** Removes members (absent ones are ignored); returns how many were removed. */
+/** Removes members (absent ones are ignored); returns how many were removed (their ids go into `delta`). */
 export async function removeGroupMembers(
   em: EntityManager,
   groupId: string,
   userIds: string[],
+  delta?: MembershipDelta,
 ): Promise<number> {
   const ids = userIds.filter(isUuid);
   if (ids.length === 0) return 0;
-  const [, affected] = await em.query<[unknown[], number]>(
-    'DELETE FROM group_members WHERE group_id = $1 AND user_id = ANY($2::uuid[])',
+  const [rows] = await em.query<[{ user_id: string }[], number]>(
+    'DELETE FROM group_members WHERE group_id = $1 AND user_id = ANY($2::uuid[]) RETURNING user_id',
     [groupId, ids],
   );
-  return affected;
+  record(
+    delta,
+    [],
+    rows.map((r) => r.user_id),
+  );
+  return rows.length;
 }
 
-/** Makes the membership exactly `userIds`; returns whether anything changed. */
+/** Makes the membership exactly `userIds`; returns whether anything changed (the changes go into `delta`). */
 export async function replaceGroupMembers(
   em: EntityManager,
   tenantId: string,
   groupId: string,
   userIds: string[],
   now = new Date(),
+  delta?: MembershipDelta,
 ): Promise<boolean> {
   const ids = userIds.length === 0 ? [] : await requireLiveUsers(em, userIds);
-  const [, removed] = await em.query<[unknown[], number]>(
-    'DELETE FROM group_members WHERE group_id = $1 AND NOT (user_id = ANY($2::uuid[]))',
+  const [removed] = await em.query<[{ user_id: string }[], number]>(
+    'DELETE FROM group_members WHERE group_id = $1 AND NOT (user_id = ANY($2::uuid[])) RETURNING user_id',
     [groupId, ids],
   );
-  const added = ids.length === 0 ? 0 : await addGroupMembers(em, tenantId, groupId, ids, now);
-  return removed + added > 0;
+  record(
+    delta,
+    [],
+    removed.map((r) => r.user_id),
+  );
+  const added = ids.length === 0 ? 0 : await addGroupMembers(em, tenantId, groupId, ids, now, delta);
+  return removed.length + added > 0;
 }
 
 /** A group's members (live users), in a stable order. */
@@ -244,21 +296,20 @@ export async function listGroups(
     );
     total = Number(counted[0]?.total ?? 0);
   }
-  return {
-    total,
-    groups: rows.map((r) =>
-      em.create(Group, {
-        tenantId: r.tenant_id,
-        id: r.id,
-        displayName: r.display_name,
-        externalId: r.external_id,
-        source: r.source,
-        version: r.version,
-        createdAt: r.created_at,
-        updatedAt: r.updated_at,
-      }),
-    ),
-  };
+  return { total, groups: rows.map((r) => groupFromRow(em, r)) };
+}
+
+function groupFromRow(em: EntityManager, r: RawGroup): Group {
+  return em.create(Group, {
+    tenantId: r.tenant_id,
+    id: r.id,
+    displayName: r.display_name,
+    externalId: r.external_id,
+    source: r.source,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  });
 }
 
 interface RawGroup {

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
+import { In, type EntityManager } from 'typeorm';
 import { recordAudit } from '../audit/audit.service.js';
+import { groupEvent } from '../webhooks/webhook-events.js';
+import { Group } from './group.entity.js';
 import { Identity } from './identity.entity.js';
 import { User } from './user.entity.js';
+import { createUser, isVerifiedDomainEmail, updateUser } from './users.service.js';
 
 /**
  * Where a login lands in the directory (DESIGN.md §3): find the person by
@@ -56,14 +59,6 @@ export function emailDomain(email: string): string {
   return email.slice(email.lastIndexOf('@') + 1).toLowerCase();
 }
 
-async function isVerifiedDomainOfTenant(em: EntityManager, domain: string): Promise<boolean> {
-  const rows = await em.query<unknown[]>(
-    'SELECT 1 FROM domains WHERE domain = $1 AND verified_at IS NOT NULL LIMIT 1',
-    [domain],
-  );
-  return rows.length > 0;
-}
-
 function statusRefusal(user: User): JitOutcome | null {
   if (user.status === 'suspended') return refused('user_suspended', `user ${user.id} is suspended`);
   if (user.status === 'deleted') return refused('user_deleted', `user ${user.id} is deleted`);
@@ -88,9 +83,7 @@ export async function provisionFromLogin(
     `jit:${tenantId}:${profile.connectionId}:${profile.subject}`,
   ]);
 
-  const domainVerified = profile.email
-    ? await isVerifiedDomainOfTenant(em, emailDomain(profile.email))
-    : false;
+  const domainVerified = profile.email ? await isVerifiedDomainEmail(em, profile.email) : false;
   const emailTrusted = profile.email !== null && profile.emailAssertedByIdp && domainVerified;
 
   const identity = await em.findOneBy(Identity, {
@@ -134,23 +127,22 @@ export async function provisionFromLogin(
         .getExists();
       // An unverified email never claims an account someone already holds.
       if (taken) return refused('user_ambiguous', 'an account with this user name exists');
-      const userId = randomUUID();
-      await em.query(
-        `INSERT INTO users (tenant_id, id, user_name, email, email_verified, given_name, family_name,
-                            display_name, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, 'active', $8, $8)`,
-        [
-          tenantId,
-          userId,
-          profile.email,
-          emailTrusted,
-          profile.givenName,
-          profile.familyName,
-          profile.displayName,
-          now,
-        ],
+      // The directory's own write (version, uniqueness, webhook event), with the
+      // sign-in's judgement of the email.
+      user = await createUser(
+        em,
+        tenantId,
+        {
+          userName: profile.email,
+          email: profile.email,
+          givenName: profile.givenName,
+          familyName: profile.familyName,
+          displayName: profile.displayName,
+          externalId: null,
+          attributes: {},
+        },
+        { now, emailVerified: emailTrusted },
       );
-      user = await em.findOneByOrFail(User, { id: userId });
       created = true;
       await recordAudit(em, tenantId, {
         actor: { type: 'system', id: `connection:${profile.connectionId}` },
@@ -207,12 +199,17 @@ async function refreshProfile(
     next.email === user.email &&
     next.emailVerified === user.emailVerified;
   if (unchanged) return;
-  // version moves with every change: SCIM ETags see the login's update.
-  await em.query(
-    `UPDATE users SET given_name = $2, family_name = $3, display_name = $4, email = $5, email_verified = $6,
-                      version = version + 1, updated_at = $7
-      WHERE id = $1`,
-    [user.id, next.givenName, next.familyName, next.displayName, next.email, next.emailVerified, now],
+  // The directory's own write: version moves (SCIM ETags see the login's update), webhook event.
+  await updateUser(
+    em,
+    user,
+    {
+      givenName: next.givenName,
+      familyName: next.familyName,
+      displayName: next.displayName,
+      email: next.email,
+    },
+    { now, emailVerified: next.emailVerified },
   );
 }
 
@@ -233,6 +230,7 @@ export async function syncIdpGroups(
     ...new Set(groups.map((g) => g.trim()).filter((g) => g && g.length <= MAX_GROUP_LENGTH)),
   ].slice(0, MAX_GROUPS);
   const groupIds: string[] = [];
+  const createdIds = new Set<string>();
   if (names.length > 0) {
     // One creator of IdP groups per tenant at a time, so a name is created once.
     await em.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`idp-groups:${tenantId}`]);
@@ -250,22 +248,48 @@ export async function syncIdpGroups(
            VALUES ($1, $2, $3, $3, 'idp', $4, $4)`,
           [tenantId, id, name, now],
         );
+        createdIds.add(id);
       }
       groupIds.push(id);
     }
   }
-  await em.query(
+  const [left] = await em.query<[{ group_id: string }[], number]>(
     `DELETE FROM group_members gm USING groups g
       WHERE g.tenant_id = gm.tenant_id AND g.id = gm.group_id
-        AND gm.user_id = $1 AND g.source = 'idp' AND NOT (g.id = ANY($2::uuid[]))`,
+        AND gm.user_id = $1 AND g.source = 'idp' AND NOT (g.id = ANY($2::uuid[]))
+      RETURNING gm.group_id`,
     [userId, groupIds],
   );
-  if (groupIds.length > 0) {
-    await em.query(
-      `INSERT INTO group_members (tenant_id, group_id, user_id, created_at)
-       SELECT $1, unnest($2::uuid[]), $3, $4
-       ON CONFLICT DO NOTHING`,
-      [tenantId, groupIds, userId, now],
-    );
+  const joined =
+    groupIds.length === 0
+      ? []
+      : await em.query<{ group_id: string }[]>(
+          `INSERT INTO group_members (tenant_id, group_id, user_id, created_at)
+           SELECT $1, unnest($2::uuid[]), $3, $4
+           ON CONFLICT DO NOTHING RETURNING group_id`,
+          [tenantId, groupIds, userId, now],
+        );
+  await membershipEvents(em, userId, createdIds, joined, left);
+}
+
+/** The webhook events of one login's IdP group changes: created groups, joined and left ones. */
+async function membershipEvents(
+  em: EntityManager,
+  userId: string,
+  createdIds: Set<string>,
+  joined: { group_id: string }[],
+  left: { group_id: string }[],
+): Promise<void> {
+  const joinedIds = new Set(joined.map((j) => j.group_id));
+  const leftIds = new Set(left.map((l) => l.group_id));
+  const changed = [...new Set([...createdIds, ...joinedIds, ...leftIds])];
+  if (changed.length === 0) return;
+  const groups = await em.find(Group, { where: { id: In(changed) }, order: { id: 'ASC' } });
+  for (const group of groups) {
+    const membership = {
+      added: joinedIds.has(group.id) ? [userId] : [],
+      removed: leftIds.has(group.id) ? [userId] : [],
+    };
+    await groupEvent(em, group, createdIds.has(group.id) ? 'group.created' : 'group.updated', membership);
   }
 }

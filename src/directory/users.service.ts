@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
+import { In, type EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import { isUuid } from '../db/database.js';
 import { ConflictError } from '../errors.js';
 import { revokeUserSessions } from '../sessions/sessions.service.js';
+import { groupEvent, userEvent } from '../webhooks/webhook-events.js';
+import { Group } from './group.entity.js';
 import { User, type UserStatus } from './user.entity.js';
 
 /**
@@ -81,7 +83,12 @@ export async function createUser(
   em: EntityManager,
   tenantId: string,
   fields: UserFields,
-  options: { status?: Exclude<UserStatus, 'deleted'>; now?: Date } = {},
+  options: {
+    status?: Exclude<UserStatus, 'deleted'>;
+    now?: Date;
+    /** Set by a sign-in that judged the email itself (JIT); else: is its domain verified. */
+    emailVerified?: boolean;
+  } = {},
 ): Promise<User> {
   await assertUserNameFree(em, fields.userName, null);
   const now = options.now ?? new Date();
@@ -89,7 +96,7 @@ export async function createUser(
     tenantId,
     id: randomUUID(),
     ...fields,
-    emailVerified: await isVerifiedDomainEmail(em, fields.email),
+    emailVerified: options.emailVerified ?? (await isVerifiedDomainEmail(em, fields.email)),
     status: options.status ?? 'active',
     version: 1,
     createdAt: now,
@@ -97,6 +104,7 @@ export async function createUser(
   });
   // jsonb: TypeORM's deep-partial type cannot express Record<string, unknown>.
   await translateUniqueness(fields.userName, () => em.insert(User, user as QueryDeepPartialEntity<User>));
+  await userEvent(em, user, 'user.created');
   return user;
 }
 
@@ -128,7 +136,7 @@ export async function updateUser(
   em: EntityManager,
   user: User,
   changes: Partial<UserFields>,
-  options: { expectedVersion?: number; now?: Date } = {},
+  options: { expectedVersion?: number; now?: Date; emailVerified?: boolean } = {},
 ): Promise<User> {
   if (options.expectedVersion !== undefined && options.expectedVersion !== user.version)
     throw new StaleVersionError(options.expectedVersion, user.version);
@@ -138,7 +146,8 @@ export async function updateUser(
     version: user.version + 1,
     updatedAt: options.now ?? new Date(),
   });
-  if (changes.email !== undefined && changes.email !== user.email)
+  if (options.emailVerified !== undefined) next.emailVerified = options.emailVerified;
+  else if (changes.email !== undefined && changes.email !== user.email)
     next.emailVerified = await isVerifiedDomainEmail(em, changes.email);
   const [, affected] = await translateUniqueness(next.userName, () =>
     em.query<[unknown[], number]>(
@@ -162,6 +171,7 @@ export async function updateUser(
     ),
   );
   if (affected !== 1) throw new StaleVersionError(user.version, user.version + 1);
+  await userEvent(em, next, 'user.updated');
   return next;
 }
 
@@ -193,12 +203,25 @@ export async function setUserStatus(
     now,
   ]);
   const revokedSessionIds = status === 'active' ? [] : await revokeUserSessions(em, user.id, reason);
-  if (status === 'deleted') await em.query('DELETE FROM group_members WHERE user_id = $1', [user.id]);
+  const [left] =
+    status === 'deleted'
+      ? await em.query<[{ group_id: string }[], number]>(
+          'DELETE FROM group_members WHERE user_id = $1 RETURNING group_id',
+          [user.id],
+        )
+      : [[]];
   const next = Object.assign(em.create(User, { ...user }), {
     status,
     version: user.version + 1,
     updatedAt: now,
   });
+  if (status === 'active') await userEvent(em, next, 'user.reactivated');
+  else await userEvent(em, next, 'user.deprovisioned', { reason });
+  if (left.length > 0) {
+    const groups = await em.find(Group, { where: { id: In(left.map((m) => m.group_id)) } });
+    for (const group of groups)
+      await groupEvent(em, group, 'group.updated', { added: [], removed: [user.id] });
+  }
   return { user: next, revokedSessionIds };
 }
 

@@ -29,6 +29,7 @@ import {
 } from './scim-resource.js';
 import { CORE_GROUP, groupFilterResolver } from './scim-schema-paths.js';
 import { wantsAttribute } from './scim-user-mapping.js';
+import type { MembershipDelta } from '../webhooks/webhook-events.js';
 
 type Json = Record<string, unknown>;
 type PatchMessage = Parameters<InstanceType<typeof SCIMMY.Resources.Group>['patch']>[0];
@@ -79,16 +80,19 @@ export class ScimGroups extends SCIMMY.Resources.Group {
       const memberIds = memberValues(parsed.members ?? []);
       const result = await c.db.withTenant(c.tenantId, async (em) => {
         if (id === undefined) {
-          const group = await createGroup(em, c.tenantId, fields, { source: 'scim' });
-          await addGroupMembers(em, c.tenantId, group.id, memberIds);
+          const group = await createGroup(em, c.tenantId, fields, { source: 'scim', members: memberIds });
           await audit(em, c, 'scim.group.created', group, { members: memberIds.length });
           return { group, members: await groupMembers(em, group.id) };
         }
         const group = changeTarget(c, 'Group', id, await findGroup(em, id, { source: 'scim', lock: true }));
         // Okta replaces memberships with PUT; a PUT without `members` leaves them as they are.
-        const membersChanged = hasMembers ? await replaceGroupMembers(em, c.tenantId, id, memberIds) : false;
+        const membership: MembershipDelta = { added: [], removed: [] };
+        const membersChanged = hasMembers
+          ? await replaceGroupMembers(em, c.tenantId, id, memberIds, undefined, membership)
+          : false;
         const changed = fields.displayName !== group.displayName || fields.externalId !== group.externalId;
-        const saved = changed || membersChanged ? await updateGroup(em, group, fields) : group;
+        const saved =
+          changed || membersChanged ? await updateGroup(em, group, fields, { membership }) : group;
         if (saved !== group)
           await audit(em, c, 'scim.group.replaced', saved, { members_replaced: membersChanged });
         return { group: saved, members: await groupMembers(em, id) };
@@ -109,7 +113,12 @@ export class ScimGroups extends SCIMMY.Resources.Group {
       const patchOp = new SCIMMY.Messages.PatchOp(normalized as PatchOpMessage);
       const version = await c.db.withTenant(c.tenantId, async (em) => {
         const group = changeTarget(c, 'Group', id, await findGroup(em, id, { source: 'scim', lock: true }));
-        const counts = { added: 0, removed: 0, replaced: false };
+        const counts: MemberCounts = {
+          added: 0,
+          removed: 0,
+          replaced: false,
+          delta: { added: [], removed: [] },
+        };
         const others: Json[] = [];
         for (const op of patchOp.Operations as Json[]) {
           const kind = String(op.op).toLowerCase();
@@ -128,7 +137,7 @@ export class ScimGroups extends SCIMMY.Resources.Group {
           (fields.displayName !== group.displayName || fields.externalId !== group.externalId);
         const membersChanged = counts.added + counts.removed > 0 || counts.replaced;
         if (!fieldsChanged && !membersChanged) return group.version;
-        const saved = await updateGroup(em, group, fields ?? {});
+        const saved = await updateGroup(em, group, fields ?? {}, { membership: counts.delta });
         await audit(em, c, 'scim.group.patched', saved, {
           members_added: counts.added,
           members_removed: counts.removed,
@@ -202,6 +211,14 @@ function memberValues(value: unknown): string[] {
   });
 }
 
+/** What a PATCH did to members: counts for the audit event, ids for the group.updated webhook event. */
+interface MemberCounts {
+  added: number;
+  removed: number;
+  replaced: boolean;
+  delta: MembershipDelta;
+}
+
 /** One PatchOp operation on `members`, as set operations on group_members (RFC 7644 §3.5.2). */
 async function applyMemberOp(
   em: EntityManager,
@@ -210,7 +227,7 @@ async function applyMemberOp(
   kind: string,
   path: string,
   value: unknown,
-  counts: { added: number; removed: number; replaced: boolean },
+  counts: MemberCounts,
 ): Promise<void> {
   const m = MEMBERS_PATH.exec(path);
   if (!m) throw new ScimError(400, 'invalidPath', `Unsupported path '${path}'`);
@@ -219,22 +236,35 @@ async function applyMemberOp(
     // §3.5.2.2: remove with a value filter, e.g. members[value eq "…"] (Okta, Entra).
     if (kind !== 'remove')
       throw new ScimError(400, 'invalidPath', `'${kind}' does not take a members filter`);
-    counts.removed += await removeGroupMembers(em, group.id, await matchingMembers(em, group.id, filter));
+    counts.removed += await removeGroupMembers(
+      em,
+      group.id,
+      await matchingMembers(em, group.id, filter),
+      counts.delta,
+    );
     return;
   }
   if (kind === 'add') {
     if (value === undefined) throw new ScimError(400, 'invalidValue', "'add' needs a value");
-    counts.added += await addGroupMembers(em, c.tenantId, group.id, memberValues(value));
+    counts.added += await addGroupMembers(
+      em,
+      c.tenantId,
+      group.id,
+      memberValues(value),
+      undefined,
+      counts.delta,
+    );
   } else if (kind === 'replace') {
+    const ids = value === undefined ? [] : memberValues(value);
     counts.replaced =
-      (await replaceGroupMembers(em, c.tenantId, group.id, value === undefined ? [] : memberValues(value))) ||
-      counts.replaced;
+      (await replaceGroupMembers(em, c.tenantId, group.id, ids, undefined, counts.delta)) || counts.replaced;
   } else if (value === undefined) {
     // §3.5.2.2: remove without a filter removes every member.
-    counts.replaced = (await replaceGroupMembers(em, c.tenantId, group.id, [])) || counts.replaced;
+    counts.replaced =
+      (await replaceGroupMembers(em, c.tenantId, group.id, [], undefined, counts.delta)) || counts.replaced;
   } else {
     // Entra ID: remove with the members listed in `value` (ssoready#182).
-    counts.removed += await removeGroupMembers(em, group.id, memberValues(value));
+    counts.removed += await removeGroupMembers(em, group.id, memberValues(value), counts.delta);
   }
 }
 

@@ -71,10 +71,14 @@ export interface LiveSession {
   roles: string[];
 }
 
-/** The session behind a token, if it is live, belongs to `tid` and `sub`, and the person is active. */
+/**
+ * The session behind a token, if it is live, belongs to `tid` and `sub`, the
+ * person is active, and neither the token's app (`client_id`) nor the
+ * session's app has been deleted.
+ */
 export async function liveSession(
   db: Database,
-  claims: { tid: string; sid: string; sub: string },
+  claims: { tid: string; sid: string; sub: string; client_id?: string },
   now: Date,
 ): Promise<LiveSession | null> {
   const tenantId = await resolveTenantBySession(db, claims.sid);
@@ -83,10 +87,22 @@ export async function liveSession(
   return db.withTenant(tenantId, async (em) => {
     const session = await findActiveSession(em, claims.sid, now);
     if (!session || session.userId !== claims.sub) return null;
+    if (await anyAppDeleted(em, [claims.client_id, session.appId])) return null;
     const user = await em.findOneBy(User, { id: session.userId });
     if (!user || user.status !== 'active' || !(await tenantIsActive(em, tenantId))) return null;
     return { tenantId, session, user, roles: await rolesForSession(em, session) };
   });
+}
+
+/** Whether one of these apps is deleted (or unknown): its tokens and sessions no longer count. */
+export async function anyAppDeleted(em: EntityManager, ids: (string | null | undefined)[]): Promise<boolean> {
+  const wanted = [...new Set(ids.filter((id): id is string => typeof id === 'string'))];
+  if (wanted.length === 0) return false;
+  const rows = await em.query<{ id: string }[]>(
+    'SELECT id FROM apps WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL',
+    [wanted],
+  );
+  return rows.length !== wanted.length;
 }
 
 /** A suspended or deleted tenant's sessions stop working, whatever their own state. */

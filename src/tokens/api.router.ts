@@ -7,6 +7,7 @@ import { authenticateClient, readClientCredentials } from './client-auth.js';
 import { allowAnyOrigin } from './cors.js';
 import { exchangeAuthorizationCode, exchangeRefreshToken } from './grants.service.js';
 import { OAuthError } from './oauth-errors.js';
+import { clientAuthLimiters } from './rate-limits.js';
 import type { SigningKeyStore } from './signing-key-store.js';
 import { personClaims } from './token-claims.js';
 import { introspectToken, revokeToken } from './token-status.service.js';
@@ -42,8 +43,10 @@ export function apiRouter(deps: ApiRouterDeps): Router {
   const statusDeps = { config, db, keys };
   const router = Router();
   router.options(['/oauth/token', '/oauth/userinfo', '/oauth/revoke'], allowAnyOrigin);
+  // Failed client authentications, per address and per client_id (rate-limits.ts).
+  const limited = clientAuthLimiters(config);
 
-  router.post('/oauth/token', allowAnyOrigin, async (req, res) => {
+  router.post('/oauth/token', allowAnyOrigin, ...limited, async (req, res) => {
     requireForm(req);
     const now = new Date();
     const grantType = param(req, 'grant_type', true);
@@ -73,7 +76,7 @@ export function apiRouter(deps: ApiRouterDeps): Router {
     res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(response);
   });
 
-  router.post('/oauth/introspect', async (req, res) => {
+  router.post('/oauth/introspect', ...limited, async (req, res) => {
     requireForm(req);
     const now = new Date();
     const app = await authenticateClient(db, readClientCredentials(req), now);
@@ -83,7 +86,7 @@ export function apiRouter(deps: ApiRouterDeps): Router {
     res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(result);
   });
 
-  router.post('/oauth/revoke', allowAnyOrigin, async (req, res) => {
+  router.post('/oauth/revoke', allowAnyOrigin, ...limited, async (req, res) => {
     requireForm(req);
     const now = new Date();
     const app = await authenticateClient(db, readClientCredentials(req), now);

@@ -12,6 +12,8 @@ export class App {
   @Column('text', { name: 'post_logout_redirect_uris', array: true }) postLogoutRedirectUris!: string[];
   @Column('text', { name: 'backchannel_logout_uri', nullable: true }) backchannelLogoutUri!: string | null;
   @Column('text', { name: 'token_signing_alg' }) tokenSigningAlg!: SigningAlg;
+  /** Where the app receives signed directory events (src/webhooks); null: none. */
+  @Column('text', { name: 'webhook_url', nullable: true }) webhookUrl!: string | null;
   @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
   @Column('timestamptz', { name: 'updated_at' }) updatedAt!: Date;
   @Column('timestamptz', { name: 'deleted_at', nullable: true }) deletedAt!: Date | null;

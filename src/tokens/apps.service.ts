@@ -7,6 +7,8 @@ import { BadRequestError, NotFoundError } from '../errors.js';
 import type { AuditContext } from '../tenants/tenants.service.js';
 import { App, type SigningAlg } from './app.entity.js';
 import { AppSecret } from './app-secret.entity.js';
+import { ensureWebhookSecret } from '../webhooks/webhook-secrets.js';
+import { revokeAppSessions } from './app-sessions.js';
 
 /**
  * Main apps registered as OAuth clients of Gatehouse (platform level, operator
@@ -26,6 +28,8 @@ export interface AppInput {
   post_logout_redirect_uris?: string[];
   backchannel_logout_uri?: string | null;
   token_signing_alg?: SigningAlg;
+  /** Signed directory events (src/webhooks); setting it issues a webhook secret if the app has none. */
+  webhook_url?: string | null;
 }
 export type AppUpdate = Partial<Omit<AppInput, 'client_type'>>;
 
@@ -44,6 +48,7 @@ export interface AppView {
   post_logout_redirect_uris: string[];
   backchannel_logout_uri: string | null;
   token_signing_alg: SigningAlg;
+  webhook_url: string | null;
   created_at: string;
   updated_at: string;
   /** Metadata of the secrets that still verify; never the secret or its hash. */
@@ -59,6 +64,7 @@ function appView(app: App, secrets: AppSecret[]): AppView {
     post_logout_redirect_uris: app.postLogoutRedirectUris,
     backchannel_logout_uri: app.backchannelLogoutUri,
     token_signing_alg: app.tokenSigningAlg,
+    webhook_url: app.webhookUrl,
     created_at: app.createdAt.toISOString(),
     updated_at: app.updatedAt.toISOString(),
     secrets: secrets.map((s) => ({
@@ -101,12 +107,13 @@ async function issueSecret(em: EntityManager, appId: string, now: Date) {
   return { id, secret };
 }
 
-/** 201 answer: the app, plus `client_secret` for confidential clients — shown this once. */
+/** 201 answer: the app, plus `client_secret` for confidential clients (and `webhook_secret`) — shown this once. */
 export async function createApp(
   db: Database,
   input: AppInput,
   ctx: AuditContext,
-): Promise<AppView & { client_secret?: string }> {
+  masterKey?: Buffer,
+): Promise<AppView & { client_secret?: string; webhook_secret?: string }> {
   const now = new Date();
   return withPlatformAudit(db, async (em) => {
     const app = em.create(App, {
@@ -117,12 +124,14 @@ export async function createApp(
       postLogoutRedirectUris: input.post_logout_redirect_uris ?? [],
       backchannelLogoutUri: input.backchannel_logout_uri ?? null,
       tokenSigningAlg: input.token_signing_alg ?? 'ES256',
+      webhookUrl: input.webhook_url ?? null,
       createdAt: now,
       updatedAt: now,
       deletedAt: null,
     });
     await em.insert(App, app);
     const issued = app.clientType === 'confidential' ? await issueSecret(em, app.id, now) : null;
+    const webhookSecret = app.webhookUrl ? await ensureWebhookSecret(em, masterKey, app.id, now) : null;
     const view = appView(app, await liveSecrets(em, app.id, now));
     await recordAudit(em, PLATFORM_TENANT_ID, {
       ...ctx,
@@ -130,7 +139,11 @@ export async function createApp(
       target: target(app.id),
       after: { ...view },
     });
-    return issued ? { ...view, client_secret: issued.secret } : view;
+    return {
+      ...view,
+      ...(issued ? { client_secret: issued.secret } : {}),
+      ...(webhookSecret ? { webhook_secret: webhookSecret } : {}),
+    };
   });
 }
 
@@ -164,7 +177,8 @@ export async function updateApp(
   appId: string,
   input: AppUpdate,
   ctx: AuditContext,
-): Promise<AppView> {
+  masterKey?: Buffer,
+): Promise<AppView & { webhook_secret?: string }> {
   const now = new Date();
   return withPlatformAudit(db, async (em) => {
     const app = await loadApp(em, appId);
@@ -176,8 +190,10 @@ export async function updateApp(
       app.postLogoutRedirectUris = input.post_logout_redirect_uris;
     if (input.backchannel_logout_uri !== undefined) app.backchannelLogoutUri = input.backchannel_logout_uri;
     if (input.token_signing_alg !== undefined) app.tokenSigningAlg = input.token_signing_alg;
+    if (input.webhook_url !== undefined) app.webhookUrl = input.webhook_url;
     app.updatedAt = now;
     await em.save(App, app);
+    const webhookSecret = app.webhookUrl ? await ensureWebhookSecret(em, masterKey, app.id, now) : null;
     const after = appView(app, secrets);
     await recordAudit(em, PLATFORM_TENANT_ID, {
       ...ctx,
@@ -186,17 +202,24 @@ export async function updateApp(
       before: { ...before },
       after: { ...after },
     });
-    return after;
+    return webhookSecret ? { ...after, webhook_secret: webhookSecret } : after;
   });
 }
 
-/** Soft delete: the row stays (ids in old audit events still mean something); its secrets go. */
+/**
+ * Soft delete: the row stays (ids in old audit events still mean something);
+ * its secrets and pending authorization requests go, and what it issued ends:
+ * from the commit its tokens are refused (client authentication and
+ * liveSession check deleted_at), then its live sessions are revoked in every
+ * tenant (app-sessions.ts).
+ */
 export async function deleteApp(db: Database, appId: string, ctx: AuditContext): Promise<void> {
   const now = new Date();
-  await withPlatformAudit(db, async (em) => {
+  const id = await withPlatformAudit(db, async (em) => {
     const app = await loadApp(em, appId);
     const before = appView(app, await liveSecrets(em, app.id, now));
     await em.delete(AppSecret, { appId: app.id });
+    await em.query('DELETE FROM authorization_requests WHERE app_id = $1', [app.id]);
     app.deletedAt = now;
     app.updatedAt = now;
     await em.save(App, app);
@@ -206,7 +229,9 @@ export async function deleteApp(db: Database, appId: string, ctx: AuditContext):
       target: target(app.id),
       before: { ...before },
     });
+    return app.id;
   });
+  await revokeAppSessions(db, id, 'app_deleted', ctx);
 }
 
 /**
@@ -262,15 +287,19 @@ export async function findApp(db: Database, appId: string): Promise<App | null> 
   return db.withPlatform((em) => em.findOneBy(App, { id: appId, deletedAt: IsNull() }));
 }
 
-/** Whether `secret` is a current (not expired at `now`) client secret of the app. */
-export async function verifyClientSecret(
+/**
+ * The stored secret that `secret` names by its id, if it belongs to the app,
+ * the app is not deleted and the secret has not expired at `now` — read from
+ * the database every time, so a rotation or deletion counts at once.
+ */
+export async function currentSecretHash(
   db: Database,
   appId: string,
   secret: string,
   now: Date,
-): Promise<boolean> {
+): Promise<string | null> {
   const m = SECRET_FORMAT.exec(secret);
-  if (!m?.[1] || !isUuid(appId)) return false;
+  if (!m?.[1] || !isUuid(appId)) return null;
   const h = m[1];
   const secretId = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   const row = await db.withPlatform(async (em) => {
@@ -281,6 +310,17 @@ export async function verifyClientSecret(
     );
     return rows[0];
   });
-  if (!row || (row.expires_at && row.expires_at <= now)) return false;
-  return argon2.verify(row.secret_hash, secret);
+  if (!row || (row.expires_at && row.expires_at <= now)) return null;
+  return row.secret_hash;
+}
+
+/** Whether `secret` is a current (not expired at `now`) client secret of the app. */
+export async function verifyClientSecret(
+  db: Database,
+  appId: string,
+  secret: string,
+  now: Date,
+): Promise<boolean> {
+  const hash = await currentSecretHash(db, appId, secret, now);
+  return hash !== null && argon2.verify(hash, secret);
 }

@@ -1,8 +1,9 @@
+import argon2 from 'argon2';
 import type { Request } from 'express';
 import type { Database } from '../db/database.js';
 import { isUuid } from '../db/database.js';
 import { sha256Base64url } from '../digest.js';
-import { findApp, verifyClientSecret } from './apps.service.js';
+import { currentSecretHash, findApp } from './apps.service.js';
 import type { App } from './app.entity.js';
 import { OAuthError } from './oauth-errors.js';
 
@@ -71,26 +72,26 @@ export async function findClient(db: Database, clientId: string): Promise<App | 
   return app && !app.deletedAt ? app : null;
 }
 
-interface CachedVerification {
-  until: number;
-}
-
 /**
- * argon2id costs tens of milliseconds per check; a verified (client, secret)
- * pair is remembered for a minute, keyed by a SHA-256 of both (DESIGN.md §5).
- * An expired or rotated-out secret stops working within that minute.
+ * argon2id costs tens of milliseconds per check, so its outcome is memoized:
+ * keyed by a SHA-256 of (stored hash, presented secret), a pure function of
+ * both, for a minute (DESIGN.md §5). Whether the secret still counts — the app
+ * not deleted, the secret neither rotated out, expired nor deleted — is read
+ * from the database on every request (currentSecretHash), never from the cache.
  */
 const VERIFIED_TTL_MS = 60_000;
-const verified = new Map<string, CachedVerification>();
+const verified = new Map<string, number>();
 
 async function secretIsValid(db: Database, app: App, secret: string, now: Date): Promise<boolean> {
-  const key = sha256Base64url(`${app.id}\u0000${secret}`);
-  const hit = verified.get(key);
-  if (hit && hit.until > now.getTime()) return true;
+  const hash = await currentSecretHash(db, app.id, secret, now);
+  if (hash === null) return false;
+  const key = sha256Base64url(`${hash}\u0000${secret}`);
+  const until = verified.get(key);
+  if (until !== undefined && until > now.getTime()) return true;
   verified.delete(key);
-  if (!(await verifyClientSecret(db, app.id, secret, now))) return false;
+  if (!(await argon2.verify(hash, secret))) return false;
   if (verified.size > 10_000) verified.clear();
-  verified.set(key, { until: now.getTime() + VERIFIED_TTL_MS });
+  verified.set(key, now.getTime() + VERIFIED_TTL_MS);
   return true;
 }
 

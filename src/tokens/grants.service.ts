@@ -7,7 +7,7 @@ import { sha256Base64url } from '../digest.js';
 import { User } from '../directory/user.entity.js';
 import type { Session } from '../sessions/session.entity.js';
 import { findActiveSession } from '../sessions/sessions.service.js';
-import { rolesForSession, tenantIsActive } from './access-token.js';
+import { anyAppDeleted, rolesForSession, tenantIsActive } from './access-token.js';
 import type { App } from './app.entity.js';
 import { AuthorizationCode } from './authorization-code.entity.js';
 import { OAuthError } from './oauth-errors.js';
@@ -156,6 +156,8 @@ async function issueForSession(
   const user = await em.findOneBy(User, { id: session.userId });
   if (!user || user.status !== 'active') return refused('The person is no longer active');
   if (!(await tenantIsActive(em, session.tenantId))) return refused('The organization is not active');
+  // The app may have been deleted since it authenticated (its sessions are being revoked).
+  if (await anyAppDeleted(em, [app.id, session.appId])) return refused('The application has been deleted');
   const roles = await rolesForSession(em, session);
   const { token: refreshToken, hash } = mintSessionToken(REFRESH_TOKEN_PREFIX, session.id);
   const refreshExpiry = Math.min(

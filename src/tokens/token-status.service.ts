@@ -4,6 +4,7 @@ import { resolveTenantBySession } from '../db/resolvers.js';
 import { findActiveSession } from '../sessions/sessions.service.js';
 import { User } from '../directory/user.entity.js';
 import {
+  anyAppDeleted,
   liveSession,
   looksLikeJwt,
   tenantIsActive,
@@ -82,6 +83,7 @@ async function introspectRefreshToken(
     if (!session) return INACTIVE;
     const user = await em.findOneBy(User, { id: session.userId });
     if (!user || user.status !== 'active' || !(await tenantIsActive(em, tenantId))) return INACTIVE;
+    if (await anyAppDeleted(em, [app.id, session.appId])) return INACTIVE;
     return {
       active: true,
       token_type: 'refresh_token',

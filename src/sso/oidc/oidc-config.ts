@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { open } from '../../config/secret-box.js';
 import type { Connection } from '../../connections/connection.entity.js';
 import { LoginRefusedError } from '../reasons.js';
+import { loginRefusalIn } from './oidc-errors.js';
 
 /** ID token algorithms a connection may pin: never `none`, never HS* (the "key" would be public). */
 const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/;
@@ -22,6 +23,8 @@ export interface OidcClientOptions {
   timeoutMs: number;
   /** How long a discovered configuration is reused. */
   cacheTtlMs: number;
+  /** Every request to the IdP (discovery, JWKS, token, userinfo) goes through it (oidc-fetch.ts). */
+  fetch: client.CustomFetch;
 }
 
 /**
@@ -74,10 +77,15 @@ export class OidcConfigurations {
         {
           execute: this.options.allowInsecureRequests ? [client.allowInsecureRequests] : [],
           timeout: Math.ceil(this.options.timeoutMs / 1000),
+          [client.customFetch]: this.options.fetch,
         },
       );
     } catch (cause) {
-      throw new LoginRefusedError('oidc_provider_unavailable', 'discovery failed', { cause });
+      // An address the guard refused says so; anything else is an unreachable or broken IdP.
+      throw (
+        loginRefusalIn(cause) ??
+        new LoginRefusedError('oidc_provider_unavailable', 'discovery failed', { cause })
+      );
     }
     // The discovered document as plain JSON (without openid-client's helper methods), algorithms narrowed.
     const metadata: client.ServerMetadata = {
@@ -96,6 +104,7 @@ export class OidcConfigurations {
       { [client.clockTolerance]: this.options.clockSkewSeconds },
       auth,
     );
+    config[client.customFetch] = this.options.fetch;
     if (this.options.allowInsecureRequests) client.allowInsecureRequests(config);
     // The ID token's signature is checked against the IdP's JWKS too, not only TLS to its token endpoint.
     client.enableNonRepudiationChecks(config);

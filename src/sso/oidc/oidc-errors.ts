@@ -58,9 +58,20 @@ function reasonFor(error: unknown): ReasonCode {
   return 'oidc_id_token_invalid';
 }
 
+/** A refusal of ours (e.g. the outbound guard's, thrown from customFetch) along openid-client's cause chain. */
+export function loginRefusalIn(error: unknown): LoginRefusedError | null {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current && typeof current === 'object'; depth++) {
+    if (current instanceof LoginRefusedError) return current;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return null;
+}
+
 /** openid-client's errors, as reason codes (the library's message goes to the log only). */
 export function reasonOfOidcError(error: unknown): LoginRefusedError {
-  if (error instanceof LoginRefusedError) return error;
+  const ours = loginRefusalIn(error);
+  if (ours) return ours;
   const message = error instanceof Error ? error.message : String(error);
   return new LoginRefusedError(reasonFor(error), `openid-client: ${message}`, { cause: error });
 }

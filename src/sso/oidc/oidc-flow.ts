@@ -4,6 +4,7 @@ import { Strategy, type VerifyFunctionWithRequest } from 'openid-client/passport
 import { Passport } from 'passport';
 import { resolveProfileAttributes } from '../../connections/attribute-mapping.js';
 import { Connection } from '../../connections/connection.entity.js';
+import { outboundFetchOptions } from '../../connections/fetch-guard.js';
 import { resolveTenantByConnection } from '../../db/resolvers.js';
 import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
 import { completeLogin } from '../complete-login.js';
@@ -11,6 +12,7 @@ import { bindingOptions, finishLogin, refuseLogin, type SsoDeps } from '../outco
 import { LoginRefusedError, refuse } from '../reasons.js';
 import { runStrategy } from '../run-strategy.js';
 import { OidcConfigurations } from './oidc-config.js';
+import { guardedOidcFetch } from './oidc-fetch.js';
 import { reasonOfOidcError } from './oidc-errors.js';
 import { consumeOidcState, saveOidcState, type OidcPending } from './oidc-state.js';
 
@@ -54,6 +56,12 @@ export class OidcFlow {
       clockSkewSeconds: deps.config.sso.clockSkewSeconds,
       timeoutMs: deps.config.outboundFetch.timeoutMs,
       cacheTtlMs: DISCOVERY_CACHE_MS,
+      fetch: guardedOidcFetch({
+        allowPrivate: deps.config.outboundFetch.allowPrivate,
+        allowedNetworks: deps.config.outboundAllowedNetworks,
+        timeoutMs: deps.config.outboundFetch.timeoutMs,
+        ca: outboundFetchOptions(deps.config.outboundFetch).ca,
+      }),
     });
   }
 

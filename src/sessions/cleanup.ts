@@ -1,0 +1,159 @@
+import type { Logger } from 'pino';
+import type { Database } from '../db/database.js';
+
+/**
+ * The periodic cleanup of what sign-in leaves behind: expired authorization
+ * requests (a platform table) and, per tenant, expired authorization codes and
+ * refresh tokens (used or not: reuse detection only matters while a token
+ * could still have been valid), pending SAML requests, OIDC login states,
+ * assertion-id replay entries (their expiry is the assertion's NotOnOrAfter
+ * plus skew, so a replay stays refused as long as it could be accepted), and
+ * back-channel logouts delivered or given up past their retention.
+ *
+ * Every node runs it. Deletes are small batches of `… WHERE expires_at < cutoff
+ * … FOR UPDATE SKIP LOCKED`: two nodes cleaning at once skip each other's rows
+ * instead of waiting, and a row deleted twice is simply not there the second
+ * time. Tenant tables are reached only through withTenant; the tenants to visit
+ * come from the cleanup_due_tenants() resolver (tenant ids and nothing else).
+ */
+export interface CleanupOptions {
+  db: Database;
+  logger?: Logger;
+  intervalMs: number;
+  /** Rows go this long after they expired. */
+  graceMs: number;
+  /** Delivered / given-up logout outbox rows are kept this long. */
+  outboxRetentionMs: number;
+  batchSize?: number;
+}
+
+export interface CleanupCounts {
+  authorization_requests: number;
+  authorization_codes: number;
+  refresh_tokens: number;
+  saml_requests: number;
+  saml_assertion_ids: number;
+  oidc_login_states: number;
+  logout_outbox: number;
+  tenants: number;
+}
+
+/** Per tenant table: its key after tenant_id, and which rows are done with ($1: the cutoff). */
+const TENANT_TABLES = {
+  authorization_codes: { key: 'id', expired: 'expires_at < $1', outbox: false },
+  refresh_tokens: { key: 'id', expired: 'expires_at < $1', outbox: false },
+  saml_requests: { key: 'id', expired: 'expires_at < $1', outbox: false },
+  saml_assertion_ids: { key: 'connection_id, assertion_id', expired: 'expires_at < $1', outbox: false },
+  oidc_login_states: { key: 'state', expired: 'expires_at < $1', outbox: false },
+  // Delivered, or given up (next_attempt_at is then the last attempt plus its lease).
+  logout_outbox: {
+    key: 'id',
+    expired: `status <> 'pending' AND COALESCE(delivered_at, next_attempt_at) < $1`,
+    outbox: true,
+  },
+} as const;
+
+type TenantTable = keyof typeof TENANT_TABLES;
+const TENANTS_PER_SWEEP = 1000;
+
+/** One sweep over everything expired at `now`; returns what it deleted. */
+export async function runCleanup(
+  options: Omit<CleanupOptions, 'intervalMs' | 'logger'>,
+  now: Date,
+): Promise<CleanupCounts> {
+  const batchSize = options.batchSize ?? 500;
+  const cutoff = new Date(now.getTime() - options.graceMs);
+  const outboxCutoff = new Date(now.getTime() - options.outboxRetentionMs);
+  const counts: CleanupCounts = {
+    authorization_requests: 0,
+    authorization_codes: 0,
+    refresh_tokens: 0,
+    saml_requests: 0,
+    saml_assertion_ids: 0,
+    oidc_login_states: 0,
+    logout_outbox: 0,
+    tenants: 0,
+  };
+
+  // Platform table: the tenant is not known while a login is pending.
+  for (;;) {
+    const deleted = await options.db.withPlatform(async (em) => {
+      const [, n] = await em.query<[unknown[], number]>(
+        `DELETE FROM authorization_requests WHERE id IN (
+           SELECT id FROM authorization_requests WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+        [cutoff, batchSize],
+      );
+      return n;
+    });
+    counts.authorization_requests += deleted;
+    if (deleted < batchSize) break;
+  }
+
+  const due = await options.db.queryOutsideTenant<{ tenant_id: string }>(
+    'SELECT cleanup_due_tenants($1, $2, $3) AS tenant_id',
+    [cutoff, outboxCutoff, TENANTS_PER_SWEEP],
+  );
+  for (const { tenant_id: tenantId } of due) {
+    counts.tenants += 1;
+    for (const table of Object.keys(TENANT_TABLES) as TenantTable[]) {
+      const { key, expired, outbox } = TENANT_TABLES[table];
+      for (;;) {
+        const deleted = await options.db.withTenant(tenantId, async (em) => {
+          const [, n] = await em.query<[unknown[], number]>(
+            `DELETE FROM ${table} WHERE (tenant_id, ${key}) IN (
+               SELECT tenant_id, ${key} FROM ${table} WHERE ${expired} LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+            [outbox ? outboxCutoff : cutoff, batchSize],
+          );
+          return n;
+        });
+        counts[table] += deleted;
+        if (deleted < batchSize) break;
+      }
+    }
+  }
+  return counts;
+}
+
+export interface CleanupJob {
+  /** Runs a sweep now (tests, and the first sweep at start). */
+  runNow(): Promise<CleanupCounts | null>;
+  stop(): Promise<void>;
+}
+
+/** Starts the periodic sweep on this node; stop() waits for a sweep in progress. */
+export function startCleanup(options: CleanupOptions): CleanupJob {
+  let running: Promise<CleanupCounts | null> | null = null;
+  let stopped = false;
+
+  const sweep = (): Promise<CleanupCounts | null> => {
+    if (stopped) return Promise.resolve(null);
+    if (running) return running;
+    running = runCleanup(options, new Date())
+      .then((counts) => {
+        const { tenants: _tenants, ...deleted } = counts;
+        const total = Object.values(deleted).reduce((sum, n) => sum + n, 0);
+        if (total > 0) options.logger?.info({ deleted: counts }, 'expired sign-in state cleaned up');
+        return counts;
+      })
+      .catch((error: unknown) => {
+        options.logger?.error({ err: error }, 'cleanup sweep failed');
+        return null;
+      })
+      .finally(() => {
+        running = null;
+      });
+    return running;
+  };
+
+  const timer = setInterval(() => void sweep(), options.intervalMs);
+  timer.unref();
+
+  return {
+    runNow: sweep,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

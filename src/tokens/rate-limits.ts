@@ -1,0 +1,107 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import type { Config } from '../config/config.js';
+import { isUuid } from '../db/database.js';
+import { sendErrorPage } from './error-page.js';
+import { OAuthError } from './oauth-errors.js';
+
+/**
+ * Limits on guessing, per node (in memory, like the admin API's):
+ *
+ * - client secrets at /oauth/token, /oauth/introspect and /oauth/revoke: only
+ *   failed client authentications count (the 401 `invalid_client` answers),
+ *   per source address and per client_id, so neither many secrets against one
+ *   app nor one address against many apps gets far;
+ * - home realm discovery at /login (which email domains have SSO, which
+ *   organizations exist): every request counts, per source address.
+ *
+ * Past a limit the answer is 429 with Retry-After. At the OAuth endpoints the
+ * body is RFC 6749 `{"error":"temporarily_unavailable"}`: the registered code
+ * for "cannot handle the request now, try later" (§4.1.2.1), which OAuth
+ * libraries surface as a retryable error. `slow_down` (RFC 8628 §3.5) was not
+ * chosen: it tells a device-flow client to add 5 s to its polling interval and
+ * means nothing to an authorization-code client.
+ */
+const MINUTE_MS = 60_000;
+
+/** The client_id a request names (Basic user name or body client_id), if it looks like one. */
+export function presentedClientId(req: Request): string | null {
+  const header = req.headers.authorization;
+  let id: string | undefined;
+  if (header && /^basic /i.test(header)) {
+    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon > 0) {
+      try {
+        id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+      } catch {
+        id = undefined;
+      }
+    }
+  } else {
+    const value = (req.body as Record<string, unknown> | undefined)?.client_id;
+    id = typeof value === 'string' ? value : undefined;
+  }
+  // Only ids that could be an app: random ones would only fill the store.
+  return id && isUuid(id) ? id.toLowerCase() : null;
+}
+
+const addressKey = (req: Request) => ipKeyGenerator(req.ip ?? 'unknown');
+
+const tooManyOAuth = (req: Request, res: Response) => {
+  const error = new OAuthError(
+    'temporarily_unavailable',
+    'Too many failed client authentications; retry later',
+    {
+      status: 429,
+    },
+  );
+  req.log.warn({ request_id: req.requestId, client_id: presentedClientId(req) }, error.description);
+  res.status(429).set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(error.toJSON());
+};
+
+function failedClientAuthLimiter(limit: number, keyGenerator: (req: Request) => string): RequestHandler {
+  return rateLimit({
+    windowMs: MINUTE_MS,
+    limit,
+    keyGenerator,
+    skipSuccessfulRequests: true,
+    // Counted as failed: what client authentication refused (invalid_client is the only 401 here).
+    requestWasSuccessful: (_req, res) => res.statusCode !== 401,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    handler: tooManyOAuth,
+  });
+}
+
+/** Both limiters, for the endpoints where clients authenticate. */
+export function clientAuthLimiters(config: Config): RequestHandler[] {
+  const { clientAuthFailuresPerAddress, clientAuthFailuresPerClient } = config.rateLimits;
+  const perClient = failedClientAuthLimiter(
+    clientAuthFailuresPerClient,
+    (req) => `client:${presentedClientId(req) ?? ''}`,
+  );
+  return [
+    failedClientAuthLimiter(clientAuthFailuresPerAddress, addressKey),
+    (req, res, next) => (presentedClientId(req) ? perClient(req, res, next) : next()),
+  ];
+}
+
+/** /login: home realm discovery probes per source address; past the limit a page with a reason code. */
+export function loginDiscoveryLimiter(config: Config): RequestHandler {
+  return rateLimit({
+    windowMs: MINUTE_MS,
+    limit: config.rateLimits.loginDiscoveryPerAddress,
+    keyGenerator: addressKey,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    handler: (req, res) => {
+      sendErrorPage(req, res, {
+        status: 429,
+        reason: 'rate_limited',
+        title: 'Too many sign-in attempts',
+        message: 'Too many sign-in attempts came from your network. Wait a minute, then try again.',
+      });
+    },
+  });
+}

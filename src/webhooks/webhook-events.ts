@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { CHANNELS, notifyInTransaction } from '../db/notification-bus.js';
+import type { Group } from '../directory/group.entity.js';
+import type { User } from '../directory/user.entity.js';
+
+/**
+ * Directory events for apps (WorkOS-style): written to the tenant's
+ * webhook_outbox in the transaction of the change they describe, so an event
+ * exists if and only if its change committed. The delivery worker
+ * (webhook-delivery.ts) signs and POSTs them.
+ */
+export const WEBHOOK_EVENT_TYPES = [
+  'user.created',
+  'user.updated',
+  'user.deprovisioned',
+  'user.reactivated',
+  'group.created',
+  'group.updated',
+  'group.deleted',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** What an app receives: the POST body. */
+export interface WebhookEvent {
+  id: string;
+  type: WebhookEventType;
+  created_at: string;
+  tenant_id: string;
+  data: Record<string, unknown>;
+}
+
+/** A user as events show it: stable snake_case fields, nothing secret (no SCIM extras, no password). */
+export interface UserEventData {
+  object: 'user';
+  id: string;
+  user_name: string;
+  email: string | null;
+  email_verified: boolean;
+  given_name: string | null;
+  family_name: string | null;
+  display_name: string | null;
+  external_id: string | null;
+  status: User['status'];
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export function userEventData(user: User): UserEventData {
+  return {
+    object: 'user',
+    id: user.id,
+    user_name: user.userName,
+    email: user.email,
+    email_verified: user.emailVerified,
+    given_name: user.givenName,
+    family_name: user.familyName,
+    display_name: user.displayName,
+    external_id: user.externalId,
+    status: user.status,
+    version: user.version,
+    created_at: iso(user.createdAt),
+    updated_at: iso(user.updatedAt),
+  };
+}
+
+/** Membership changed by one event: user ids (a group's full member list is not sent). */
+export interface MembershipDelta {
+  added: string[];
+  removed: string[];
+}
+
+export function groupEventData(group: Group, membership?: MembershipDelta): Record<string, unknown> {
+  return {
+    object: 'group',
+    id: group.id,
+    display_name: group.displayName,
+    external_id: group.externalId,
+    source: group.source,
+    version: group.version,
+    created_at: iso(group.createdAt),
+    updated_at: iso(group.updatedAt),
+    ...(membership
+      ? { members_added: [...new Set(membership.added)], members_removed: [...new Set(membership.removed)] }
+      : {}),
+  };
+}
+
+function iso(value: Date | string): string {
+  return (value instanceof Date ? value : new Date(value)).toISOString();
+}
+
+/**
+ * Queues one event for every app with a webhook URL (apps are platform-level,
+ * so each gets every tenant's events), in the caller's withTenant transaction,
+ * and wakes the delivery workers at commit. With no such app it writes nothing.
+ */
+export async function enqueueWebhookEvent(
+  em: EntityManager,
+  tenantId: string,
+  type: WebhookEventType,
+  data: Record<string, unknown>,
+  now = new Date(),
+): Promise<void> {
+  const event: WebhookEvent = {
+    id: randomUUID(),
+    type,
+    created_at: now.toISOString(),
+    tenant_id: tenantId,
+    data,
+  };
+  const queued = await em.query<unknown[]>(
+    `INSERT INTO webhook_outbox (tenant_id, event_id, event_type, app_id, payload, created_at, next_attempt_at)
+     SELECT $1, $2, $3, a.id, $4::jsonb, now(), now()
+       FROM apps a WHERE a.webhook_url IS NOT NULL AND a.deleted_at IS NULL
+     RETURNING 1`,
+    [tenantId, event.id, type, JSON.stringify(event)],
+  );
+  if (queued.length > 0) await notifyInTransaction(em, CHANNELS.webhookOutbox, tenantId);
+}
+
+/** Shorthands for the directory's one place per change. */
+export const userEvent = (
+  em: EntityManager,
+  user: User,
+  type: Extract<WebhookEventType, `user.${string}`>,
+  extra: Record<string, unknown> = {},
+) => enqueueWebhookEvent(em, user.tenantId, type, { ...userEventData(user), ...extra });
+
+export const groupEvent = (
+  em: EntityManager,
+  group: Group,
+  type: Extract<WebhookEventType, `group.${string}`>,
+  membership?: MembershipDelta,
+) => enqueueWebhookEvent(em, group.tenantId, type, groupEventData(group, membership));
