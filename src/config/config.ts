@@ -165,6 +165,8 @@ export const configSchema = z
         timeoutMs: env.GATEHOUSE_METADATA_FETCH_TIMEOUT_MS,
         /** PEM file of extra CAs trusted for those fetches (an IdP behind a private PKI). */
         caFile: env.GATEHOUSE_OUTBOUND_CA_FILE,
+        /** CIDR ranges reachable besides public addresses (an on-premises IdP), without the dev setting. */
+        allowedNetworks: env.GATEHOUSE_OUTBOUND_ALLOWED_NETWORKS ?? [],
       },
       /** Sign-in at tenants' IdPs (src/sso). */
       sso: {
@@ -206,7 +208,6 @@ export const configSchema = z
        * Private networks (CIDR) that sign-in-time calls to an IdP may reach without the development
        * setting, e.g. an on-premises IdP at 10.20.0.0/16; https is still required.
        */
-      outboundAllowedNetworks: env.GATEHOUSE_OUTBOUND_ALLOWED_NETWORKS ?? [],
       /** The periodic cleanup of expired sign-in state (src/sessions/cleanup.ts), seconds. */
       cleanup: {
         intervalSeconds: env.GATEHOUSE_CLEANUP_INTERVAL,

@@ -19,6 +19,8 @@ import { BadRequestError } from '../errors.js';
  */
 export interface OutboundFetchOptions {
   allowPrivate: boolean;
+  /** CIDR ranges allowed besides public addresses (GATEHOUSE_OUTBOUND_ALLOWED_NETWORKS). */
+  allowedNetworks: string[];
   timeoutMs: number;
   /** Extra trusted CAs (PEM), added to Node's bundled roots. */
   ca?: string;
@@ -41,11 +43,13 @@ export class FetchRefusedError extends BadRequestError {}
 /** Reads the configured extra CA file once (at router construction), so a bad path fails at start. */
 export function outboundFetchOptions(config: {
   allowPrivate: boolean;
+  allowedNetworks: string[];
   timeoutMs: number;
   caFile?: string | undefined;
 }): OutboundFetchOptions {
   return {
     allowPrivate: config.allowPrivate,
+    allowedNetworks: config.allowedNetworks,
     timeoutMs: config.timeoutMs,
     ca: config.caFile ? readFileSync(config.caFile, 'utf8') : undefined,
   };
@@ -60,6 +64,25 @@ export function isPublicAddress(address: string): boolean {
     parsed = (parsed as ipaddr.IPv6).toIPv4Address();
   }
   return parsed.range() === 'unicast';
+}
+
+/**
+ * The address rule of one fetch policy: public unicast, or inside an allowed
+ * network, or anything at all under the development setting.
+ */
+export function addressAllowed(policy: {
+  allowPrivate: boolean;
+  allowedNetworks: string[];
+}): (address: string) => boolean {
+  const networks = policy.allowedNetworks.map((cidr) => ipaddr.parseCIDR(cidr));
+  return (address) => {
+    if (policy.allowPrivate || isPublicAddress(address)) return true;
+    if (!ipaddr.isValid(address)) return false;
+    let parsed = ipaddr.parse(address);
+    if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress())
+      parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+    return networks.some(([range, bits]) => range.kind() === parsed.kind() && parsed.match(range, bits));
+  };
 }
 
 /** Checks the URL's form before anything is resolved. */
@@ -77,7 +100,12 @@ export function checkFetchUrl(raw: string, what: string, options: { allowPrivate
   return url;
 }
 
-async function resolveChecked(url: URL, what: string, allowPrivate: boolean, deadline: Promise<never>) {
+async function resolveChecked(
+  url: URL,
+  what: string,
+  allowed: (address: string) => boolean,
+  deadline: Promise<never>,
+) {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const addresses = ipaddr.isValid(host)
     ? [{ address: host, family: ipaddr.parse(host).kind() === 'ipv6' ? 6 : 4 }]
@@ -86,13 +114,11 @@ async function resolveChecked(url: URL, what: string, allowPrivate: boolean, dea
         throw new FetchRefusedError(`${what}: the host ${host} could not be resolved`, { cause: error });
       });
   if (addresses.length === 0) throw new FetchRefusedError(`${what}: the host ${host} has no address`);
-  if (!allowPrivate) {
-    const blocked = addresses.find((a) => !isPublicAddress(a.address));
-    if (blocked) {
-      throw new FetchRefusedError(
-        `${what}: ${host} resolves to a private, loopback or link-local address (${blocked.address}); refused`,
-      );
-    }
+  const blocked = addresses.find((a) => !allowed(a.address));
+  if (blocked) {
+    throw new FetchRefusedError(
+      `${what}: ${host} resolves to a private, loopback or link-local address (${blocked.address}); refused`,
+    );
   }
   return addresses[0]!;
 }
@@ -117,7 +143,7 @@ export async function guardedFetch(
   });
   deadline.catch(() => undefined);
   try {
-    const target = await resolveChecked(url, what, options.allowPrivate, deadline);
+    const target = await resolveChecked(url, what, addressAllowed(options), deadline);
     // Connect to the address that was checked, whatever the resolver says now.
     const pinned: LookupFunction = (_host, opts, callback) => {
       if ((opts as { all?: boolean }).all) {

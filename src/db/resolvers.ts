@@ -40,3 +40,39 @@ async function single(db: Database, sql: string, params: unknown[]): Promise<str
   const rows = await db.queryOutsideTenant<{ tenant_id: string | null }>(sql, params);
   return rows[0]?.tenant_id ?? null;
 }
+
+/*
+ * Set-returning resolvers for background work that must find the tenants with
+ * due rows before it can enter each tenant with withTenant. Each returns tenant
+ * ids and nothing else.
+ */
+
+/** Tenants with back-channel logouts due for delivery. */
+export function tenantsWithDueLogouts(db: Database, limit: number): Promise<string[]> {
+  return tenantIds(db, 'SELECT logout_outbox_due_tenants($1) AS tenant_id', [limit]);
+}
+
+/** Tenants with webhook events due for delivery. */
+export function tenantsWithDueWebhooks(db: Database, limit: number): Promise<string[]> {
+  return tenantIds(db, 'SELECT webhook_outbox_due_tenants($1) AS tenant_id', [limit]);
+}
+
+/** Tenants holding expired sign-in state (codes, refresh tokens, SAML/OIDC state) or old outbox rows. */
+export function tenantsWithExpiredRows(
+  db: Database,
+  cutoff: Date,
+  outboxCutoff: Date,
+  limit: number,
+): Promise<string[]> {
+  return tenantIds(db, 'SELECT cleanup_due_tenants($1, $2, $3) AS tenant_id', [cutoff, outboxCutoff, limit]);
+}
+
+/** Tenants with live sessions of an app (to revoke them when the app is deleted). */
+export function tenantsWithAppSessions(db: Database, appId: string): Promise<string[]> {
+  return tenantIds(db, 'SELECT app_session_tenants($1) AS tenant_id', [appId]);
+}
+
+async function tenantIds(db: Database, sql: string, params: unknown[]): Promise<string[]> {
+  const rows = await db.queryOutsideTenant<{ tenant_id: string }>(sql, params);
+  return rows.map((r) => r.tenant_id);
+}

@@ -5,6 +5,7 @@ import type { Database } from '../db/database.js';
 import { CHANNELS, type NotificationBus } from '../db/notification-bus.js';
 import type { SigningAlg } from '../tokens/app.entity.js';
 import type { TokenSigner } from '../tokens/token-signer.js';
+import { tenantsWithDueLogouts } from '../db/resolvers.js';
 
 /** OIDC Back-Channel Logout 1.0 §2.4: the one event a logout token carries. */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -142,11 +143,7 @@ export function startLogoutDelivery(options: LogoutDeliveryOptions): LogoutDeliv
     woken.clear();
     if (sweep) {
       sweep = false;
-      const due = await o.db.queryOutsideTenant<{ tenant_id: string }>(
-        'SELECT logout_outbox_due_tenants($1) AS tenant_id',
-        [1000],
-      );
-      for (const row of due) tenants.add(row.tenant_id);
+      for (const tenantId of await tenantsWithDueLogouts(o.db, 1000)) tenants.add(tenantId);
     }
     for (const tenantId of tenants) {
       if (stopped) return;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.js';
+import { tenantsWithExpiredRows } from '../db/resolvers.js';
 
 /**
  * The periodic cleanup of what sign-in leaves behind: expired authorization
@@ -89,11 +90,8 @@ export async function runCleanup(
     if (deleted < batchSize) break;
   }
 
-  const due = await options.db.queryOutsideTenant<{ tenant_id: string }>(
-    'SELECT cleanup_due_tenants($1, $2, $3) AS tenant_id',
-    [cutoff, outboxCutoff, TENANTS_PER_SWEEP],
-  );
-  for (const { tenant_id: tenantId } of due) {
+  const due = await tenantsWithExpiredRows(options.db, cutoff, outboxCutoff, TENANTS_PER_SWEEP);
+  for (const tenantId of due) {
     counts.tenants += 1;
     for (const table of Object.keys(TENANT_TABLES) as TenantTable[]) {
       const { key, expired, outbox } = TENANT_TABLES[table];

@@ -3,6 +3,7 @@ import { recordAudit } from '../audit/audit.service.js';
 import type { Database } from '../db/database.js';
 import { fanOutRevocation } from '../sessions/session-events.js';
 import type { AuditContext } from '../tenants/tenants.service.js';
+import { tenantsWithAppSessions } from '../db/resolvers.js';
 
 /**
  * Ending what a deleted app was issued: its live sessions sit under each
@@ -23,12 +24,9 @@ export async function revokeAppSessions(
   reason: string,
   ctx: AuditContext,
 ): Promise<number> {
-  const tenants = await db.queryOutsideTenant<{ tenant_id: string }>(
-    'SELECT app_session_tenants($1) AS tenant_id',
-    [appId],
-  );
+  const tenants = await tenantsWithAppSessions(db, appId);
   let total = 0;
-  for (const { tenant_id: tenantId } of tenants) {
+  for (const tenantId of tenants) {
     for (;;) {
       const revoked = await db.withTenant(tenantId, (em) => revokeBatch(em, tenantId, appId, reason, ctx));
       total += revoked;

@@ -2,6 +2,7 @@ import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database.js';
 import { CHANNELS, type NotificationBus } from '../db/notification-bus.js';
 import { openWebhookSecrets, signatureHeader } from './webhook-secrets.js';
+import { tenantsWithDueWebhooks } from '../db/resolvers.js';
 
 export interface WebhookLogger {
   info(obj: object, msg: string): void;
@@ -121,11 +122,7 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
     woken.clear();
     if (sweep) {
       sweep = false;
-      const due = await o.db.queryOutsideTenant<{ tenant_id: string }>(
-        'SELECT webhook_outbox_due_tenants($1) AS tenant_id',
-        [1000],
-      );
-      for (const row of due) tenants.add(row.tenant_id);
+      for (const tenantId of await tenantsWithDueWebhooks(o.db, 1000)) tenants.add(tenantId);
     }
     for (const tenantId of tenants) {
       if (stopped) return;

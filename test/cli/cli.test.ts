@@ -163,14 +163,18 @@ describe('gatehouse CLI against a running server', () => {
       'https://app.example.com/callback',
       '--backchannel-logout-uri',
       'https://app.example.com/backchannel-logout',
+      '--webhook-url',
+      'https://app.example.com/gatehouse-events',
     );
     expect(res).toMatchObject({ code: 0, stderr: '' });
     expect(res.json).toMatchObject({
       name: 'Main app',
       redirect_uris: ['https://app.example.com/callback'],
       backchannel_logout_uri: 'https://app.example.com/backchannel-logout',
+      webhook_url: 'https://app.example.com/gatehouse-events',
     });
     expect(res.json.client_secret).toMatch(/^gh_secret_/);
+    expect(res.json.webhook_secret).toMatch(/^gh_whsec_/);
   });
 
   it('lists the audit trail and verifies its chain', async () => {

@@ -3,8 +3,8 @@ import { waitFor } from '../support/server-process.js';
 import { loopbackCertificate, startLocalServer, type LocalServer } from '../support/local-http.js';
 
 const request = { what: 'metadata_url', accept: 'application/xml', maxBytes: 1024 };
-const strict = { allowPrivate: false, timeoutMs: 2000 };
-const dev = { allowPrivate: true, timeoutMs: 2000 };
+const strict = { allowPrivate: false, allowedNetworks: [], timeoutMs: 2000 };
+const dev = { allowPrivate: true, allowedNetworks: [], timeoutMs: 2000 };
 
 let server: LocalServer;
 let tlsServer: LocalServer;
@@ -124,7 +124,11 @@ describe('outbound fetch guard (SSRF)', () => {
 
   it('gives up on a server that does not answer', async () => {
     await expect(
-      guardedFetch(`${server.url}/hang`, request, { allowPrivate: true, timeoutMs: 150 }),
+      guardedFetch(`${server.url}/hang`, request, {
+        allowPrivate: true,
+        allowedNetworks: [],
+        timeoutMs: 150,
+      }),
     ).rejects.toThrow(/no answer within 150 ms/);
   });
 
@@ -133,7 +137,7 @@ describe('outbound fetch guard (SSRF)', () => {
       guardedFetch(
         `${server.url}/trickle`,
         { ...request, maxBytes: 1_000_000 },
-        { allowPrivate: true, timeoutMs: 150 },
+        { allowPrivate: true, allowedNetworks: [], timeoutMs: 150 },
       ),
     ).rejects.toThrow(/no answer within 150 ms/);
     await waitFor(() => trickleClosed, 5000, 'the trickling connection to be closed');
@@ -146,5 +150,16 @@ describe('outbound fetch guard (SSRF)', () => {
     );
     const doc = await guardedFetch(`${tlsServer.url}/doc`, request, { ...dev, ca: tlsCert });
     expect(doc.body).toBe('<tls/>');
+  });
+
+  it('reaches a private address only inside an operator-allowed network, and still only over https', async () => {
+    const onPremises = { ...strict, allowedNetworks: ['127.0.0.0/8'], ca: tlsCert };
+    const doc = await guardedFetch(`${tlsServer.url}/doc`, request, onPremises);
+    expect(doc.body).toBe('<tls/>');
+    await expect(guardedFetch(`${server.url}/doc`, request, onPremises)).rejects.toThrow(/must be an https/);
+    const elsewhere = { ...strict, allowedNetworks: ['10.0.0.0/8'], ca: tlsCert };
+    await expect(guardedFetch(`${tlsServer.url}/doc`, request, elsewhere)).rejects.toThrow(
+      /private, loopback/,
+    );
   });
 });

@@ -5,7 +5,7 @@ import type { LookupFunction } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import ipaddr from 'ipaddr.js';
 import type { CustomFetch, CustomFetchOptions } from 'openid-client';
-import { checkFetchUrl, isPublicAddress } from '../../connections/fetch-guard.js';
+import { addressAllowed, checkFetchUrl } from '../../connections/fetch-guard.js';
 import { LoginRefusedError } from '../reasons.js';
 
 /**
@@ -40,14 +40,7 @@ const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 type Address = { address: string; family: number };
 
 export function guardedOidcFetch(policy: OidcFetchPolicy): CustomFetch {
-  const networks = policy.allowedNetworks.map((cidr) => ipaddr.parseCIDR(cidr));
-  const allowed = (address: string): boolean => {
-    if (policy.allowPrivate || isPublicAddress(address)) return true;
-    let parsed = ipaddr.parse(address);
-    if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress())
-      parsed = (parsed as ipaddr.IPv6).toIPv4Address();
-    return networks.some(([range, bits]) => range.kind() === parsed.kind() && parsed.match(range, bits));
-  };
+  const allowed = addressAllowed(policy);
 
   return async (raw, options) => {
     let url: URL;

@@ -58,7 +58,7 @@ export class OidcFlow {
       cacheTtlMs: DISCOVERY_CACHE_MS,
       fetch: guardedOidcFetch({
         allowPrivate: deps.config.outboundFetch.allowPrivate,
-        allowedNetworks: deps.config.outboundAllowedNetworks,
+        allowedNetworks: deps.config.outboundFetch.allowedNetworks,
         timeoutMs: deps.config.outboundFetch.timeoutMs,
         ca: outboundFetchOptions(deps.config.outboundFetch).ca,
       }),
