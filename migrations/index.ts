@@ -4,6 +4,7 @@ import { OAuthProvider1764500000000 } from './1764500000000-oauth-provider.js';
 import { SsoLoginState1764600000000 } from './1764600000000-sso-login-state.js';
 import { CleanupAndAppSessions1764700000000 } from './1764700000000-cleanup-and-app-sessions.js';
 import { Webhooks1764800000000 } from './1764800000000-webhooks.js';
+import { OutboxRetention1764900000000 } from './1764900000000-outbox-retention.js';
 
 /** Every migration, in order. A new migration file is added here. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   SsoLoginState1764600000000,
   CleanupAndAppSessions1764700000000,
   Webhooks1764800000000,
+  OutboxRetention1764900000000,
 ];

@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     logger: logger.child({ component: 'cleanup' }),
     intervalMs: config.cleanup.intervalSeconds * 1000,
     graceMs: config.cleanup.graceSeconds * 1000,
-    outboxRetentionMs: config.cleanup.logoutOutboxRetentionSeconds * 1000,
+    outboxRetentionMs: config.cleanup.outboxRetentionSeconds * 1000,
   });
   void cleanup.runNow();
 

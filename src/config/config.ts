@@ -118,7 +118,10 @@ export const configSchema = z
     GATEHOUSE_OUTBOUND_ALLOWED_NETWORKS: cidrList.optional(),
     GATEHOUSE_CLEANUP_INTERVAL: seconds(600),
     GATEHOUSE_CLEANUP_GRACE: seconds(3600),
-    GATEHOUSE_LOGOUT_OUTBOX_RETENTION: seconds(7 * 86_400),
+    /** Delivered or given-up rows of both outboxes (logout, webhook) are kept this long. */
+    GATEHOUSE_OUTBOX_RETENTION: z.coerce.number().int().positive().optional(),
+    /** The former name (logout outbox only); still read when GATEHOUSE_OUTBOX_RETENTION is unset. */
+    GATEHOUSE_LOGOUT_OUTBOX_RETENTION: z.coerce.number().int().positive().optional(),
     GATEHOUSE_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(15),
     GATEHOUSE_WEBHOOK_TIMEOUT: z.coerce.number().int().positive().max(60).default(10),
   })
@@ -213,8 +216,9 @@ export const configSchema = z
         intervalSeconds: env.GATEHOUSE_CLEANUP_INTERVAL,
         /** Rows are deleted this long after they expired. */
         graceSeconds: env.GATEHOUSE_CLEANUP_GRACE,
-        /** Delivered or given-up back-channel logouts are kept this long. */
-        logoutOutboxRetentionSeconds: env.GATEHOUSE_LOGOUT_OUTBOX_RETENTION,
+        /** Delivered or given-up rows of both outboxes (back-channel logouts, webhooks) are kept this long. */
+        outboxRetentionSeconds:
+          env.GATEHOUSE_OUTBOX_RETENTION ?? env.GATEHOUSE_LOGOUT_OUTBOX_RETENTION ?? 7 * 86_400,
       },
       /** Signed directory events to apps' webhook URLs (src/webhooks/webhook-delivery.ts). */
       webhooks: {

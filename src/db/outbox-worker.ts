@@ -57,8 +57,6 @@ export interface OutboxWorkerOptions<Row extends OutboxRow, Target> extends Outb
   send(row: Row, target: Target | undefined): Promise<OutboxOutcome>;
   /** Log fields of a row besides tenant, outbox id, app and attempts. */
   logFields?(row: Row): object;
-  /** Delivered rows are deleted after this many days. */
-  retentionDays?: number;
   messages: { delivered: string; givenUp: string; retrying: string; crashed: string };
 }
 
@@ -69,7 +67,6 @@ export interface OutboxWorker {
   stop(): Promise<void>;
 }
 
-const RETENTION_SWEEP_MS = 3600_000;
 const DUE_TENANTS_PER_SWEEP = 1000;
 
 /**
@@ -79,7 +76,9 @@ const DUE_TENANTS_PER_SWEEP = 1000;
  * records delivered / retry with exponential backoff / given up. Wakes on the
  * channel's NOTIFY, after a reconnection, on a periodic sweep and on its own
  * retry timers (all unref'd). Rows stay in Postgres throughout, so a restart
- * loses none (at-least-once delivery).
+ * loses none (at-least-once delivery). Finished rows (delivered or given up)
+ * are purged by the cleanup job (sessions/cleanup.ts) after the outbox
+ * retention, not here.
  */
 export function startOutboxWorker<Row extends OutboxRow, Target>(
   options: OutboxWorkerOptions<Row, Target>,
@@ -91,7 +90,6 @@ export function startOutboxWorker<Row extends OutboxRow, Target>(
     retryMaxMs: 3600_000,
     leaseMs: 60_000,
     batchSize: 50,
-    retentionDays: 7,
     ...options,
   };
   const claimSql = `UPDATE ${o.table} o
@@ -103,7 +101,6 @@ export function startOutboxWorker<Row extends OutboxRow, Target>(
           RETURNING ${['id', ...o.columns, 'app_id', 'attempts'].map((c) => `o.${c}`).join(', ')}`;
   const woken = new Set<string>();
   const retryTimers = new Set<NodeJS.Timeout>();
-  const lastPurge = new Map<string, number>();
   let sweep = true;
   let stopped = false;
   let rerun = false;
@@ -160,7 +157,6 @@ export function startOutboxWorker<Row extends OutboxRow, Target>(
         const outcome = outcomes[i] ?? { ok: false, error: 'no outcome', permanent: false };
         await record(em, tenantId, row, outcome);
       }
-      await purgeDelivered(em, tenantId);
     });
     return rows.length;
   }
@@ -173,14 +169,17 @@ export function startOutboxWorker<Row extends OutboxRow, Target>(
       app_id: row.app_id,
       attempts: row.attempts,
     };
+    // Only while the claim is still ours: if its lease ran out and another worker claimed the row
+    // (attempts moved on) or finished it, a late outcome must not overwrite that worker's.
+    const ours = `id = $1 AND status = 'pending' AND attempts = ${Number(row.attempts)}`;
     if (outcome.ok) {
       await em.query(
-        `UPDATE ${o.table} SET status = 'delivered', delivered_at = now(), last_error = NULL WHERE id = $1`,
+        `UPDATE ${o.table} SET status = 'delivered', delivered_at = now(), last_error = NULL WHERE ${ours}`,
         [row.id],
       );
       o.logger?.info(context, o.messages.delivered);
     } else if (outcome.permanent || row.attempts >= o.maxAttempts) {
-      await em.query(`UPDATE ${o.table} SET status = 'failed', last_error = $2 WHERE id = $1`, [
+      await em.query(`UPDATE ${o.table} SET status = 'failed', last_error = $2 WHERE ${ours}`, [
         row.id,
         outcome.error,
       ]);
@@ -189,23 +188,12 @@ export function startOutboxWorker<Row extends OutboxRow, Target>(
       const delay = Math.min(o.retryMaxMs, o.retryBaseMs * 2 ** (row.attempts - 1));
       await em.query(
         `UPDATE ${o.table} SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3
-          WHERE id = $1`,
+          WHERE ${ours}`,
         [row.id, delay / 1000, outcome.error],
       );
       o.logger?.warn({ ...context, error: outcome.error, retry_in_ms: delay }, o.messages.retrying);
       scheduleRetry(tenantId, delay);
     }
-  }
-
-  async function purgeDelivered(em: EntityManager, tenantId: string): Promise<void> {
-    const last = lastPurge.get(tenantId) ?? 0;
-    if (Date.now() - last < RETENTION_SWEEP_MS) return;
-    lastPurge.set(tenantId, Date.now());
-    await em.query(
-      `DELETE FROM ${o.table}
-        WHERE status = 'delivered' AND delivered_at < now() - make_interval(days => $1)`,
-      [o.retentionDays],
-    );
   }
 
   function scheduleRetry(tenantId: string, delay: number): void {

@@ -10,8 +10,7 @@ import {
   type OutboxWorker,
   type OutboxWorkerSettings,
 } from '../db/outbox-worker.js';
-import type { SigningAlg } from '../tokens/app.entity.js';
-import type { TokenSigner } from '../tokens/token-signer.js';
+import type { SigningAlg, TokenSigner } from './token-signer.js';
 import { tenantsWithDueLogouts } from '../db/resolvers.js';
 
 /** OIDC Back-Channel Logout 1.0 §2.4: the one event a logout token carries. */

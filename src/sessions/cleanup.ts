@@ -9,7 +9,9 @@ import { tenantsWithExpiredRows } from '../db/resolvers.js';
  * could still have been valid), pending SAML requests, OIDC login states,
  * assertion-id replay entries (their expiry is the assertion's NotOnOrAfter
  * plus skew, so a replay stays refused as long as it could be accepted), and
- * back-channel logouts delivered or given up past their retention.
+ * finished rows (delivered or given up) of both outboxes — back-channel
+ * logouts and webhooks — past the outbox retention (the delivery workers do
+ * not purge on their own).
  *
  * Every node runs it. Deletes are small batches of `… WHERE expires_at < cutoff
  * … FOR UPDATE SKIP LOCKED`: two nodes cleaning at once skip each other's rows
@@ -23,7 +25,7 @@ export interface CleanupOptions {
   intervalMs: number;
   /** Rows go this long after they expired. */
   graceMs: number;
-  /** Delivered / given-up logout outbox rows are kept this long. */
+  /** Delivered / given-up rows of both outboxes (logout_outbox, webhook_outbox) are kept this long. */
   outboxRetentionMs: number;
   batchSize?: number;
 }
@@ -36,8 +38,11 @@ export interface CleanupCounts {
   saml_assertion_ids: number;
   oidc_login_states: number;
   logout_outbox: number;
+  webhook_outbox: number;
   tenants: number;
 }
+
+const OUTBOX_FINISHED = `status <> 'pending' AND COALESCE(delivered_at, next_attempt_at) < $1`;
 
 /** Per tenant table: its key after tenant_id, and which rows are done with ($1: the cutoff). */
 const TENANT_TABLES = {
@@ -47,11 +52,8 @@ const TENANT_TABLES = {
   saml_assertion_ids: { key: 'connection_id, assertion_id', expired: 'expires_at < $1', outbox: false },
   oidc_login_states: { key: 'state', expired: 'expires_at < $1', outbox: false },
   // Delivered, or given up (next_attempt_at is then the last attempt plus its lease).
-  logout_outbox: {
-    key: 'id',
-    expired: `status <> 'pending' AND COALESCE(delivered_at, next_attempt_at) < $1`,
-    outbox: true,
-  },
+  logout_outbox: { key: 'id', expired: OUTBOX_FINISHED, outbox: true },
+  webhook_outbox: { key: 'id', expired: OUTBOX_FINISHED, outbox: true },
 } as const;
 
 type TenantTable = keyof typeof TENANT_TABLES;
@@ -73,6 +75,7 @@ export async function runCleanup(
     saml_assertion_ids: 0,
     oidc_login_states: 0,
     logout_outbox: 0,
+    webhook_outbox: 0,
     tenants: 0,
   };
 

@@ -1,6 +1,8 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
+import type { SigningAlg } from '../sessions/token-signer.js';
+
+export type { SigningAlg };
 
 /** Platform table: a main app registered as an OAuth client (client_id = id). */
 @Entity('apps')

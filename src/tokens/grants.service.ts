@@ -15,7 +15,7 @@ import { CODE_PREFIX, mintSessionToken, parseSessionToken, REFRESH_TOKEN_PREFIX 
 import { RefreshToken } from './refresh-token.entity.js';
 import { revokeSessionAudited } from './session-revocation.js';
 import { signTokenResponse, type TokenResponse } from './token-claims.js';
-import type { TokenSigner } from './token-signer.js';
+import type { TokenSigner } from '../sessions/token-signer.js';
 
 /**
  * The token endpoint's grants (RFC 6749 §4.1.3, §6). Codes and refresh tokens

@@ -23,7 +23,7 @@ import {
   SIGNING_ALGS,
   type RotationResult,
 } from './signing-keys.js';
-import type { TokenSigner } from './token-signer.js';
+import type { TokenSigner } from '../sessions/token-signer.js';
 
 export interface SigningKeyStoreOptions {
   db: Database;

@@ -3,7 +3,7 @@ import type { JWTPayload } from 'jose';
 import type { User } from '../directory/user.entity.js';
 import type { Session } from '../sessions/session.entity.js';
 import type { App } from './app.entity.js';
-import type { TokenSigner } from './token-signer.js';
+import type { TokenSigner } from '../sessions/token-signer.js';
 
 /** Header `typ` of Gatehouse's tokens: RFC 9068 §2.1 for access tokens; ID tokens are plain JWTs. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';

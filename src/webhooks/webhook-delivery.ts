@@ -19,8 +19,6 @@ export interface WebhookDeliveryOptions extends OutboxWorkerSettings {
   masterKey: Buffer;
   logger?: WebhookLogger;
   timeoutMs?: number;
-  /** Delivered rows are deleted after this many days. */
-  retentionDays?: number;
   fetch?: typeof fetch;
   /** The clock for the signature's `t` (tests). */
   now?: () => Date;
@@ -53,7 +51,6 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
   const o = {
     maxAttempts: 15,
     timeoutMs: 10_000,
-    retentionDays: 7,
     fetch: globalThis.fetch,
     now: () => new Date(),
     ...options,

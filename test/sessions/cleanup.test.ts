@@ -5,8 +5,8 @@ import { createPerson, createTenantWithConnection } from '../support/oauth-fixtu
 
 /**
  * The periodic cleanup: in every tenant, what expired (past the grace period)
- * goes and what is still live stays; logout outbox rows go only when delivered
- * or given up past their retention.
+ * goes and what is still live stays; rows of both outboxes (back-channel
+ * logouts, webhooks) go only when delivered or given up past their retention.
  */
 let t: TestDatabase;
 let appId: string;
@@ -95,7 +95,29 @@ async function tenantWithState(slug: string) {
       );
     }
   });
+  await webhookRows(tenant.tenantId, outboxRows);
   return tenant;
+}
+
+/** Outbox rows: finished long ago (go), finished recently, and still pending however old (both stay). */
+const outboxRows = [
+  ['delivered', ago(RETENTION + HOUR), ago(RETENTION + HOUR)],
+  ['failed', null, ago(RETENTION + HOUR)],
+  ['failed', null, ago(HOUR)],
+  ['delivered', ago(HOUR), ago(HOUR)],
+  ['pending', null, ago(RETENTION + HOUR)],
+] as const;
+
+async function webhookRows(tenantId: string, rows: readonly (readonly [string, Date | null, Date])[]) {
+  await t.db.withTenant(tenantId, async (em) => {
+    for (const [status, deliveredAt, nextAttemptAt] of rows) {
+      await em.query(
+        `INSERT INTO webhook_outbox (tenant_id, event_id, event_type, app_id, payload, status, delivered_at, next_attempt_at)
+         VALUES ($1, $2, 'user.updated', $3, '{}', $4, $5, $6)`,
+        [tenantId, randomUUID(), appId, status, deliveredAt, nextAttemptAt],
+      );
+    }
+  });
 }
 
 async function remaining(tenantId: string) {
@@ -109,6 +131,9 @@ async function remaining(tenantId: string) {
       oidc: await list('SELECT state AS v FROM oidc_login_states'),
       outbox: await list(
         `SELECT status || ':' || CASE WHEN COALESCE(delivered_at, next_attempt_at) < now() - interval '1 day' THEN 'old' ELSE 'new' END AS v FROM logout_outbox`,
+      ),
+      webhooks: await list(
+        `SELECT status || ':' || CASE WHEN COALESCE(delivered_at, next_attempt_at) < now() - interval '1 day' THEN 'old' ELSE 'new' END AS v FROM webhook_outbox`,
       ),
     };
   });
@@ -146,6 +171,7 @@ describe('cleanup of expired sign-in state', () => {
       saml_assertion_ids: 2,
       oidc_login_states: 2,
       logout_outbox: 4,
+      webhook_outbox: 4,
     });
     for (const tenant of [acme, globex]) {
       expect(await remaining(tenant.tenantId)).toEqual({
@@ -155,6 +181,7 @@ describe('cleanup of expired sign-in state', () => {
         assertions: ['_assertion-grace', '_assertion-live'],
         oidc: ['state-grace', 'state-live'],
         outbox: ['delivered:new', 'pending:old'],
+        webhooks: ['delivered:new', 'failed:new', 'pending:old'],
       });
     }
     const requests = await t.db.withPlatform((em) =>
@@ -174,8 +201,30 @@ describe('cleanup of expired sign-in state', () => {
     expect(a.authorization_codes + b.authorization_codes).toBe(1);
     expect(a.saml_assertion_ids + b.saml_assertion_ids).toBe(1);
     expect(a.logout_outbox + b.logout_outbox).toBe(2);
+    expect(a.webhook_outbox + b.webhook_outbox).toBe(2);
     const again = await runCleanup({ db: t.db, graceMs: GRACE, outboxRetentionMs: RETENTION }, now);
-    expect(again).toMatchObject({ tenants: 0, authorization_codes: 0, logout_outbox: 0 });
+    expect(again).toMatchObject({ tenants: 0, authorization_codes: 0, logout_outbox: 0, webhook_outbox: 0 });
+  });
+
+  it('visits a tenant whose only finished rows are old webhook deliveries, and keeps its pending and recent ones', async () => {
+    const only = await createTenantWithConnection(t.db, 'wonka');
+    const untouched = await createTenantWithConnection(t.db, 'stark');
+    await webhookRows(only.tenantId, outboxRows);
+    await webhookRows(untouched.tenantId, outboxRows.slice(2));
+    const due = await t.asApp<{ tenant_id: string }>(
+      `SELECT cleanup_due_tenants(now() - interval '1 hour', now() - interval '7 days', 100) AS tenant_id`,
+    );
+    expect(due.map((r) => r.tenant_id)).toEqual([only.tenantId]);
+
+    const counts = await runCleanup({ db: t.db, graceMs: GRACE, outboxRetentionMs: RETENTION }, now);
+
+    expect(counts).toMatchObject({ tenants: 1, webhook_outbox: 2, logout_outbox: 0 });
+    expect((await remaining(only.tenantId)).webhooks).toEqual(['delivered:new', 'failed:new', 'pending:old']);
+    expect((await remaining(untouched.tenantId)).webhooks).toEqual([
+      'delivered:new',
+      'failed:new',
+      'pending:old',
+    ]);
   });
 
   it('lists tenants with expired rows only through the resolver, never their rows', async () => {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import * as jose from 'jose';
 import type { Database } from '../../src/db/database.js';
 import { createSession } from '../../src/sessions/sessions.service.js';
-import type { TokenSigner } from '../../src/tokens/token-signer.js';
+import type { TokenSigner } from '../../src/sessions/token-signer.js';
 
 export const ISSUER = 'https://gatehouse.test';
 

@@ -1,11 +1,15 @@
 import type { JWTPayload } from 'jose';
-import type { SigningAlg } from './app.entity.js';
+
+/** The algorithms Gatehouse signs with (apps choose one; ES256 by default). */
+export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
 
 /**
  * Signs JWTs with Gatehouse's current signing key for an algorithm (keys live in
  * signing_keys, private parts sealed under the master key; see the sign-in
  * issue). Used for ID tokens, access tokens (typ at+jwt) and back-channel
- * logout tokens (typ logout+jwt). Verifiers use the JWKS.
+ * logout tokens (typ logout+jwt). Verifiers use the JWKS. The port is declared
+ * here, where back-channel logout needs it, and implemented in src/tokens, so
+ * sessions depends on nothing but db (DESIGN.md §1).
  */
 export interface TokenSigner {
   sign(payload: JWTPayload, options: { alg: SigningAlg; typ: string }): Promise<string>;
