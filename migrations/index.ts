@@ -5,6 +5,7 @@ import { SsoLoginState1764600000000 } from './1764600000000-sso-login-state.js';
 import { CleanupAndAppSessions1764700000000 } from './1764700000000-cleanup-and-app-sessions.js';
 import { Webhooks1764800000000 } from './1764800000000-webhooks.js';
 import { OutboxRetention1764900000000 } from './1764900000000-outbox-retention.js';
+import { IdpInitiatedLogin1765000000000 } from './1765000000000-idp-initiated-login.js';
 
 /** Every migration, in order. A new migration file is added here. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   CleanupAndAppSessions1764700000000,
   Webhooks1764800000000,
   OutboxRetention1764900000000,
+  IdpInitiatedLogin1765000000000,
 ];

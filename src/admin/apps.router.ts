@@ -42,6 +42,7 @@ const createBody = z.strictObject({
   backchannel_logout_uri: uri.nullable().optional(),
   token_signing_alg: alg.optional(),
   webhook_url: uri.nullable().optional(),
+  initiate_login_uri: uri.nullable().optional(),
 });
 const updateBody = z
   .strictObject({
@@ -51,6 +52,7 @@ const updateBody = z
     backchannel_logout_uri: uri.nullable().optional(),
     token_signing_alg: alg.optional(),
     webhook_url: uri.nullable().optional(),
+    initiate_login_uri: uri.nullable().optional(),
   })
   .refine((body) => Object.keys(body).length > 0, 'nothing to change');
 const rotateBody = z.strictObject({

@@ -64,6 +64,7 @@ const saml = {
   allow_idp_initiated: z.boolean().optional(),
   allow_sha1: z.boolean().optional(),
   sign_authn_requests: z.boolean().optional(),
+  idp_initiated_app_id: z.uuid().nullable().optional(),
 };
 const oidc = {
   client_id: z.string().min(1).max(512),

@@ -235,25 +235,28 @@ export const COMMANDS: Command[] = [
     name: 'apps create',
     usage:
       'apps create --name NAME --redirect-uri URI [--redirect-uri URI2 …] [--public]' +
-      ' [--backchannel-logout-uri URI] [--webhook-url URL]',
+      ' [--backchannel-logout-uri URI] [--webhook-url URL] [--initiate-login-uri URI]',
     options: {
       name: str,
       'redirect-uri': { type: 'string', multiple: true },
       public: flag,
       'backchannel-logout-uri': str,
       'webhook-url': str,
+      'initiate-login-uri': str,
     },
     async run(ctx, v) {
       const uris = v['redirect-uri'];
       if (!Array.isArray(uris) || uris.length === 0) throw new UsageError('--redirect-uri is required');
       const logout = opt(v, 'backchannel-logout-uri');
       const webhook = opt(v, 'webhook-url');
+      const initiateLogin = opt(v, 'initiate-login-uri');
       return (await ctx.api()).request('POST', '/apps', {
         name: need(v, 'name'),
         redirect_uris: uris,
         ...(v.public ? { client_type: 'public' } : {}),
         ...(logout ? { backchannel_logout_uri: logout } : {}),
         ...(webhook ? { webhook_url: webhook } : {}),
+        ...(initiateLogin ? { initiate_login_uri: initiateLogin } : {}),
       });
     },
   },

@@ -30,6 +30,8 @@ export interface ConnectionView {
     allow_idp_initiated: boolean;
     allow_sha1: boolean;
     sign_authn_requests: boolean;
+    /** The app IdP-initiated logins land in (its initiate_login_uri); null: a page asks to start from the app. */
+    idp_initiated_app_id: string | null;
   };
   /** What the IdP admin enters on their side. */
   sp?: { entity_id: string; acs_url: string; metadata_url: string };
@@ -88,6 +90,7 @@ export function connectionView(c: Connection, baseUrl: string, now: Date): Conne
       allow_idp_initiated: c.samlAllowIdpInitiated,
       allow_sha1: c.samlAllowSha1,
       sign_authn_requests: c.samlSignAuthnRequests,
+      idp_initiated_app_id: c.idpInitiatedAppId,
     },
     sp: { entity_id: sp.entityId, acs_url: sp.acsUrl, metadata_url: sp.metadataUrl },
     ...times,

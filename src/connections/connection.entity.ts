@@ -28,6 +28,8 @@ export class Connection {
   @Column('boolean', { name: 'saml_allow_idp_initiated' }) samlAllowIdpInitiated!: boolean;
   @Column('boolean', { name: 'saml_allow_sha1' }) samlAllowSha1!: boolean;
   @Column('boolean', { name: 'saml_sign_authn_requests' }) samlSignAuthnRequests!: boolean;
+  /** SAML: the app (platform-level, no FK) IdP-initiated logins go to; null: none. */
+  @Column('uuid', { name: 'idp_initiated_app_id', nullable: true }) idpInitiatedAppId!: string | null;
   @Column('text', { name: 'oidc_issuer', nullable: true }) oidcIssuer!: string | null;
   @Column('text', { name: 'oidc_client_id', nullable: true }) oidcClientId!: string | null;
   /** AES-256-GCM under the master key; never returned by any API. */

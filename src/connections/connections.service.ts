@@ -39,6 +39,8 @@ interface SamlFields {
   allow_idp_initiated?: boolean;
   allow_sha1?: boolean;
   sign_authn_requests?: boolean;
+  /** The app (OIDC Core §4 initiate_login_uri) IdP-initiated logins land in; null clears it. */
+  idp_initiated_app_id?: string | null;
 }
 interface OidcFields {
   issuer?: string;
@@ -63,6 +65,7 @@ const SAML_ONLY = [
   'allow_idp_initiated',
   'allow_sha1',
   'sign_authn_requests',
+  'idp_initiated_app_id',
 ];
 const OIDC_ONLY = ['issuer', 'client_id', 'client_secret', 'scopes', 'id_token_algs'];
 
@@ -82,6 +85,23 @@ export async function loadConnection(em: EntityManager, connectionId: string): P
   const c = await em.findOneBy(Connection, { id: connectionId });
   if (!c) throw new NotFoundError('Connection');
   return c;
+}
+
+/**
+ * Apps are platform rows, so the connection holds a plain uuid: it must name a
+ * live app with an initiate_login_uri (read in the connection's transaction;
+ * the login checks again, as the app may change later). One message for every
+ * miss, so a tenant admin learns nothing about other apps.
+ */
+async function checkIdpInitiatedApp(em: EntityManager, appId: string | null | undefined): Promise<void> {
+  if (appId === undefined || appId === null) return;
+  const rows = await em.query<unknown[]>(
+    'SELECT 1 FROM apps WHERE id = $1 AND deleted_at IS NULL AND initiate_login_uri IS NOT NULL',
+    [appId],
+  );
+  if (rows.length === 0) {
+    throw new BadRequestError('idp_initiated_app_id: must name a registered app with an initiate_login_uri');
+  }
 }
 
 /** IdP metadata from exactly one of metadata_xml / metadata_url, parsed and checked. */
@@ -121,6 +141,7 @@ function samlFlagColumns(input: SamlFields): Partial<Connection> {
   if (input.allow_idp_initiated !== undefined) out.samlAllowIdpInitiated = input.allow_idp_initiated;
   if (input.allow_sha1 !== undefined) out.samlAllowSha1 = input.allow_sha1;
   if (input.sign_authn_requests !== undefined) out.samlSignAuthnRequests = input.sign_authn_requests;
+  if (input.idp_initiated_app_id !== undefined) out.idpInitiatedAppId = input.idp_initiated_app_id;
   return out;
 }
 
@@ -137,6 +158,7 @@ const DEFAULTS: Omit<Connection, 'tenantId' | 'id' | 'type' | 'name' | 'createdA
   samlAllowIdpInitiated: false,
   samlAllowSha1: false,
   samlSignAuthnRequests: false,
+  idpInitiatedAppId: null,
   oidcIssuer: null,
   oidcClientId: null,
   oidcClientSecretEnc: null,
@@ -181,6 +203,7 @@ export async function createConnection(
   }
   return deps.db.withTenant(tenantId, async (em) => {
     await requireLiveTenant(em, tenantId);
+    if (input.type === 'saml') await checkIdpInitiatedApp(em, input.idp_initiated_app_id);
     const connection = em.create(Connection, {
       ...DEFAULTS,
       ...commonColumns(input),
@@ -302,6 +325,7 @@ export async function updateConnection(
   const { columns, warnings } = await prepareUpdate(deps, existing, input, now);
   return deps.db.withTenant(tenantId, async (em) => {
     const connection = await loadConnection(em, connectionId);
+    await checkIdpInitiatedApp(em, input.idp_initiated_app_id);
     const before = connectionView(connection, deps.baseUrl, now);
     Object.assign(connection, columns, { updatedAt: now });
     await em.save(Connection, connection);

@@ -45,4 +45,11 @@ export interface LoginFlow {
 export interface AuthorizationCompleter {
   complete(req: Request, res: Response, loginId: string, result: LoginResult): Promise<void>;
   fail(req: Request, res: Response, loginId: string, failure: LoginFailure): Promise<void>;
+  /**
+   * An IdP-initiated (unsolicited) SAML login, validated and provisioned, that
+   * no app asked for. Resolves true when it answered the browser (e.g. sent it
+   * to the app's initiate_login_uri, OIDC Core §4); false leaves the answer to
+   * sso (a page asking the person to start from their application).
+   */
+  completeUnsolicited?(req: Request, res: Response, result: LoginResult): Promise<boolean>;
 }

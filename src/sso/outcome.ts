@@ -11,13 +11,11 @@ import { LoginRefusedError, loginFailureOf, type ReasonCode } from './reasons.js
 
 /**
  * An IdP-initiated (unsolicited) SAML login has no pending authorization of
- * the main app. A completer that can land such logins (e.g. in the app's
- * initiate-login URI) implements this; otherwise the person is told to start
- * from their application.
+ * the main app. A completer that can land such logins (in the app's
+ * initiate_login_uri) implements completeUnsolicited; otherwise, or when it
+ * declines, the person is told to start from their application.
  */
-export interface UnsolicitedLoginCompleter {
-  completeUnsolicited(req: Request, res: Response, result: LoginResult): Promise<void>;
-}
+export type UnsolicitedLoginCompleter = Required<Pick<AuthorizationCompleter, 'completeUnsolicited'>>;
 
 export interface SsoDeps {
   config: Config;
@@ -61,10 +59,8 @@ export async function finishLogin(
   result: LoginResult,
 ): Promise<void> {
   if (loginId === null) {
-    if (deps.completer.completeUnsolicited) {
-      await deps.completer.completeUnsolicited(req, res, result);
+    if (deps.completer.completeUnsolicited && (await deps.completer.completeUnsolicited(req, res, result)))
       return;
-    }
     sendPage(res, {
       status: 200,
       title: 'Signed in',

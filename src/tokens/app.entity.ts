@@ -16,6 +16,8 @@ export class App {
   @Column('text', { name: 'token_signing_alg' }) tokenSigningAlg!: SigningAlg;
   /** Where the app receives signed directory events (src/webhooks); null: none. */
   @Column('text', { name: 'webhook_url', nullable: true }) webhookUrl!: string | null;
+  /** OIDC Core §4: where an IdP-initiated login is sent to start the app's own login; null: none. */
+  @Column('text', { name: 'initiate_login_uri', nullable: true }) initiateLoginUri!: string | null;
   @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
   @Column('timestamptz', { name: 'updated_at' }) updatedAt!: Date;
   @Column('timestamptz', { name: 'deleted_at', nullable: true }) deletedAt!: Date | null;

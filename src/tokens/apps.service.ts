@@ -30,6 +30,8 @@ export interface AppInput {
   token_signing_alg?: SigningAlg;
   /** Signed directory events (src/webhooks); setting it issues a webhook secret if the app has none. */
   webhook_url?: string | null;
+  /** OIDC Core §4 third-party initiated login: where IdP-initiated logins start the app's own login. */
+  initiate_login_uri?: string | null;
 }
 export type AppUpdate = Partial<Omit<AppInput, 'client_type'>>;
 
@@ -49,6 +51,7 @@ export interface AppView {
   backchannel_logout_uri: string | null;
   token_signing_alg: SigningAlg;
   webhook_url: string | null;
+  initiate_login_uri: string | null;
   created_at: string;
   updated_at: string;
   /** Metadata of the secrets that still verify; never the secret or its hash. */
@@ -65,6 +68,7 @@ function appView(app: App, secrets: AppSecret[]): AppView {
     backchannel_logout_uri: app.backchannelLogoutUri,
     token_signing_alg: app.tokenSigningAlg,
     webhook_url: app.webhookUrl,
+    initiate_login_uri: app.initiateLoginUri,
     created_at: app.createdAt.toISOString(),
     updated_at: app.updatedAt.toISOString(),
     secrets: secrets.map((s) => ({
@@ -125,6 +129,7 @@ export async function createApp(
       backchannelLogoutUri: input.backchannel_logout_uri ?? null,
       tokenSigningAlg: input.token_signing_alg ?? 'ES256',
       webhookUrl: input.webhook_url ?? null,
+      initiateLoginUri: input.initiate_login_uri ?? null,
       createdAt: now,
       updatedAt: now,
       deletedAt: null,
@@ -191,6 +196,7 @@ export async function updateApp(
     if (input.backchannel_logout_uri !== undefined) app.backchannelLogoutUri = input.backchannel_logout_uri;
     if (input.token_signing_alg !== undefined) app.tokenSigningAlg = input.token_signing_alg;
     if (input.webhook_url !== undefined) app.webhookUrl = input.webhook_url;
+    if (input.initiate_login_uri !== undefined) app.initiateLoginUri = input.initiate_login_uri;
     app.updatedAt = now;
     await em.save(App, app);
     const webhookSecret = app.webhookUrl ? await ensureWebhookSecret(em, masterKey, app.id, now) : null;

@@ -37,6 +37,9 @@ class LoginRefused extends Error {
  * issues the code only when cookie and token both match (continueLogin).
  *
  * fail(): ends the request and returns the error to the app's redirect_uri.
+ *
+ * completeUnsolicited(): an IdP-initiated SAML login lands in the app the
+ * connection names, by OIDC Core §4 third-party initiated login.
  */
 export function createAuthorizationCompleter(deps: CompleterDeps): AuthorizationCompleter {
   const { config, db } = deps;
@@ -97,7 +100,48 @@ export function createAuthorizationCompleter(deps: CompleterDeps): Authorization
     res.redirect(303, next.toString());
   }
 
-  return { complete, fail };
+  /**
+   * OIDC Core §4: no app asked for this login, so none gets a code from it.
+   * The browser goes (303) to the app's registered initiate_login_uri with
+   * `iss` and `login_hint` (the asserted user's email); the app then starts a
+   * normal code flow with its own state, nonce and PKCE (CSRF-safe), which
+   * runs SP-initiated SSO to the same IdP, whose session answers it. No
+   * session and no code are created here. The target is only ever the
+   * registered URI (no target_link_uri: we have no safe one to give).
+   * Resolves false (sso shows its page) when the connection names no live app
+   * with an initiate_login_uri.
+   */
+  async function completeUnsolicited(req: Request, res: Response, result: LoginResult): Promise<boolean> {
+    const target = await db.withTenant(result.tenantId, async (em) => {
+      // idor check: RLS scopes both rows to the tenant of the login.
+      const [row] = await em.query<{ app_id: string | null; email: string | null }[]>(
+        `SELECT c.idp_initiated_app_id AS app_id, u.email
+           FROM connections c JOIN users u ON u.id = $2
+          WHERE c.id = $1`,
+        [result.connectionId, result.userId],
+      );
+      if (!row?.app_id) return null;
+      // apps is a platform table (no tenant rows): readable in any transaction.
+      const [app] = await em.query<{ initiate_login_uri: string | null }[]>(
+        'SELECT initiate_login_uri FROM apps WHERE id = $1 AND deleted_at IS NULL',
+        [row.app_id],
+      );
+      if (!app?.initiate_login_uri) return null;
+      return { appId: row.app_id, uri: app.initiate_login_uri, email: row.email };
+    });
+    if (!target) return false;
+    const next = new URL(target.uri);
+    next.searchParams.set('iss', config.baseUrl);
+    if (target.email) next.searchParams.set('login_hint', target.email);
+    req.log.info(
+      { app_id: target.appId, connection_id: result.connectionId, tenant_id: result.tenantId },
+      'IdP-initiated login sent to the app',
+    );
+    res.redirect(303, next.toString());
+    return true;
+  }
+
+  return { complete, fail, completeUnsolicited };
 }
 
 /**

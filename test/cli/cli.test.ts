@@ -165,6 +165,8 @@ describe('gatehouse CLI against a running server', () => {
       'https://app.example.com/backchannel-logout',
       '--webhook-url',
       'https://app.example.com/gatehouse-events',
+      '--initiate-login-uri',
+      'https://app.example.com/login/start',
     );
     expect(res).toMatchObject({ code: 0, stderr: '' });
     expect(res.json).toMatchObject({
@@ -172,6 +174,7 @@ describe('gatehouse CLI against a running server', () => {
       redirect_uris: ['https://app.example.com/callback'],
       backchannel_logout_uri: 'https://app.example.com/backchannel-logout',
       webhook_url: 'https://app.example.com/gatehouse-events',
+      initiate_login_uri: 'https://app.example.com/login/start',
     });
     expect(res.json.client_secret).toMatch(/^gh_secret_/);
     expect(res.json.webhook_secret).toMatch(/^gh_whsec_/);

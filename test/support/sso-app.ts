@@ -27,9 +27,10 @@ export class RecordingCompleter implements AuthorizationCompleter, UnsolicitedLo
     res.status(200).type('text').send(`failed ${loginId} ${failure.reason}`);
   }
 
-  async completeUnsolicited(_req: Request, res: Response, result: LoginResult): Promise<void> {
+  async completeUnsolicited(_req: Request, res: Response, result: LoginResult): Promise<boolean> {
     this.completed.push({ loginId: null, result });
     res.status(200).type('text').send('completed unsolicited');
+    return true;
   }
 }
 
