@@ -6,6 +6,7 @@ import { CleanupAndAppSessions1764700000000 } from './1764700000000-cleanup-and-
 import { Webhooks1764800000000 } from './1764800000000-webhooks.js';
 import { OutboxRetention1764900000000 } from './1764900000000-outbox-retention.js';
 import { IdpInitiatedLogin1765000000000 } from './1765000000000-idp-initiated-login.js';
+import { ConnectionTrustSettings1765100000000 } from './1765100000000-connection-trust-settings.js';
 
 /** Every migration, in order. A new migration file is added here. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   Webhooks1764800000000,
   OutboxRetention1764900000000,
   IdpInitiatedLogin1765000000000,
+  ConnectionTrustSettings1765100000000,
 ];

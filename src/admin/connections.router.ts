@@ -10,6 +10,7 @@ import {
   type ConnectionDeps,
 } from '../connections/connections.service.js';
 import { ID_TOKEN_ALGS } from '../connections/oidc-discovery.js';
+import { SAML_SIGNED_ELEMENTS } from '../connections/connection.entity.js';
 import { NotFoundError } from '../errors.js';
 import { auditContext } from './principal.js';
 import { tenantIdParam } from './tenants.router.js';
@@ -64,6 +65,7 @@ const saml = {
   allow_idp_initiated: z.boolean().optional(),
   allow_sha1: z.boolean().optional(),
   sign_authn_requests: z.boolean().optional(),
+  signed_element: z.enum(SAML_SIGNED_ELEMENTS).optional(),
   idp_initiated_app_id: z.uuid().nullable().optional(),
 };
 const oidc = {
@@ -71,6 +73,7 @@ const oidc = {
   client_secret: z.string().min(1).max(4096),
   scopes: scopes.optional(),
   id_token_algs: idTokenAlgs.optional(),
+  trust_email_unverified: z.boolean().optional(),
 };
 
 const createBody = z.discriminatedUnion(
@@ -92,6 +95,7 @@ const updateBody = z
     client_secret: oidc.client_secret.optional(),
     scopes: oidc.scopes,
     id_token_algs: oidc.id_token_algs,
+    trust_email_unverified: oidc.trust_email_unverified,
   })
   .refine((body) => Object.keys(body).length > 0, 'nothing to change');
 

@@ -1,4 +1,4 @@
-import type { Connection } from './connection.entity.js';
+import type { Connection, SamlSignedElement } from './connection.entity.js';
 import { isExpired } from './saml-metadata.js';
 import { serviceProviderDetails } from './sp.js';
 
@@ -30,6 +30,7 @@ export interface ConnectionView {
     allow_idp_initiated: boolean;
     allow_sha1: boolean;
     sign_authn_requests: boolean;
+    signed_element: SamlSignedElement;
     /** The app IdP-initiated logins land in (its initiate_login_uri); null: a page asks to start from the app. */
     idp_initiated_app_id: string | null;
   };
@@ -40,6 +41,7 @@ export interface ConnectionView {
     client_id: string | null;
     scopes: string[];
     id_token_algs: string[];
+    trust_email_unverified: boolean;
     /** The callback to register at the IdP. */
     redirect_uri: string;
   };
@@ -68,6 +70,7 @@ export function connectionView(c: Connection, baseUrl: string, now: Date): Conne
         client_id: c.oidcClientId,
         scopes: c.oidcScopes,
         id_token_algs: c.oidcIdTokenAlgs,
+        trust_email_unverified: c.oidcTrustEmailUnverified,
         redirect_uri: `${baseUrl}/oidc/${c.id}/callback`,
       },
       ...times,
@@ -90,6 +93,7 @@ export function connectionView(c: Connection, baseUrl: string, now: Date): Conne
       allow_idp_initiated: c.samlAllowIdpInitiated,
       allow_sha1: c.samlAllowSha1,
       sign_authn_requests: c.samlSignAuthnRequests,
+      signed_element: c.samlSignedElement,
       idp_initiated_app_id: c.idpInitiatedAppId,
     },
     sp: { entity_id: sp.entityId, acs_url: sp.acsUrl, metadata_url: sp.metadataUrl },

@@ -2,6 +2,9 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 export type ConnectionType = 'saml' | 'oidc';
 export type ConnectionStatus = 'draft' | 'active' | 'inactive';
+/** Which SAML signature a login relies on (migrations/1765100000000). */
+export type SamlSignedElement = 'assertion' | 'response' | 'both';
+export const SAML_SIGNED_ELEMENTS: readonly SamlSignedElement[] = ['assertion', 'response', 'both'];
 
 export interface SamlCertificate {
   pem: string;
@@ -28,6 +31,7 @@ export class Connection {
   @Column('boolean', { name: 'saml_allow_idp_initiated' }) samlAllowIdpInitiated!: boolean;
   @Column('boolean', { name: 'saml_allow_sha1' }) samlAllowSha1!: boolean;
   @Column('boolean', { name: 'saml_sign_authn_requests' }) samlSignAuthnRequests!: boolean;
+  @Column('text', { name: 'saml_signed_element' }) samlSignedElement!: SamlSignedElement;
   /** SAML: the app (platform-level, no FK) IdP-initiated logins go to; null: none. */
   @Column('uuid', { name: 'idp_initiated_app_id', nullable: true }) idpInitiatedAppId!: string | null;
   @Column('text', { name: 'oidc_issuer', nullable: true }) oidcIssuer!: string | null;
@@ -36,6 +40,8 @@ export class Connection {
   @Column('text', { name: 'oidc_client_secret_enc', nullable: true }) oidcClientSecretEnc!: string | null;
   @Column('text', { name: 'oidc_scopes', array: true }) oidcScopes!: string[];
   @Column('text', { name: 'oidc_id_token_algs', array: true }) oidcIdTokenAlgs!: string[];
+  /** OIDC: use the IdP's email even when its ID token says email_verified is not true. */
+  @Column('boolean', { name: 'oidc_trust_email_unverified' }) oidcTrustEmailUnverified!: boolean;
   @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
   @Column('timestamptz', { name: 'updated_at' }) updatedAt!: Date;
 }

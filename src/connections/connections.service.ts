@@ -7,7 +7,12 @@ import { BadRequestError, NotFoundError } from '../errors.js';
 import { revokeSession } from '../sessions/sessions.service.js';
 import { requireLiveTenant } from '../tenants/tenant-guard.js';
 import type { AuditContext } from '../tenants/tenants.service.js';
-import { Connection, type ConnectionStatus, type SamlCertificate } from './connection.entity.js';
+import {
+  Connection,
+  type ConnectionStatus,
+  type SamlCertificate,
+  type SamlSignedElement,
+} from './connection.entity.js';
 import { auditSnapshot, connectionView, type ConnectionView } from './connection-view.js';
 import { guardedFetch, type OutboundFetchOptions } from './fetch-guard.js';
 import { discoverOidcProvider } from './oidc-discovery.js';
@@ -39,6 +44,8 @@ interface SamlFields {
   allow_idp_initiated?: boolean;
   allow_sha1?: boolean;
   sign_authn_requests?: boolean;
+  /** Which signature a login relies on: the Assertion's (default), the Response's, or both. */
+  signed_element?: SamlSignedElement;
   /** The app (OIDC Core §4 initiate_login_uri) IdP-initiated logins land in; null clears it. */
   idp_initiated_app_id?: string | null;
 }
@@ -48,6 +55,8 @@ interface OidcFields {
   client_secret?: string;
   scopes?: string[];
   id_token_algs?: string[];
+  /** Use the IdP's email even when the ID token does not say email_verified: true. */
+  trust_email_unverified?: boolean;
 }
 export type CreateConnectionInput =
   | (CommonFields & SamlFields & { type: 'saml'; name: string })
@@ -65,9 +74,17 @@ const SAML_ONLY = [
   'allow_idp_initiated',
   'allow_sha1',
   'sign_authn_requests',
+  'signed_element',
   'idp_initiated_app_id',
 ];
-const OIDC_ONLY = ['issuer', 'client_id', 'client_secret', 'scopes', 'id_token_algs'];
+const OIDC_ONLY = [
+  'issuer',
+  'client_id',
+  'client_secret',
+  'scopes',
+  'id_token_algs',
+  'trust_email_unverified',
+];
 
 /** AAD of the sealed client secret: a ciphertext copied to another row does not open. */
 export function oidcClientSecretContext(tenantId: string, connectionId: string): string {
@@ -141,6 +158,7 @@ function samlFlagColumns(input: SamlFields): Partial<Connection> {
   if (input.allow_idp_initiated !== undefined) out.samlAllowIdpInitiated = input.allow_idp_initiated;
   if (input.allow_sha1 !== undefined) out.samlAllowSha1 = input.allow_sha1;
   if (input.sign_authn_requests !== undefined) out.samlSignAuthnRequests = input.sign_authn_requests;
+  if (input.signed_element !== undefined) out.samlSignedElement = input.signed_element;
   if (input.idp_initiated_app_id !== undefined) out.idpInitiatedAppId = input.idp_initiated_app_id;
   return out;
 }
@@ -158,12 +176,14 @@ const DEFAULTS: Omit<Connection, 'tenantId' | 'id' | 'type' | 'name' | 'createdA
   samlAllowIdpInitiated: false,
   samlAllowSha1: false,
   samlSignAuthnRequests: false,
+  samlSignedElement: 'assertion',
   idpInitiatedAppId: null,
   oidcIssuer: null,
   oidcClientId: null,
   oidcClientSecretEnc: null,
   oidcScopes: ['openid', 'email', 'profile'],
   oidcIdTokenAlgs: ['RS256'],
+  oidcTrustEmailUnverified: false,
 };
 
 /**
@@ -199,6 +219,7 @@ export async function createConnection(
       oidcClientSecretEnc: seal(deps.masterKey, input.client_secret, oidcClientSecretContext(tenantId, id)),
       oidcScopes: input.scopes ?? DEFAULTS.oidcScopes,
       oidcIdTokenAlgs: algs,
+      oidcTrustEmailUnverified: input.trust_email_unverified ?? false,
     };
   }
   return deps.db.withTenant(tenantId, async (em) => {
@@ -303,6 +324,8 @@ async function prepareUpdate(
   if (input.client_id !== undefined) columns.oidcClientId = input.client_id;
   if (input.scopes !== undefined) columns.oidcScopes = input.scopes;
   if (input.id_token_algs !== undefined) columns.oidcIdTokenAlgs = input.id_token_algs;
+  if (input.trust_email_unverified !== undefined)
+    columns.oidcTrustEmailUnverified = input.trust_email_unverified;
   if (input.client_secret !== undefined) {
     columns.oidcClientSecretEnc = seal(
       deps.masterKey,

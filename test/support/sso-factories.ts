@@ -55,6 +55,8 @@ type ConnectionOverrides = Partial<
     | 'attributeMapping'
     | 'samlAllowIdpInitiated'
     | 'samlAllowSha1'
+    | 'samlSignedElement'
+    | 'oidcTrustEmailUnverified'
     | 'oidcIdTokenAlgs'
     | 'oidcScopes'
   >
@@ -108,6 +110,7 @@ export async function createSamlConnection(
     saml_certificates: JSON.stringify(certificates),
     saml_allow_idp_initiated: o.samlAllowIdpInitiated ?? false,
     saml_allow_sha1: o.samlAllowSha1 ?? false,
+    saml_signed_element: o.samlSignedElement ?? 'assertion',
   });
 }
 
@@ -133,6 +136,7 @@ export async function createOidcConnection(
     ),
     oidc_scopes: o.oidcScopes ?? ['openid', 'email', 'profile'],
     oidc_id_token_algs: o.oidcIdTokenAlgs ?? ['RS256'],
+    oidc_trust_email_unverified: o.oidcTrustEmailUnverified ?? false,
   });
 }
 
