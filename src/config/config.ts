@@ -104,6 +104,10 @@ export const configSchema = z
     GATEHOUSE_SSO_CLOCK_SKEW: z.coerce.number().int().min(0).max(600).default(60),
     GATEHOUSE_SAML_MAX_ASSERTION_AGE: seconds(600),
     GATEHOUSE_SAML_SP_SIGNING_KEY_FILE: z.string().min(1).optional(),
+    GATEHOUSE_XML_MAX_DEPTH: z.coerce.number().int().min(8).max(512).default(64),
+    GATEHOUSE_XML_MAX_ELEMENTS: z.coerce.number().int().min(16).max(1_000_000).default(20_000),
+    GATEHOUSE_XML_MAX_ATTRIBUTES: z.coerce.number().int().min(16).max(1_000_000).default(40_000),
+    GATEHOUSE_XML_MAX_TEXT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
     GATEHOUSE_SAML_SP_SIGNING_CERT_FILE: z.string().min(1).optional(),
     GATEHOUSE_SCIM_RATE_LIMIT: z.coerce.number().int().positive().default(3000),
     GATEHOUSE_SCIM_RATE_WINDOW: seconds(60),
@@ -180,6 +184,13 @@ export const configSchema = z
         /** PEM files of the SP key pair that signs AuthnRequests of connections asking for it (both or neither). */
         spSigningKeyFile: env.GATEHOUSE_SAML_SP_SIGNING_KEY_FILE,
         spSigningCertFile: env.GATEHOUSE_SAML_SP_SIGNING_CERT_FILE,
+        /** Bounds checked by a streaming pre-scan before any XML (SAML responses, IdP metadata) reaches a DOM. */
+        xmlLimits: {
+          maxDepth: env.GATEHOUSE_XML_MAX_DEPTH,
+          maxElements: env.GATEHOUSE_XML_MAX_ELEMENTS,
+          maxAttributes: env.GATEHOUSE_XML_MAX_ATTRIBUTES,
+          maxTextBytes: env.GATEHOUSE_XML_MAX_TEXT,
+        },
       },
       /** SCIM 2.0 provisioning (src/scim). */
       scim: {
