@@ -52,6 +52,7 @@ export function adminRouter(deps: AdminDeps): Router {
     }),
   );
   router.use(appsRouter(deps.db, deps.secrets.masterKey));
+      xmlLimits: deps.config.sso.xmlLimits,
   if (deps.signingKeys) router.use(signingKeysRouter(deps.signingKeys));
   router.use(jsonNotFound);
   router.use(jsonErrorHandler);

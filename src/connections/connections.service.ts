@@ -15,6 +15,7 @@ import {
 } from './connection.entity.js';
 import { auditSnapshot, connectionView, type ConnectionView } from './connection-view.js';
 import { guardedFetch, type OutboundFetchOptions } from './fetch-guard.js';
+import type { XmlLimits } from './xml-limits.js';
 import { discoverOidcProvider } from './oidc-discovery.js';
 import {
   certificateWarnings,
@@ -28,6 +29,8 @@ export interface ConnectionDeps {
   baseUrl: string;
   masterKey: Buffer;
   fetch: OutboundFetchOptions;
+  /** Pre-scan bounds for metadata XML (config.sso.xmlLimits); the defaults when not given. */
+  xmlLimits?: XmlLimits;
 }
 
 interface CommonFields {
@@ -139,7 +142,7 @@ async function importMetadata(deps: ConnectionDeps, input: SamlFields, now: Date
     );
     xml = fetched.body;
   }
-  return parseIdpMetadata(xml ?? '', { now, allowHttp: deps.fetch.allowPrivate });
+  return parseIdpMetadata(xml ?? '', { now, allowHttp: deps.fetch.allowPrivate, xmlLimits: deps.xmlLimits });
 }
 
 function commonColumns(input: CommonFields): Partial<Connection> {

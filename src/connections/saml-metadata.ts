@@ -3,6 +3,7 @@ import { DOMParser } from '@xmldom/xmldom';
 import xpath from 'xpath';
 import { BadRequestError } from '../errors.js';
 import type { SamlCertificate } from './connection.entity.js';
+import { DEFAULT_XML_LIMITS, prescanXml, XmlRefusedError, type XmlLimits } from './xml-limits.js';
 
 export const SAML_METADATA_MAX_BYTES = 256 * 1024;
 
@@ -38,12 +39,23 @@ function fail(message: string): never {
  * aware XPath, so a look-alike element in another namespace is ignored); its
  * signing certificates are all kept, for rotation.
  */
-export function parseIdpMetadata(xml: string, options: { now: Date; allowHttp: boolean }): IdpMetadata {
+export function parseIdpMetadata(
+  xml: string,
+  options: { now: Date; allowHttp: boolean; xmlLimits?: XmlLimits },
+): IdpMetadata {
   if (Buffer.byteLength(xml, 'utf8') > SAML_METADATA_MAX_BYTES) {
     fail(`the document is larger than ${SAML_METADATA_MAX_BYTES / 1024} KiB`);
   }
   // Threat: XXE / billion laughs. Refused on the raw text, before any parsing.
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) fail('a DOCTYPE or ENTITY declaration is not allowed');
+  // Bounded parsing: depth, element, attribute and text limits before any DOM (docs/security.md).
+  try {
+    prescanXml(xml, options.xmlLimits ?? DEFAULT_XML_LIMITS);
+  } catch (error) {
+    if (!(error instanceof XmlRefusedError)) throw error;
+    if (error.code === 'malformed') fail(`not well-formed XML (${error.detail})`);
+    fail(`the document is ${error.code.replace(/_/g, ' ')} (${error.detail})`);
+  }
 
   const doc = parseXml(xml);
   const root = doc.documentElement;

@@ -56,6 +56,11 @@ export const REASONS = {
   saml_response_malformed: denied(400, IDP_PROBLEM),
   saml_dtd_forbidden: denied(400, IDP_PROBLEM),
   saml_xml_comment_injection: denied(400, IDP_PROBLEM),
+  // Bounded parsing (src/connections/xml-limits.ts): refused before any DOM is built.
+  saml_xml_too_deep: denied(400, IDP_PROBLEM),
+  saml_xml_too_many_elements: denied(400, IDP_PROBLEM),
+  saml_xml_too_many_attributes: denied(400, IDP_PROBLEM),
+  saml_xml_too_much_text: denied(400, IDP_PROBLEM),
   saml_idp_error: denied(403, 'Your identity provider did not sign you in.'),
   saml_assertion_count: denied(400, IDP_PROBLEM),
   saml_assertion_encrypted: denied(400, IDP_PROBLEM),

@@ -35,4 +35,15 @@ describe('IdP metadata attacks', () => {
     expect(message).not.toMatch(/root:/);
     expect(message).toMatch(/^metadata: /);
   });
+
+  it.each([
+    ['too deep', `<md:Extensions>${'<d>'.repeat(20_000)}${'</d>'.repeat(20_000)}</md:Extensions>`],
+    ['too many elements', `<md:Extensions>${'<d/>'.repeat(25_000)}</md:Extensions>`],
+  ])('refuses metadata that is %s, under the size cap, before any DOM is built', (label, extensions) => {
+    const okta = fixture('okta.xml');
+    const xml = okta.replace(/(<md:IDPSSODescriptor)/, `${extensions}$1`);
+    expect(xml).not.toBe(okta);
+    expect(Buffer.byteLength(xml)).toBeLessThan(256 * 1024);
+    expect(() => parse(xml)).toThrow(new RegExp(`metadata: the document is ${label}`));
+  });
 });

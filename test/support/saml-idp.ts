@@ -37,8 +37,10 @@ export interface ResponseOverrides {
   /** Lifetime of the assertion from its issue instant, seconds (default 300). */
   lifetimeSeconds?: number;
   assertionId?: string;
-  /** Sign the Response element too (the assertion is always signed). */
+  /** Sign the Response element (default: no). */
   signResponse?: boolean;
+  /** Sign the Assertion (default: yes); false with signResponse: an IdP that signs only the Response (ADFS-style). */
+  signAssertion?: boolean;
   /** Sign with RSA-SHA1 / SHA-1 digests instead of SHA-256. */
   sha1?: boolean;
 }
@@ -131,11 +133,11 @@ export class SamlTestIdp {
     });
   }
 
-  private sp(target: ServiceProviderTarget, signResponse: boolean) {
+  private sp(target: ServiceProviderTarget, signResponse: boolean, signAssertion = true) {
     return samlify.ServiceProvider({
       entityID: target.entityId,
       assertionConsumerService: [{ Binding: namespace.binding.post, Location: target.acsUrl }],
-      wantAssertionsSigned: true,
+      wantAssertionsSigned: signAssertion,
       wantMessageSigned: signResponse,
       ...(target.signingCert ? { signingCert: target.signingCert, authnRequestsSigned: true } : {}),
     });
@@ -250,7 +252,7 @@ export class SamlTestIdp {
     };
     const signResponse = o.signResponse ?? false;
     const answer = await this.idp(o.sha1 ?? false).createLoginResponse(
-      this.sp(target, signResponse),
+      this.sp(target, signResponse, o.signAssertion ?? true),
       { extract: { request: { id: requestId } } },
       'post',
       { email: user.nameId },

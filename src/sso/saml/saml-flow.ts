@@ -24,6 +24,7 @@ import { samlOptions, type SamlTiming } from './saml-options.js';
 import { SamlRequestCache } from './saml-request-cache.js';
 import type { SpSigningKey } from './sp-signing-key.js';
 import {
+  assertionIdentity,
   checkSignedAssertion,
   inspectSamlResponse,
   reasonOfSamlError,
@@ -34,12 +35,15 @@ import {
 interface RequestContext {
   options: SamlConfig;
   connection: Connection;
-  solicited: boolean;
+  /** At the ACS: what the unsigned envelope says, and this browser's pending requests. */
+  acs?: { envelopeInResponseTo: string | null; requests: SamlRequestCache };
 }
 
 interface SamlLogin {
   facts: AssertionFacts;
   attributes: Record<string, unknown>;
+  /** The app's pending login the signed InResponseTo answered; null: IdP-initiated. */
+  loginId: string | null;
 }
 
 const STRATEGY = 'saml';
@@ -48,8 +52,10 @@ const STRATEGY = 'saml';
  * SAML 2.0 Web Browser SSO through passport + MultiSamlStrategy
  * (`session: false`): SP-initiated HTTP-Redirect AuthnRequests and the
  * HTTP-POST ACS at /saml/{connectionId}/acs. node-saml checks the signature,
- * time window, audience and InResponseTo; inspectSamlResponse (before it) and
- * checkSignedAssertion (in the verify callback) make the checks it leaves out.
+ * time window and audience; inspectSamlResponse (before it, on the unsigned
+ * envelope: refusals only) and verify (after it, on the signed assertion:
+ * replay, subject, recipient, and which request it answers) make the rest.
+ * docs/security.md states the rule: a login uses only signed bytes.
  */
 export class SamlFlow {
   private readonly authenticator = new Passport();
@@ -112,7 +118,7 @@ export class SamlFlow {
       options.privateKey = this.spSigning.privateKeyPem;
     }
     if (connection.samlSsoBinding === BINDING_POST) return this.startWithPost(res, options);
-    this.contexts.set(req, { options, connection, solicited: true });
+    this.contexts.set(req, { options, connection });
     const outcome = await runStrategy(this.authenticator, STRATEGY, req, res);
     if (outcome.kind === 'error') throw outcome.error;
     if (outcome.kind !== 'responded') throw new Error(`SAML start ended with ${outcome.kind}`);
@@ -151,35 +157,32 @@ export class SamlFlow {
     if (!connection)
       return refuseLogin(this.deps, req, res, new LoginRefusedError('connection_unknown', connectionId));
 
-    let cache: SamlRequestCache | null = null;
-    let inResponseTo: string | null = null;
+    let requests: SamlRequestCache | null = null;
+    let envelopeInResponseTo: string | null = null;
     try {
       if (connection.status !== 'active') refuse('connection_unknown', `connection is ${connection.status}`);
       const sp = serviceProviderDetails(this.deps.config.baseUrl, connection.id);
-      const facts = inspectSamlResponse({
+      const envelope = inspectSamlResponse({
         samlResponse: (req.body as Record<string, unknown> | undefined)?.SAMLResponse,
         acsUrl: sp.acsUrl,
         idpEntityId: connection.samlIdpEntityId,
         allowSha1: connection.samlAllowSha1,
-        allowIdpInitiated: connection.samlAllowIdpInitiated,
+        xmlLimits: this.deps.config.sso.xmlLimits,
       });
-      inResponseTo = facts.inResponseTo;
-      cache = new SamlRequestCache(this.deps.db, {
+      envelopeInResponseTo = envelope.envelopeInResponseTo;
+      requests = new SamlRequestCache(this.deps.db, {
         tenantId,
         connectionId: connection.id,
         browserHash: presentedBinding(req, bindingOptions(this.deps.config)),
       });
-      const solicited = facts.inResponseTo !== null;
-      const options = this.options(connection, cache, solicited, facts.responseSigned);
-      this.contexts.set(req, { options, connection, solicited });
+      const options = this.options(connection, requests, false, envelope.responseSigned);
+      this.contexts.set(req, { options, connection, acs: { envelopeInResponseTo, requests } });
 
       const outcome = await runStrategy(this.authenticator, STRATEGY, req, res);
       if (outcome.kind === 'error') throw reasonOfSamlError(outcome.error);
       if (outcome.kind !== 'success') refuse('saml_response_invalid', `strategy ended with ${outcome.kind}`);
       const { login } = outcome.user as { login: SamlLogin };
 
-      const loginId = facts.inResponseTo ? cache.loginIdOf(facts.inResponseTo) : null;
-      if (solicited && !loginId) refuse('saml_in_response_to_invalid', 'request consumed without a login');
       const resolved = resolveProfileAttributes(
         connection.attributeMapping,
         login.attributes,
@@ -192,56 +195,103 @@ export class SamlFlow {
         login.facts.authnInstant ?? new Date(),
         { requestId: req.requestId, sourceIp: req.ip },
       );
-      await finishLogin(this.deps, req, res, loginId, result);
+      await finishLogin(this.deps, req, res, login.loginId, result);
     } catch (error) {
-      const loginId = inResponseTo && cache ? cache.loginIdOf(inResponseTo) : null;
-      await refuseLogin(this.deps, req, res, error, { tenantId, connectionId: connection.id, loginId });
+      await refuseLogin(this.deps, req, res, error, {
+        tenantId,
+        connectionId: connection.id,
+        loginId: await this.pendingLoginOfRefusal(requests, envelopeInResponseTo),
+      });
+    }
+  }
+
+  /**
+   * Where a refused answer sends the person back to: the app's login this
+   * browser has pending under the request id — the signed one if verify
+   * consumed it, else the envelope's (only this browser's own request can be
+   * found, so the unsigned value can at most end this browser's own attempt
+   * with an error, never sign anyone in).
+   */
+  private async pendingLoginOfRefusal(
+    requests: SamlRequestCache | null,
+    envelopeInResponseTo: string | null,
+  ): Promise<string | null> {
+    if (!requests) return null;
+    const consumed = requests.consumedLoginId();
+    if (consumed) return consumed;
+    if (!envelopeInResponseTo) return null;
+    try {
+      return (await requests.getAsync(envelopeInResponseTo))
+        ? requests.loginIdOf(envelopeInResponseTo)
+        : null;
+    } catch {
+      return null;
     }
   }
 
   private options(
     connection: Connection,
     cacheProvider: SamlRequestCache,
-    solicited: boolean,
+    saveRequestIds: boolean,
     responseSigned: boolean,
   ): SamlConfig {
-    return {
-      ...samlOptions({
-        baseUrl: this.deps.config.baseUrl,
-        connection,
-        timing: this.timing,
-        cacheProvider,
-        solicited,
-        responseSigned,
-      }),
-    };
+    return samlOptions({
+      baseUrl: this.deps.config.baseUrl,
+      connection,
+      timing: this.timing,
+      cacheProvider,
+      saveRequestIds,
+      responseSigned,
+    });
   }
 
-  /** The verify callback: node-saml has verified the signature; now the checks it leaves out. */
+  /**
+   * The verify callback: node-saml has verified the signature and handed over
+   * the signed assertion; every fact of the login is read from it, in order:
+   * 1. remember its ID (every verified assertion, accepted or not: replay);
+   * 2. subject, issuer, recipient, time, and the signed InResponseTo;
+   * 3. a signed InResponseTo must name a pending request of this browser on
+   *    this connection, consumed here once; none means IdP-initiated, which
+   *    checkSignedAssertion admits only where the connection allows it.
+   */
   private async verify(req: Request, profile: Profile | null): Promise<SamlLogin> {
     const context = this.contexts.get(req);
-    if (!context || !profile) refuse('saml_response_invalid', 'no profile');
+    if (!context?.acs || !profile) refuse('saml_response_invalid', 'no profile');
     const assertionXml = profile.getAssertionXml?.();
     if (!assertionXml) refuse('saml_response_invalid', 'no signed assertion');
     const now = new Date();
-    const { connection } = context;
-    const facts = checkSignedAssertion({
+    const { connection, acs } = context;
+    const identity = assertionIdentity({
       assertionXml,
-      acsUrl: serviceProviderDetails(this.deps.config.baseUrl, connection.id).acsUrl,
-      idpEntityId: connection.samlIdpEntityId,
-      solicited: context.solicited,
       now,
       clockSkewMs: this.timing.clockSkewMs,
+      maxAssertionAgeMs: this.timing.maxAssertionAgeMs,
     });
     const fresh = await rememberAssertionId(this.deps.db, {
       tenantId: connection.tenantId,
       connectionId: connection.id,
-      assertionId: facts.assertionId,
-      acceptableUntil: facts.acceptableUntil,
+      assertionId: identity.assertionId,
+      acceptableUntil: identity.acceptableUntil,
       now,
     });
-    if (!fresh) refuse('saml_assertion_replayed', `assertion ${facts.assertionId}`);
+    if (!fresh) refuse('saml_assertion_replayed', `assertion ${identity.assertionId}`);
+    const facts = checkSignedAssertion({
+      assertionXml,
+      acsUrl: serviceProviderDetails(this.deps.config.baseUrl, connection.id).acsUrl,
+      idpEntityId: connection.samlIdpEntityId,
+      envelopeInResponseTo: acs.envelopeInResponseTo,
+      allowIdpInitiated: connection.samlAllowIdpInitiated,
+      now,
+      clockSkewMs: this.timing.clockSkewMs,
+    });
+    let loginId: string | null = null;
+    if (facts.inResponseTo !== null) {
+      // idor check: the request row is found only for this tenant, connection and browser.
+      const found = await acs.requests.getAsync(facts.inResponseTo);
+      loginId = found ? acs.requests.loginIdOf(facts.inResponseTo) : null;
+      if (!loginId) refuse('saml_in_response_to_invalid', 'no pending request of this browser');
+    }
     const attributes = (profile.attributes ?? {}) as Record<string, unknown>;
-    return { facts, attributes };
+    return { facts, attributes, loginId };
   }
 }

@@ -17,8 +17,12 @@ export interface SamlOptionsInput {
   connection: Connection;
   timing: SamlTiming;
   cacheProvider: CacheProvider;
-  /** The answer carries InResponseTo: it must match a pending request of this browser. */
-  solicited: boolean;
+  /**
+   * Starting a login: node-saml saves the AuthnRequest id in the cache. At the
+   * ACS node-saml never checks InResponseTo: its check reads the unsigned
+   * Response attribute, so saml-flow.ts checks the signed one itself.
+   */
+  saveRequestIds: boolean;
   /** The Response element carries its own signature: then it must verify too. */
   responseSigned: boolean;
 }
@@ -27,13 +31,17 @@ export interface SamlOptionsInput {
  * node-saml options for one connection, every security option set explicitly
  * (CONVENTIONS: never a library default for security):
  * - signatures: by one of the connection's certificates (several during a
- *   rotation); the Assertion consumed must be signed, and a signature on the
- *   Response, when there is one, must verify as well;
+ *   rotation). connection.samlSignedElement says which must be there:
+ *   'assertion' (default) — the Assertion consumed is signed; 'response' —
+ *   the Response is signed, and node-saml then takes the assertion out of the
+ *   verified Response bytes (getSignedAssertion), so the signature covers it;
+ *   'both'. A signature on the Response, when there is one, must verify in
+ *   every mode;
  * - audience = our SP entity id for this connection, so an assertion made for
  *   another connection or tenant never passes;
- * - InResponseTo checked always for SP-initiated answers against the
- *   Postgres-backed cache (bound to the browser, consumed once); never for
- *   IdP-initiated ones, which the caller admits only where the connection allows;
+ * - InResponseTo: request ids saved in the Postgres-backed cache when a
+ *   login starts; at the ACS, the signed SubjectConfirmationData/@InResponseTo
+ *   is checked against it by saml-flow.ts (bound to the browser, consumed once);
  * - no RequestedAuthnContext: IdPs using MFA or passwordless would refuse a
  *   request for PasswordProtectedTransport;
  * - no NameIDPolicy: the IdP's configured NameID format is used.
@@ -48,13 +56,13 @@ export function samlOptions(input: SamlOptionsInput): SamlConfig {
     entryPoint: connection.samlSsoUrl ?? undefined,
     idpIssuer: connection.samlIdpEntityId ?? undefined,
     idpCert: connection.samlCertificates.map((c) => c.pem),
-    wantAssertionsSigned: true,
-    wantAuthnResponseSigned: input.responseSigned,
+    wantAssertionsSigned: connection.samlSignedElement !== 'response',
+    wantAuthnResponseSigned: connection.samlSignedElement !== 'assertion' || input.responseSigned,
     signatureAlgorithm: 'sha256',
     digestAlgorithm: 'sha256',
     acceptedClockSkewMs: timing.clockSkewMs,
     maxAssertionAgeMs: timing.maxAssertionAgeMs,
-    validateInResponseTo: input.solicited ? ValidateInResponseTo.always : ValidateInResponseTo.never,
+    validateInResponseTo: input.saveRequestIds ? ValidateInResponseTo.always : ValidateInResponseTo.never,
     requestIdExpirationPeriodMs: timing.requestTtlMs,
     cacheProvider: input.cacheProvider,
     disableRequestedAuthnContext: true,

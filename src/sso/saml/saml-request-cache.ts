@@ -8,8 +8,8 @@ import type { Database } from '../../db/database.js';
  * of its SSO cookie) and only once — the first lookup deletes the row
  * atomically (`DELETE … RETURNING`), so a second POST of the same answer, on
  * any node, finds nothing. One instance serves one HTTP request; it remembers
- * what it consumed, because node-saml looks the id up twice (Response and
- * SubjectConfirmationData InResponseTo).
+ * what it consumed. node-saml uses it only to save request ids when a login
+ * starts; the ACS looks up the signed InResponseTo itself (saml-flow.ts).
  */
 export class SamlRequestCache implements CacheProvider {
   private readonly consumed = new Map<string, { loginId: string; createdAt: Date }>();
@@ -80,6 +80,12 @@ export class SamlRequestCache implements CacheProvider {
       ]),
     );
     return key;
+  }
+
+  /** The app's pending login of the (one) request this cache consumed, if any. */
+  consumedLoginId(): string | null {
+    for (const { loginId } of this.consumed.values()) return loginId;
+    return null;
   }
 
   /** The app's pending login of a request this cache consumed, if any. */

@@ -1,12 +1,19 @@
 import { DOMParser } from '@xmldom/xmldom';
+import { prescanXml, XmlRefusedError, type XmlLimits } from '../../connections/xml-limits.js';
 import { LoginRefusedError, refuse } from '../reasons.js';
 
 /**
  * The SAML checks node-saml 5.1 does not make, as pure functions over the
- * XML (the clock is an argument). inspectSamlResponse runs on the raw POSTed
- * document before node-saml sees it; checkSignedAssertion runs on the
- * assertion node-saml returns — the bytes the signature covers — after it
- * verified the signature, time window, audience and InResponseTo.
+ * XML (the clock is an argument). docs/security.md, "signed bytes only":
+ *
+ * - inspectSamlResponse runs on the raw POSTed document before node-saml sees
+ *   it. It reads the unsigned envelope, so it may only add refusals (size and
+ *   shape bounds, status, Destination, one assertion, algorithms); nothing it
+ *   returns decides who signs in or which request is answered.
+ * - checkSignedAssertion runs on the assertion node-saml returns — the bytes
+ *   a verified signature covers — and decides everything a login uses:
+ *   subject, issuer, recipient, time window and whether the answer is
+ *   solicited (the signed SubjectConfirmationData/@InResponseTo).
  */
 
 const NS_PROTOCOL = 'urn:oasis:names:tc:SAML:2.0:protocol';
@@ -42,8 +49,12 @@ const COMMENT_NODE = 8;
 const PROCESSING_INSTRUCTION_NODE = 7;
 
 export interface ResponseFacts {
-  /** The Response's InResponseTo: null for an IdP-initiated (unsolicited) answer. */
-  inResponseTo: string | null;
+  /**
+   * The unsigned Response's InResponseTo. Never decides whether the answer is
+   * solicited (the signed assertion does); it can only make a refusal, when it
+   * disagrees with the signed value.
+   */
+  envelopeInResponseTo: string | null;
   /** Whether the Response element carries its own signature. */
   responseSigned: boolean;
 }
@@ -53,7 +64,8 @@ export interface InspectInput {
   acsUrl: string;
   idpEntityId: string | null;
   allowSha1: boolean;
-  allowIdpInitiated: boolean;
+  /** Bounds checked by a streaming scan before any DOM is built. */
+  xmlLimits: XmlLimits;
 }
 
 function parseStrict(xml: string): Document {
@@ -126,6 +138,7 @@ export function inspectSamlResponse(input: InspectInput): ResponseFacts {
   const xml = Buffer.from(raw, 'base64').toString('utf8');
   // DTDs bring entity expansion (billion laughs) and external entities (XXE): never parsed.
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) refuse('saml_dtd_forbidden');
+  boundedScan(xml, input.xmlLimits);
 
   const doc = parseStrict(xml);
   const response = doc.documentElement;
@@ -166,15 +179,33 @@ export function inspectSamlResponse(input: InspectInput): ResponseFacts {
 
   checkSignatureAlgorithms(doc, input.allowSha1);
 
-  const inResponseTo = response.getAttribute('InResponseTo') || null;
-  if (inResponseTo === null && !input.allowIdpInitiated)
-    refuse('saml_unsolicited_response', 'no InResponseTo and IdP-initiated login is off');
-  return { inResponseTo, responseSigned: children(response, NS_DSIG, 'Signature').length > 0 };
+  return {
+    envelopeInResponseTo: response.getAttribute('InResponseTo') || null,
+    responseSigned: children(response, NS_DSIG, 'Signature').length > 0,
+  };
+}
+
+/** The streaming pre-scan, its refusals as reason codes. */
+function boundedScan(xml: string, limits: XmlLimits): void {
+  try {
+    prescanXml(xml, limits);
+  } catch (error) {
+    if (!(error instanceof XmlRefusedError)) throw error;
+    if (error.code === 'dtd_forbidden') refuse('saml_dtd_forbidden');
+    if (error.code === 'malformed') refuse('saml_response_malformed', error.detail);
+    refuse(`saml_xml_${error.code}`, error.detail);
+  }
 }
 
 export interface AssertionFacts {
   assertionId: string;
   nameId: string;
+  /**
+   * The signed bearer SubjectConfirmationData/@InResponseTo: the AuthnRequest
+   * this assertion answers, null for an IdP-initiated one. The only source of
+   * "solicited".
+   */
+  inResponseTo: string | null;
   /** Until when the assertion could be accepted (replay cache expiry, skew included). */
   acceptableUntil: Date;
   /** AuthnStatement AuthnInstant, when given and not in the future. */
@@ -186,9 +217,18 @@ export interface SignedAssertionInput {
   assertionXml: string;
   acsUrl: string;
   idpEntityId: string | null;
-  solicited: boolean;
+  /** The unsigned Response's InResponseTo (ResponseFacts): may only add a refusal. */
+  envelopeInResponseTo: string | null;
+  /** The connection admits IdP-initiated (unsolicited) logins. */
+  allowIdpInitiated: boolean;
   now: Date;
   clockSkewMs: number;
+}
+
+export interface AssertionIdentity {
+  assertionId: string;
+  /** Until when the assertion could be accepted (replay cache expiry, skew included). */
+  acceptableUntil: Date;
 }
 
 function time(value: string | null): number | null {
@@ -197,12 +237,47 @@ function time(value: string | null): number | null {
   return Number.isNaN(ms) ? null : ms;
 }
 
-/** Checks the signed assertion's issuer, subject confirmation and recipient. */
-export function checkSignedAssertion(input: SignedAssertionInput): AssertionFacts {
-  const doc = parseStrict(input.assertionXml);
+function signedAssertionElement(assertionXml: string): Element {
+  const doc = parseStrict(assertionXml);
   const assertion = doc.documentElement;
   if (!assertion || assertion.namespaceURI !== NS_ASSERTION || assertion.localName !== 'Assertion')
     refuse('saml_response_malformed', 'signed content is not an Assertion');
+  return assertion;
+}
+
+/**
+ * The signed assertion's ID and how long it must be remembered: read before
+ * any other check, so that every assertion whose signature verified enters the
+ * replay cache, accepted or not (a refused unsolicited post must not leave a
+ * captured assertion redeemable). With no time limit in it, it is remembered
+ * for the maximum assertion age.
+ */
+export function assertionIdentity(input: {
+  assertionXml: string;
+  now: Date;
+  clockSkewMs: number;
+  maxAssertionAgeMs: number;
+}): AssertionIdentity {
+  const assertion = signedAssertionElement(input.assertionXml);
+  const assertionId = assertion.getAttribute('ID');
+  if (!assertionId) refuse('saml_response_malformed', 'assertion without ID');
+  const limits = [
+    ...elements(assertion, NS_ASSERTION, 'SubjectConfirmationData').map((d) =>
+      time(d.getAttribute('NotOnOrAfter')),
+    ),
+    ...children(assertion, NS_ASSERTION, 'Conditions').map((c) => time(c.getAttribute('NotOnOrAfter'))),
+  ].filter((t): t is number => t !== null);
+  const until = limits.length > 0 ? Math.max(...limits) : input.now.getTime() + input.maxAssertionAgeMs;
+  return { assertionId, acceptableUntil: new Date(until + input.clockSkewMs) };
+}
+
+/**
+ * Checks the signed assertion's issuer, subject confirmation and recipient,
+ * and decides from its signed bearer confirmation whether it answers a
+ * request (SAML profiles §4.1.4.2–4.1.4.3).
+ */
+export function checkSignedAssertion(input: SignedAssertionInput): AssertionFacts {
+  const assertion = signedAssertionElement(input.assertionXml);
   const assertionId = assertion.getAttribute('ID');
   if (!assertionId) refuse('saml_response_malformed', 'assertion without ID');
 
@@ -210,9 +285,12 @@ export function checkSignedAssertion(input: SignedAssertionInput): AssertionFact
   if (issuer === null || issuer !== input.idpEntityId)
     refuse('saml_issuer_mismatch', `Assertion Issuer ${issuer}`);
 
-  const subject = children(assertion, NS_ASSERTION, 'Subject')[0];
-  const nameId = subject ? text(children(subject, NS_ASSERTION, 'NameID')[0]) : null;
-  if (!subject || nameId === null) refuse('saml_subject_missing');
+  const subjects = children(assertion, NS_ASSERTION, 'Subject');
+  const subject = subjects[0];
+  const nameIds = subject ? children(subject, NS_ASSERTION, 'NameID') : [];
+  const nameId = text(nameIds[0]);
+  if (!subject || subjects.length !== 1 || nameIds.length !== 1 || nameId === null)
+    refuse('saml_subject_missing', 'exactly one Subject with one NameID');
 
   // SAML profiles §4.1.4.2: a bearer confirmation, its data naming our ACS and an expiry.
   const bearer = children(subject, NS_ASSERTION, 'SubjectConfirmation').filter(
@@ -226,25 +304,38 @@ export function checkSignedAssertion(input: SignedAssertionInput): AssertionFact
   const nowMs = input.now.getTime();
   const live = forUs.filter((d) => {
     const notOnOrAfter = time(d.getAttribute('NotOnOrAfter'));
-    return notOnOrAfter !== null && nowMs - input.clockSkewMs < notOnOrAfter;
+    const notBefore = time(d.getAttribute('NotBefore'));
+    return (
+      notOnOrAfter !== null &&
+      nowMs - input.clockSkewMs < notOnOrAfter &&
+      (notBefore === null || notBefore <= nowMs + input.clockSkewMs)
+    );
   });
   if (live.length === 0) refuse('saml_assertion_expired', 'no unexpired bearer SubjectConfirmationData');
-  if (!input.solicited && live.some((d) => d.getAttribute('InResponseTo')))
-    refuse('saml_in_response_to_invalid', 'unsolicited response answering a request');
 
-  const conditions = children(assertion, NS_ASSERTION, 'Conditions')[0];
-  const limits = [
-    ...live.map((d) => time(d.getAttribute('NotOnOrAfter'))),
-    time(conditions?.getAttribute('NotOnOrAfter') ?? null),
-  ].filter((t): t is number => t !== null);
-  const acceptableUntil = new Date(Math.max(...limits) + input.clockSkewMs);
+  // Solicited iff the signed confirmation names a request; all live ones must agree.
+  const answered = new Set(live.map((d) => d.getAttribute('InResponseTo') || null));
+  if (answered.size !== 1)
+    refuse('saml_in_response_to_invalid', 'bearer confirmations disagree on InResponseTo');
+  const inResponseTo = [...answered][0] ?? null;
+  if (input.envelopeInResponseTo !== null && input.envelopeInResponseTo !== inResponseTo)
+    refuse('saml_in_response_to_invalid', 'the Response InResponseTo differs from the signed one');
+  if (inResponseTo === null && !input.allowIdpInitiated)
+    refuse('saml_unsolicited_response', 'no signed InResponseTo and IdP-initiated login is off');
 
+  const { acceptableUntil } = assertionIdentity({
+    assertionXml: input.assertionXml,
+    now: input.now,
+    clockSkewMs: input.clockSkewMs,
+    maxAssertionAgeMs: 0,
+  });
   const authnInstant = time(
     children(assertion, NS_ASSERTION, 'AuthnStatement')[0]?.getAttribute('AuthnInstant') ?? null,
   );
   return {
     assertionId,
     nameId,
+    inResponseTo,
     acceptableUntil,
     authnInstant:
       authnInstant !== null && authnInstant <= nowMs + input.clockSkewMs ? new Date(authnInstant) : null,
