@@ -100,6 +100,7 @@ describe('admin API: OIDC connections', () => {
         client_id: 'gatehouse',
         scopes: ['openid', 'email', 'profile', 'groups'],
         id_token_algs: ['RS256'],
+        trust_email_unverified: false,
         redirect_uri: `https://gatehouse.test/oidc/${connectionId}/callback`,
       },
       warnings: [],
@@ -146,6 +147,15 @@ describe('admin API: OIDC connections', () => {
       .send({ id_token_algs: ['RS256', 'ES256'] });
     expect(ok.status).toBe(200);
     expect(ok.body.oidc.id_token_algs).toEqual(['RS256', 'ES256']);
+    const trusting = await op(dev)
+      .patch(path(`/${connectionId}`))
+      .send({ trust_email_unverified: true });
+    expect(trusting.status).toBe(200);
+    expect(trusting.body.oidc.trust_email_unverified).toBe(true);
+    const samlOnly = await op(dev)
+      .patch(path(`/${connectionId}`))
+      .send({ signed_element: 'response' });
+    expect(samlOnly.status).toBe(400);
     const unsupported = await op(dev)
       .patch(path(`/${connectionId}`))
       .send({ id_token_algs: ['ES384'] });

@@ -73,7 +73,13 @@ describe('admin API: SAML connections', () => {
       jit_enabled: true,
       default_role: 'member',
       warnings: [],
-      saml: { idp_entity_id: entityId, sso_binding: REDIRECT, allow_idp_initiated: false, allow_sha1: false },
+      saml: {
+        idp_entity_id: entityId,
+        sso_binding: REDIRECT,
+        allow_idp_initiated: false,
+        allow_sha1: false,
+        signed_element: 'assertion',
+      },
       sp: {
         entity_id: `https://gatehouse.test/saml/${id}`,
         acs_url: `https://gatehouse.test/saml/${id}/acs`,
@@ -108,6 +114,7 @@ describe('admin API: SAML connections', () => {
         allow_unverified_email: true,
         allow_idp_initiated: true,
         sign_authn_requests: true,
+        signed_element: 'response',
         attribute_mapping: { email: 'mail', groups: 'memberOf' },
       });
     expect(res.status).toBe(201);
@@ -117,7 +124,12 @@ describe('admin API: SAML connections', () => {
       default_role: 'viewer',
       allow_unverified_email: true,
       attribute_mapping: { email: 'mail', groups: 'memberOf' },
-      saml: { allow_idp_initiated: true, sign_authn_requests: true, allow_sha1: false },
+      saml: {
+        allow_idp_initiated: true,
+        sign_authn_requests: true,
+        allow_sha1: false,
+        signed_element: 'response',
+      },
     });
   });
 
@@ -186,6 +198,7 @@ describe('admin API: SAML connections', () => {
       .send({
         status: 'active',
         allow_sha1: true,
+        signed_element: 'both',
         name: 'Entra ID',
         attribute_mapping: { email: '$NameID' },
       });
@@ -194,8 +207,13 @@ describe('admin API: SAML connections', () => {
       status: 'active',
       name: 'Entra ID',
       attribute_mapping: { email: '$NameID' },
-      saml: { allow_sha1: true },
+      saml: { allow_sha1: true, signed_element: 'both' },
     });
+    const refused = await op(a)
+      .patch(url(`/${id}`))
+      .send({ signed_element: 'none' });
+    expect(refused.status).toBe(400);
+    expect(refused.body.code).toBe('bad_request');
     expect(patched.body.saml.certificates).toHaveLength(2);
 
     // Re-import: the IdP moved to new metadata (here, Okta's).
