@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { resolveTenantBySession } from '../db/resolvers.js';
+import { Session } from '../sessions/session.entity.js';
 import { findActiveSession } from '../sessions/sessions.service.js';
 import { User } from '../directory/user.entity.js';
 import {
@@ -140,6 +141,11 @@ export async function revokeToken(
       // idor check: the refresh token must exist and belong to the calling app
       const row = await em.findOneBy(RefreshToken, { tokenHash: refresh.hash, sessionId });
       if (!row || row.appId !== app.id) return;
+    }
+    if (access) {
+      // idor check: the session must be the access token's person's, as liveSession and logout require
+      const session = await em.findOneBy(Session, { id: sessionId });
+      if (!session || session.userId !== access.sub) return;
     }
     await revokeSessionAudited(em, tenantId, sessionId, 'revoked_by_client', {
       actor: { type: 'system', id: `app:${app.id}` },

@@ -1,0 +1,225 @@
+import type { Express } from 'express';
+
+/**
+ * Which test proves each mounted route cannot reach another tenant's data
+ * (issue 8, "a test enumerates the mounted routes"). route-coverage.test.ts
+ * walks the real app's router and fails when a route is in neither list
+ * below, when an entry names a route no longer mounted, or when a named test
+ * does not exist in the named file.
+ *
+ * Keys are `METHOD path-template` as Express mounts them (mount paths joined,
+ * no trailing slash). A test counts when it drives that route with another
+ * tenant's credential, id or handle and checks the refusal and that nothing
+ * of the other tenant was read or written.
+ */
+export interface CoveringTest {
+  /** Path from the repository root. */
+  file: string;
+  /** The exact name given to it()/test(). */
+  test: string;
+}
+
+const ADMIN = 'test/security/cross-tenant-admin.security.test.ts';
+const ADMIN_ALL =
+  "refuses tenant A's admin on every admin route of tenant B with 404, and changes nothing of B";
+const ADMIN_MIXED =
+  "refuses B's domains, role mappings, SCIM tokens and connections addressed under A's own path";
+const ADMIN_LIFECYCLE =
+  'refuses suspend, reactivate and delete of tenant B by tenant A’s admin with 404, leaving B as it was';
+const ADMIN_OPERATOR =
+  "refuses tenant A's admin on every operator-only route with 403, changing no app, key or tenant";
+const admin = (...tests: string[]): CoveringTest[] => tests.map((test) => ({ file: ADMIN, test }));
+
+const SCIM = 'test/security/cross-tenant-scim.security.test.ts';
+const SCIM_EVERY = "refuses tenant A's token on every SCIM route of tenant B with 401 and no B data";
+const SCIM_SEARCH = "finds none of B's users or groups through /.search with A's token on A's path";
+const SCIM_SEARCH_ON_B = "refuses A's token on B's /.search endpoints with 401 and nothing of B in the body";
+const SCIM_OLD = 'test/scim/cross-tenant.security.test.ts';
+const SCIM_OLD_IDS = "answers 404 for B's user and group ids through A's token, and changes nothing of B";
+const SCIM_OLD_PATH = "refuses tenant A's token on tenant B's path with the same 401 as an invalid token";
+const SCIM_OLD_FILTER = "cannot make B's user a member of A's group, nor find B's users by filter";
+const scim = (...tests: string[]): CoveringTest[] => tests.map((test) => ({ file: SCIM, test }));
+const scimOld = (...tests: string[]): CoveringTest[] => tests.map((test) => ({ file: SCIM_OLD, test }));
+
+const OAUTH = 'test/security/cross-tenant-oauth.security.test.ts';
+const oauth = (...tests: string[]): CoveringTest[] => tests.map((test) => ({ file: OAUTH, test }));
+const OAUTH_CODE =
+  "refuses a code carrying tenant B's session id with A's secret, consuming nothing of either";
+const OAUTH_REFRESH =
+  "refuses a refresh token carrying tenant B's session id with A's secret, revoking nothing of B";
+const OAUTH_REVOKE =
+  "revokes none of B's sessions with A's spliced refresh token or a token naming B over A's session";
+const OAUTH_INTROSPECT = 'answers inactive for a spliced refresh token and a token naming B over A’s session';
+const OAUTH_USERINFO = 'refuses userinfo for a token naming tenant B over A’s session';
+const OAUTH_LOGOUT = "ends none of B's sessions with A's ID token, nor with an ID token naming B's session";
+const OAUTH_CONTINUE =
+  "refuses to continue B's pending login with A's completion token, leaving B's login usable";
+
+const SSO = 'test/security/cross-tenant-sso.security.test.ts';
+const sso = (...tests: string[]): CoveringTest[] => tests.map((test) => ({ file: SSO, test }));
+const SSO_OIDC_STATE =
+  "refuses tenant A's pending OIDC state replayed at tenant B's callback, writing nothing and leaving A's login intact";
+const SSO_CONTINUE = "refuses tenant A's failure handoff in tenant B's browser and leaves A's login pending";
+const SSO_OLD = 'test/sso/cross-tenant.security.test.ts';
+const DISCOVERY = 'test/sso/discovery.test.ts';
+const DISCOVERY_CONFLICT = 'refuses hints that name different tenants instead of picking one';
+
+export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
+  // Admin API: tenant-scoped routes, through the real tenant-admin resolver.
+  'GET /admin/v1/tenants/:tenantId': admin(ADMIN_ALL),
+  'PATCH /admin/v1/tenants/:tenantId': admin(ADMIN_ALL),
+  'POST /admin/v1/tenants/:tenantId/suspend': admin(ADMIN_ALL, ADMIN_LIFECYCLE),
+  'POST /admin/v1/tenants/:tenantId/reactivate': admin(ADMIN_ALL, ADMIN_LIFECYCLE),
+  'DELETE /admin/v1/tenants/:tenantId': admin(ADMIN_ALL, ADMIN_LIFECYCLE),
+  'POST /admin/v1/tenants/:tenantId/domains': admin(ADMIN_ALL),
+  'GET /admin/v1/tenants/:tenantId/domains': admin(ADMIN_ALL),
+  'GET /admin/v1/tenants/:tenantId/domains/:domainId': admin(ADMIN_ALL, ADMIN_MIXED),
+  'POST /admin/v1/tenants/:tenantId/domains/:domainId/verify': admin(ADMIN_ALL, ADMIN_MIXED),
+  'DELETE /admin/v1/tenants/:tenantId/domains/:domainId': admin(ADMIN_ALL, ADMIN_MIXED),
+  'POST /admin/v1/tenants/:tenantId/role-mappings': admin(ADMIN_ALL),
+  'GET /admin/v1/tenants/:tenantId/role-mappings': admin(ADMIN_ALL),
+  'GET /admin/v1/tenants/:tenantId/role-mappings/:mappingId': admin(ADMIN_ALL, ADMIN_MIXED),
+  'DELETE /admin/v1/tenants/:tenantId/role-mappings/:mappingId': admin(ADMIN_ALL, ADMIN_MIXED),
+  'POST /admin/v1/tenants/:tenantId/scim-tokens': admin(ADMIN_ALL),
+  'GET /admin/v1/tenants/:tenantId/scim-tokens': admin(ADMIN_ALL),
+  'DELETE /admin/v1/tenants/:tenantId/scim-tokens/:tokenId': admin(ADMIN_ALL, ADMIN_MIXED),
+  'GET /admin/v1/tenants/:tenantId/audit-events': admin(ADMIN_ALL),
+  'GET /admin/v1/tenants/:tenantId/audit-events/verify': admin(ADMIN_ALL),
+  'POST /admin/v1/tenants/:tenantId/connections': admin(ADMIN_ALL),
+  'GET /admin/v1/tenants/:tenantId/connections': admin(ADMIN_ALL),
+  'GET /admin/v1/tenants/:tenantId/connections/:connectionId': [
+    ...admin(ADMIN_ALL, ADMIN_MIXED),
+    {
+      file: 'test/admin/connections.security.test.ts',
+      test: "answers 404 for another tenant's connection id in the path, changing nothing",
+    },
+  ],
+  'PATCH /admin/v1/tenants/:tenantId/connections/:connectionId': admin(ADMIN_ALL, ADMIN_MIXED),
+  'DELETE /admin/v1/tenants/:tenantId/connections/:connectionId': admin(ADMIN_ALL, ADMIN_MIXED),
+  // Admin API: platform routes a tenant admin must not reach at all (apps and keys span every tenant).
+  'POST /admin/v1/tenants': admin(ADMIN_OPERATOR),
+  'GET /admin/v1/tenants': admin(ADMIN_OPERATOR),
+  'POST /admin/v1/apps': admin(ADMIN_OPERATOR),
+  'GET /admin/v1/apps': admin(ADMIN_OPERATOR),
+  'GET /admin/v1/apps/:appId': admin(ADMIN_OPERATOR),
+  'PATCH /admin/v1/apps/:appId': admin(ADMIN_OPERATOR),
+  'DELETE /admin/v1/apps/:appId': admin(ADMIN_OPERATOR),
+  'POST /admin/v1/apps/:appId/secrets': admin(ADMIN_OPERATOR),
+  'POST /admin/v1/apps/:appId/webhook-secret': admin(ADMIN_OPERATOR),
+  'GET /admin/v1/signing-keys': admin(ADMIN_OPERATOR),
+  'POST /admin/v1/signing-keys/rotate': admin(ADMIN_OPERATOR),
+
+  // OpenID Provider side: the tenant is implied by the session inside a code, token or hint.
+  'GET /oauth/authorize/continue': oauth(OAUTH_CONTINUE),
+  'GET /oauth/logout': oauth(OAUTH_LOGOUT),
+  'POST /oauth/logout': oauth(OAUTH_LOGOUT),
+  'POST /oauth/token': [
+    ...oauth(OAUTH_CODE, OAUTH_REFRESH),
+    {
+      file: 'test/tokens/token-endpoint.security.test.ts',
+      test: "refuses another client's refresh token without consuming it",
+    },
+  ],
+  'POST /oauth/introspect': [
+    ...oauth(OAUTH_INTROSPECT),
+    {
+      file: 'test/tokens/token-verification.security.test.ts',
+      test: 'answers introspection only to the app the token was issued to',
+    },
+  ],
+  'POST /oauth/revoke': oauth(OAUTH_REVOKE),
+  'GET /oauth/userinfo': oauth(OAUTH_USERINFO),
+  'POST /oauth/userinfo': oauth(OAUTH_USERINFO),
+  // The tenant is chosen by discovery from the hints; one handler serves GET and POST (OIDC Core §3.1.2.1).
+  'GET /oauth/authorize': [{ file: DISCOVERY, test: DISCOVERY_CONFLICT }],
+  'POST /oauth/authorize': [{ file: DISCOVERY, test: DISCOVERY_CONFLICT }],
+
+  // IdP side of sign-in.
+  'GET /login': [{ file: SSO_OLD, test: 'never shows one tenant’s connections to a person of another' }],
+  'POST /saml/:connectionId/acs': [
+    { file: SSO_OLD, test: 'refuses an answer to Acme’s AuthnRequest delivered at Globex’s ACS' },
+    {
+      file: SSO_OLD,
+      test: 'refuses Globex’s IdP answer posted to Acme’s ACS: not signed by Acme’s IdP, not for Acme’s SP',
+    },
+  ],
+  'GET /oidc/:connectionId/callback': sso(SSO_OIDC_STATE),
+  'GET /sso/continue': sso(SSO_CONTINUE),
+
+  // SCIM 2.0: every route behind the tenant's SCIM token.
+  'GET /scim/v2/:tenantId/Users': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_PATH, SCIM_OLD_FILTER)],
+  'POST /scim/v2/:tenantId/Users': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_PATH)],
+  'GET /scim/v2/:tenantId/Users/:id': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_IDS)],
+  'PUT /scim/v2/:tenantId/Users/:id': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_IDS)],
+  'PATCH /scim/v2/:tenantId/Users/:id': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_IDS)],
+  'DELETE /scim/v2/:tenantId/Users/:id': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_IDS)],
+  'GET /scim/v2/:tenantId/Groups': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_FILTER)],
+  'POST /scim/v2/:tenantId/Groups': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_FILTER)],
+  'GET /scim/v2/:tenantId/Groups/:id': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_IDS)],
+  'PUT /scim/v2/:tenantId/Groups/:id': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_IDS)],
+  'PATCH /scim/v2/:tenantId/Groups/:id': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_IDS)],
+  'DELETE /scim/v2/:tenantId/Groups/:id': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_IDS)],
+  'POST /scim/v2/:tenantId/.search': scim(SCIM_EVERY, SCIM_SEARCH, SCIM_SEARCH_ON_B),
+  'POST /scim/v2/:tenantId/Users/.search': scim(SCIM_EVERY, SCIM_SEARCH, SCIM_SEARCH_ON_B),
+  'POST /scim/v2/:tenantId/Groups/.search': scim(SCIM_EVERY, SCIM_SEARCH, SCIM_SEARCH_ON_B),
+  'POST /scim/v2/:tenantId/Bulk': scim(SCIM_EVERY),
+  'GET /scim/v2/:tenantId/Me': scim(SCIM_EVERY),
+  // Discovery documents hold no tenant rows, but their locations name the tenant and they sit behind its token.
+  'GET /scim/v2/:tenantId/ServiceProviderConfig': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_PATH)],
+  'GET /scim/v2/:tenantId/Schemas': scim(SCIM_EVERY),
+  'GET /scim/v2/:tenantId/Schemas/:id': scim(SCIM_EVERY),
+  'GET /scim/v2/:tenantId/ResourceTypes': scim(SCIM_EVERY),
+  'GET /scim/v2/:tenantId/ResourceTypes/:id': scim(SCIM_EVERY),
+};
+
+/** Routes that touch no tenant's data, each with the reason. */
+export const EXEMPT: Record<string, string> = {
+  'GET /healthz': 'liveness: answers from the process alone',
+  'GET /readyz': 'readiness: a database ping, no tenant rows',
+  'GET /metrics':
+    'process and HTTP counters, no tenant rows; route labels are templates, not tenant ids (test/http/privacy-and-metrics.security.test.ts)',
+  'GET /.well-known/openid-configuration': 'OIDC discovery document: platform-wide, static',
+  'GET /.well-known/jwks.json': 'public signing keys: platform-wide',
+  'OPTIONS /oauth/token': 'CORS preflight: headers only, no handler runs',
+  'OPTIONS /oauth/userinfo': 'CORS preflight: headers only, no handler runs',
+  'OPTIONS /oauth/revoke': 'CORS preflight: headers only, no handler runs',
+  'GET /saml/:connectionId/metadata':
+    'public by design (SAML metadata, what the IdP admin imports): SP entity id, ACS URL and SP certificate only',
+};
+
+interface Layer {
+  rawPath?: unknown;
+  name: string;
+  route?: { methods: Record<string, boolean> };
+  handle: { stack?: Layer[] };
+}
+
+/**
+ * Every route of the app as `METHOD path-template`, found by walking the
+ * Express 5 router stack (router 2.x): `app.router.stack`, each layer's
+ * `rawPath` (the string it was mounted or declared with; Express 5 keeps it
+ * beside the compiled matcher), recursing into mounted routers' `handle.stack`.
+ * Mount paths are joined; a trailing slash is dropped. Plain middleware
+ * (parsers, error handlers, 404s) is not a route.
+ */
+export function mountedRoutes(app: Express): string[] {
+  const out = new Set<string>();
+  const walk = (stack: Layer[], prefix: string) => {
+    for (const layer of stack) {
+      const paths: unknown[] = Array.isArray(layer.rawPath) ? layer.rawPath : [layer.rawPath ?? '/'];
+      for (const raw of paths) {
+        if (typeof raw !== 'string') throw new Error(`route mounted with a non-string path: ${String(raw)}`);
+        const path = `${prefix}/${raw}`.replace(/\/+/g, '/');
+        if (layer.route) {
+          const template = path.length > 1 ? path.replace(/\/$/, '') : path;
+          for (const method of Object.keys(layer.route.methods))
+            if (method !== '_all') out.add(`${method.toUpperCase()} ${template}`);
+        } else if (Array.isArray(layer.handle.stack)) {
+          walk(layer.handle.stack, path);
+        }
+      }
+    }
+  };
+  walk((app as unknown as { router: { stack: Layer[] } }).router.stack, '');
+  return [...out].sort();
+}
