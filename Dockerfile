@@ -25,4 +25,6 @@ USER node
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
-CMD ["node", "dist/src/main.js"]
+# --disable-proto=delete: no `__proto__` accessor, so a client string used as a key path
+# cannot reach Object.prototype (defence in depth; docs/security.md).
+CMD ["node", "--disable-proto=delete", "dist/src/main.js"]

@@ -1,6 +1,5 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import { adminRouter } from './admin/admin.router.js';
 import { spMetadataRouter } from './connections/sp-metadata.router.js';
@@ -11,9 +10,9 @@ import type { Database } from './db/database.js';
 import type { NotificationBus } from './db/notification-bus.js';
 import { jsonErrorHandler, jsonNotFound } from './http/error-handler.js';
 import { healthRouter } from './http/health.router.js';
-import { redactUrl } from './http/logger.js';
 import { createHttpMetrics, type HttpMetrics } from './http/metrics.js';
 import { requestId } from './http/request-context.js';
+import { requestLogger } from './http/request-log.js';
 import { scimErrorHandler, scimRouter } from './scim/scim.router.js';
 import type { AuthorizationCompleter, LoginFlow } from './sso/login-handoff.js';
 import { createSso, type UnsolicitedLoginCompleter } from './sso/sso.js';
@@ -53,37 +52,13 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', config.trustProxy);
 
   app.use(requestId);
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (req) => (req as express.Request).requestId,
-      customProps: (req) => ({
-        request_id: (req as express.Request).requestId,
-        tenant_id: (req as express.Request).tenantId,
-      }),
-      serializers: {
-        req: (req: { method: string; url: string; id: unknown }) => ({
-          id: req.id,
-          method: req.method,
-          url: redactUrl(req.url),
-        }),
-        // Redirects carry authorization codes and one-time tokens in Location.
-        res: (res: { statusCode: number; headers?: Record<string, unknown> }) => {
-          const location = res.headers?.location;
-          return typeof location === 'string'
-            ? { ...res, headers: { ...res.headers, location: redactUrl(location) } }
-            : res;
-        },
-      },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
-    }),
-  );
+  app.use(requestLogger(logger));
   app.use(metrics.middleware);
   app.use(helmet());
   app.use(express.json({ limit: config.bodyLimit, type: JSON_TYPES }));
   app.use(express.urlencoded({ limit: config.bodyLimit, extended: false }));
 
-  app.use(healthRouter(db, metrics));
+  app.use(healthRouter(db, metrics, { metricsToken: config.metrics.token }));
   const signingKeys = deps.signingKeys ?? createSigningKeyStore(config, db, deps.secrets.masterKey);
   const resolveTenantAdmin =
     deps.resolveTenantAdmin ?? createTenantAdminResolver({ config, db, keys: signingKeys });

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { createApp } from './app.js';
 import { ConfigError, parseConfig, redactConfig } from './config/config.js';
 import { loadSecrets } from './config/secrets.js';
+import { outboundFetchOptions } from './connections/fetch-guard.js';
 import { NotificationBus } from './db/notification-bus.js';
 import { openDatabase } from './db/runtime.js';
 import { createLogger } from './http/logger.js';
@@ -23,6 +24,12 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  // Observe, never handle: an exception that escaped every request guard leaves the process in an
+  // unknown state, so Node still exits (code 1 or 7); this only puts the cause in the structured log.
+  // Unhandled rejections arrive here too (--unhandled-rejections=throw, Node's default).
+  process.on('uncaughtExceptionMonitor', (err, origin) => {
+    logger.fatal({ err, origin }, 'uncaught exception; the process exits');
+  });
   logger.info({ config: redactConfig(config) }, 'effective configuration');
 
   const secrets = await loadSecrets(config);
@@ -46,6 +53,7 @@ async function main(): Promise<void> {
     logger: logger.child({ component: 'backchannel-logout' }),
     maxAttempts: config.backchannelLogout.maxAttempts,
     timeoutMs: config.backchannelLogout.timeoutSeconds * 1000,
+    outbound: outboundFetchOptions(config.outboundFetch),
   });
   const webhookDelivery = startWebhookDelivery({
     db: runtime.db,
@@ -54,6 +62,7 @@ async function main(): Promise<void> {
     logger: logger.child({ component: 'webhooks' }),
     maxAttempts: config.webhooks.maxAttempts,
     timeoutMs: config.webhooks.timeoutSeconds * 1000,
+    outbound: outboundFetchOptions(config.outboundFetch),
   });
   // Expired codes, tokens, login state and old outbox rows; every node sweeps (safe in parallel).
   const cleanup = startCleanup({

@@ -74,6 +74,7 @@ export const configSchema = z
     GATEHOUSE_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
     GATEHOUSE_DATA_DIR: z.string().min(1).default('./.gatehouse'),
     GATEHOUSE_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    GATEHOUSE_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     GATEHOUSE_MASTER_KEY: z
       .string()
       .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes, base64url-encoded (43 characters)')
@@ -189,7 +190,7 @@ export const configSchema = z
           maxDepth: env.GATEHOUSE_XML_MAX_DEPTH,
           maxElements: env.GATEHOUSE_XML_MAX_ELEMENTS,
           maxAttributes: env.GATEHOUSE_XML_MAX_ATTRIBUTES,
-          maxTextBytes: env.GATEHOUSE_XML_MAX_TEXT,
+          maxTextChars: env.GATEHOUSE_XML_MAX_TEXT,
         },
       },
       /** SCIM 2.0 provisioning (src/scim). */
@@ -231,6 +232,10 @@ export const configSchema = z
         outboxRetentionSeconds:
           env.GATEHOUSE_OUTBOX_RETENTION ?? env.GATEHOUSE_LOGOUT_OUTBOX_RETENTION ?? 7 * 86_400,
       },
+      /** GET /metrics (src/http/health.router.ts): when a token is set, only `Authorization: Bearer <token>` scrapes. */
+      metrics: {
+        token: env.GATEHOUSE_METRICS_TOKEN,
+      },
       /** Signed directory events to apps' webhook URLs (src/webhooks/webhook-delivery.ts). */
       webhooks: {
         /** Attempts (exponential backoff from 2 s, capped at 1 h) before an event is given up. */
@@ -270,6 +275,7 @@ export function redactConfig(config: Config): Record<string, unknown> {
     if (value === undefined) continue;
     shown[key] = key.startsWith('database') ? redactUrl(value) : '[redacted]';
   }
+  if (config.metrics.token !== undefined) shown.metrics = { ...config.metrics, token: '[redacted]' };
   return shown;
 }
 

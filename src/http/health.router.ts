@@ -1,8 +1,39 @@
-import { Router } from 'express';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Router, type RequestHandler } from 'express';
 import type { Database } from '../db/database.js';
 import type { HttpMetrics } from './metrics.js';
 
-export function healthRouter(db: Database, metrics: HttpMetrics): Router {
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+
+/**
+ * GATEHOUSE_METRICS_TOKEN: when set, a scrape must present it as a bearer
+ * token (RFC 6750 §2.1). Both sides are hashed first, so the comparison is
+ * constant-time whatever the presented length.
+ */
+export function metricsAuthorization(token: string | undefined): RequestHandler {
+  if (token === undefined) return (_req, _res, next) => next();
+  const expected = digest(token);
+  return (req, res, next) => {
+    const m = /^Bearer ([\x21-\x7e]+)$/i.exec(req.header('authorization') ?? '');
+    if (m?.[1] !== undefined && timingSafeEqual(digest(m[1]), expected)) return next();
+    // RFC 6750 §3: no error code when no credentials were presented.
+    res.setHeader(
+      'WWW-Authenticate',
+      m ? 'Bearer realm="metrics", error="invalid_token"' : 'Bearer realm="metrics"',
+    );
+    res.status(401).json({
+      code: 'unauthorized',
+      message: 'A valid metrics bearer token is required',
+      request_id: req.requestId,
+    });
+  };
+}
+
+export function healthRouter(
+  db: Database,
+  metrics: HttpMetrics,
+  options: { metricsToken?: string } = {},
+): Router {
   const router = Router();
 
   // Liveness: the process answers; says nothing of its dependencies.
@@ -26,7 +57,7 @@ export function healthRouter(db: Database, metrics: HttpMetrics): Router {
     }
   });
 
-  router.get('/metrics', async (_req, res) => {
+  router.get('/metrics', metricsAuthorization(options.metricsToken), async (_req, res) => {
     res.setHeader('Content-Type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });

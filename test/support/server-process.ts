@@ -16,7 +16,8 @@ export function startService(env: Record<string, string>): {
   exited: Promise<Exit>;
   output: () => string;
 } {
-  const child = spawn(process.execPath, [MAIN], {
+  // As `npm start` and the Dockerfile run it: without the `__proto__` accessor.
+  const child = spawn(process.execPath, ['--disable-proto=delete', MAIN], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
