@@ -49,10 +49,10 @@ export function adminRouter(deps: AdminDeps): Router {
       baseUrl: deps.config.baseUrl,
       masterKey: deps.secrets.masterKey,
       fetch: outboundFetchOptions(deps.config.outboundFetch),
+      xmlLimits: deps.config.sso.xmlLimits,
     }),
   );
-  router.use(appsRouter(deps.db, deps.secrets.masterKey));
-      xmlLimits: deps.config.sso.xmlLimits,
+  router.use(appsRouter(deps.db, deps.secrets.masterKey, deps.config.outboundFetch));
   if (deps.signingKeys) router.use(signingKeysRouter(deps.signingKeys));
   router.use(jsonNotFound);
   router.use(jsonErrorHandler);

@@ -7,6 +7,7 @@ import {
   deleteApp,
   getApp,
   listApps,
+  type OperatorUrlPolicy,
   rotateAppSecret,
   updateApp,
 } from '../tokens/apps.service.js';
@@ -79,7 +80,11 @@ function operatorOnly(req: Request): void {
 }
 
 /** `masterKey` seals webhook signing secrets (src/webhooks/webhook-secrets.ts). */
-export function appsRouter(db: Parameters<typeof getApp>[0], masterKey?: Buffer): Router {
+export function appsRouter(
+  db: Parameters<typeof getApp>[0],
+  masterKey?: Buffer,
+  outbound?: OperatorUrlPolicy,
+): Router {
   const router = Router();
   router.use('/apps', (req, _res, next) => {
     operatorOnly(req);
@@ -87,7 +92,9 @@ export function appsRouter(db: Parameters<typeof getApp>[0], masterKey?: Buffer)
   });
 
   router.post('/apps', async (req, res) => {
-    res.status(201).json(await createApp(db, parseBody(createBody, req), auditContext(req), masterKey));
+    res
+      .status(201)
+      .json(await createApp(db, parseBody(createBody, req), auditContext(req), masterKey, outbound));
   });
 
   router.get('/apps', async (req, res) => {
@@ -100,7 +107,16 @@ export function appsRouter(db: Parameters<typeof getApp>[0], masterKey?: Buffer)
   });
 
   router.patch('/apps/:appId', async (req, res) => {
-    res.json(await updateApp(db, req.params.appId, parseBody(updateBody, req), auditContext(req), masterKey));
+    res.json(
+      await updateApp(
+        db,
+        req.params.appId,
+        parseBody(updateBody, req),
+        auditContext(req),
+        masterKey,
+        outbound,
+      ),
+    );
   });
 
   router.delete('/apps/:appId', async (req, res) => {

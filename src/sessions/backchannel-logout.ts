@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
+import { deliveryFetch, type OutboundHttpPolicy } from '../connections/outbound-http.js';
 import { CHANNELS } from '../db/notification-bus.js';
 import {
   httpOutcome,
@@ -48,6 +49,12 @@ export interface LogoutDeliveryOptions extends OutboxWorkerSettings {
   timeoutMs?: number;
   tokenTtlSeconds?: number;
   fetch?: typeof fetch;
+  /**
+   * The outbound address rule (config.outboundFetch): every delivery resolves
+   * the target and connects only to a checked address (outbound-http.ts).
+   * Without it (and without `fetch`), the platform fetch — tests and tools only.
+   */
+  outbound?: Omit<OutboundHttpPolicy, 'timeoutMs'>;
 }
 
 export type LogoutDelivery = OutboxWorker;
@@ -74,9 +81,9 @@ export function startLogoutDelivery(options: LogoutDeliveryOptions): LogoutDeliv
     maxAttempts: 10,
     timeoutMs: 5000,
     tokenTtlSeconds: 120,
-    fetch: globalThis.fetch,
     ...options,
   };
+  const post = deliveryFetch(o);
 
   async function send(row: Claimed, app: AppTarget | undefined): Promise<OutboxOutcome> {
     if (!app || app.deleted_at) return { ok: false, error: 'app deleted', permanent: true };
@@ -95,12 +102,10 @@ export function startLogoutDelivery(options: LogoutDeliveryOptions): LogoutDeliv
         }),
         { alg: app.token_signing_alg, typ: 'logout+jwt' },
       );
-      return o.fetch(uri, {
+      return post(uri, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', 'cache-control': 'no-store' },
         body: new URLSearchParams({ logout_token: token }).toString(),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(o.timeoutMs),
       });
     });
   }

@@ -17,11 +17,20 @@ import { LoginRefusedError, loginFailureOf, type ReasonCode } from './reasons.js
  */
 export type UnsolicitedLoginCompleter = Required<Pick<AuthorizationCompleter, 'completeUnsolicited'>>;
 
+/**
+ * A completer that can tell whether the app's pending login is still open.
+ * Then a refusal goes back to the app (RFC 6749 §4.1.2.1 error); without it,
+ * or for an unknown, finished or expired login, the person stays on our page.
+ */
+export interface FailureReturn {
+  acceptsFailure(loginId: string): Promise<boolean>;
+}
+
 export interface SsoDeps {
   config: Config;
   db: Database;
   secrets: Secrets;
-  completer: AuthorizationCompleter & Partial<UnsolicitedLoginCompleter>;
+  completer: AuthorizationCompleter & Partial<UnsolicitedLoginCompleter> & Partial<FailureReturn>;
 }
 
 export function isSecure(config: Config): boolean {
@@ -95,8 +104,17 @@ export function reasonOf(req: Request, error: unknown): ReasonCode {
 }
 
 /**
- * Ends a refused sign-in: the audit event (when the tenant is known), then a
- * page with the reason code and the request id as support reference.
+ * Ends a refused sign-in: the audit event (when the tenant is known), then
+ * back to the app when the refusal belongs to a pending login of the app
+ * (its redirect_uri was validated when the login was stored), else a page
+ * with the reason code and the request id as support reference.
+ *
+ * The way back is a 303 to the same-site GET /sso/continue with the failure
+ * sealed under the master key and bound to this browser's SSO cookie; there
+ * the completer answers the app only if the browser also presents the
+ * binding of the app's pending request (tokens/completer.ts fail). A third
+ * party who plants its own login id in someone's browser gets a page, not a
+ * redirect, and cannot forge the reason.
  */
 export async function refuseLogin(
   deps: SsoDeps,
@@ -116,23 +134,22 @@ export async function refuseLogin(
       req.log.error({ err: auditError, request_id: req.requestId }, 'could not audit a refused sign-in');
     }
   }
-  let returnUrl: string | undefined;
-  if (ctx.loginId) {
-    const binding = bindBrowser(req, res, bindingOptions(deps.config));
-    const sealed = sealFailureHandoff(deps.secrets.masterKey, {
-      loginId: ctx.loginId,
-      binding,
-      expiresAt: Date.now() + deps.config.tokens.loginTtl * 1000,
-      failure: loginFailureOf(reason),
-    });
-    returnUrl = `${deps.config.baseUrl}/sso/continue?handoff=${encodeURIComponent(sealed)}`;
+  if (res.headersSent) return;
+  const loginId = ctx.loginId ?? null;
+  const canTell = typeof deps.completer.acceptsFailure === 'function';
+  const pendingOpen = loginId !== null && canTell && (await loginStillOpen(deps, req, loginId));
+  const returnUrl =
+    loginId !== null && (pendingOpen || !canTell) ? failureHandoffUrl(deps, req, res, loginId, reason) : null;
+  if (pendingOpen && returnUrl && !res.headersSent) {
+    res.redirect(303, returnUrl);
+    return;
   }
   const page = errorPage({
     baseUrl: deps.config.baseUrl,
     reason,
     requestId: req.requestId,
-    retryLoginId: ctx.retry && ctx.loginId ? ctx.loginId : undefined,
-    returnUrl,
+    retryLoginId: ctx.retry && loginId ? loginId : undefined,
+    returnUrl: returnUrl ?? undefined,
   });
   if (res.headersSent) return;
   sendPage(res, {
@@ -141,4 +158,31 @@ export async function refuseLogin(
     body: page.body,
     allowHttpForms: allowHttpForms(deps.config),
   });
+}
+
+async function loginStillOpen(deps: SsoDeps, req: Request, loginId: string): Promise<boolean> {
+  try {
+    return (await deps.completer.acceptsFailure?.(loginId)) ?? false;
+  } catch (error) {
+    req.log.error({ err: error, request_id: req.requestId }, 'could not look up the pending login');
+    return false;
+  }
+}
+
+/** /sso/continue with the failure sealed for this browser and this login (handoff.ts). */
+function failureHandoffUrl(
+  deps: SsoDeps,
+  req: Request,
+  res: Response,
+  loginId: string,
+  reason: ReasonCode,
+): string {
+  const binding = bindBrowser(req, res, bindingOptions(deps.config));
+  const sealed = sealFailureHandoff(deps.secrets.masterKey, {
+    loginId,
+    binding,
+    expiresAt: Date.now() + deps.config.tokens.loginTtl * 1000,
+    failure: loginFailureOf(reason),
+  });
+  return `${deps.config.baseUrl}/sso/continue?handoff=${encodeURIComponent(sealed)}`;
 }

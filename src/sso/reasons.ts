@@ -98,6 +98,16 @@ export const REASONS = {
   oidc_issuer_mismatch: denied(400, IDP_PROBLEM),
   oidc_audience_mismatch: denied(400, IDP_PROBLEM),
   oidc_id_token_expired: denied(400, 'The sign-in answer has expired. Please sign in again.'),
+  // `iat` later than now + GATEHOUSE_SSO_CLOCK_SKEW: a token minted for later use, or a broken IdP clock.
+  oidc_id_token_issued_in_future: denied(
+    400,
+    'The sign-in answer is dated in the future (the clocks may disagree). Please try again.',
+  ),
+  // O-13: an email the IdP does not say it verified is never used to find or create an account.
+  oidc_email_unverified: denied(
+    403,
+    'Your identity provider did not confirm your email address, so Gatehouse cannot use it. Ask your IT administrator.',
+  ),
   oidc_id_token_algorithm: denied(400, IDP_PROBLEM),
   oidc_id_token_invalid: denied(400, IDP_PROBLEM),
   oidc_token_exchange_failed: denied(502, IDP_PROBLEM),

@@ -7,6 +7,7 @@ import { authenticateClient, readClientCredentials } from './client-auth.js';
 import { allowAnyOrigin } from './cors.js';
 import { exchangeAuthorizationCode, exchangeRefreshToken } from './grants.service.js';
 import { OAuthError } from './oauth-errors.js';
+import { oauthStringProblem } from './oauth-limits.js';
 import { clientAuthLimiters } from './rate-limits.js';
 import type { SigningKeyStore } from './signing-key-store.js';
 import { personClaims } from './token-claims.js';
@@ -26,7 +27,11 @@ function param(req: Request, name: string, required?: false): string | null;
 function param(req: Request, name: string, required = false): string | null {
   const value = (req.body as Record<string, unknown> | undefined)?.[name];
   if (Array.isArray(value)) throw new OAuthError('invalid_request', `${name} is given more than once`);
-  if (typeof value === 'string' && value.length > 0) return value;
+  if (typeof value === 'string' && value.length > 0) {
+    const problem = oauthStringProblem(name, value);
+    if (problem) throw new OAuthError('invalid_request', problem);
+    return value;
+  }
   if (required) throw new OAuthError('invalid_request', `${name} is required`);
   return null;
 }

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import { IsNull, type EntityManager } from 'typeorm';
 import { recordAudit } from '../audit/audit.service.js';
+import { outboundTargetProblem } from '../connections/outbound-http.js';
 import { type Database, isUuid, PLATFORM_TENANT_ID } from '../db/database.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
 import type { AuditContext } from '../tenants/tenants.service.js';
@@ -111,13 +112,36 @@ async function issueSecret(em: EntityManager, appId: string, now: Date) {
   return { id, secret };
 }
 
+/** Where the outbound address rule applies to an app's URLs (config.outboundFetch). */
+export type OperatorUrlPolicy = Parameters<typeof outboundTargetProblem>[1];
+
+/**
+ * Gatehouse POSTs to webhook_url and backchannel_logout_uri, and sends
+ * browsers to initiate_login_uri: none may name a private, loopback,
+ * link-local or cloud-metadata address unless the operator allowed it
+ * (GATEHOUSE_OUTBOUND_ALLOWED_NETWORKS, or the development setting). Checked
+ * here at registration, and again at every delivery (outbound-http.ts).
+ */
+async function checkOperatorUrls(input: AppUpdate, policy: OperatorUrlPolicy | undefined): Promise<void> {
+  if (!policy) return;
+  const fields = ['webhook_url', 'backchannel_logout_uri', 'initiate_login_uri'] as const;
+  for (const field of fields) {
+    const value = input[field];
+    if (typeof value !== 'string') continue;
+    const problem = await outboundTargetProblem(value, policy);
+    if (problem) throw new BadRequestError(`${field}: ${problem}`);
+  }
+}
+
 /** 201 answer: the app, plus `client_secret` for confidential clients (and `webhook_secret`) — shown this once. */
 export async function createApp(
   db: Database,
   input: AppInput,
   ctx: AuditContext,
   masterKey?: Buffer,
+  outbound?: OperatorUrlPolicy,
 ): Promise<AppView & { client_secret?: string; webhook_secret?: string }> {
+  await checkOperatorUrls(input, outbound);
   const now = new Date();
   return withPlatformAudit(db, async (em) => {
     const app = em.create(App, {
@@ -183,7 +207,9 @@ export async function updateApp(
   input: AppUpdate,
   ctx: AuditContext,
   masterKey?: Buffer,
+  outbound?: OperatorUrlPolicy,
 ): Promise<AppView & { webhook_secret?: string }> {
+  await checkOperatorUrls(input, outbound);
   const now = new Date();
   return withPlatformAudit(db, async (em) => {
     const app = await loadApp(em, appId);

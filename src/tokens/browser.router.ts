@@ -1,13 +1,15 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
-import { bindBrowser, presentedBinding, type BrowserBinding } from '../http/browser-binding.js';
+import { bindBrowser, presentedBinding } from '../http/browser-binding.js';
 import type { LoginFlow } from '../sso/login-handoff.js';
+import { authorizationBinding, ISSUED_BINDING } from './authorization-binding.js';
 import { continueLogin, storePendingLogin, type ContinueFailure } from './authorization-requests.service.js';
 import { authorizationResponseUrl, requestedClientId, validateAuthorizationRequest } from './authorize.js';
 import { findClient } from './client-auth.js';
 import { sendErrorPage, sendInfoPage } from './error-page.js';
 import { endSession } from './logout.service.js';
+import { discoveryProbeLimited } from './rate-limits.js';
 import type { SigningKeyStore } from './signing-key-store.js';
 
 export interface BrowserRouterDeps {
@@ -42,18 +44,7 @@ const single = (value: unknown): string | null => (typeof value === 'string' && 
 /** The browser-facing endpoints: /oauth/authorize (+ continue) and end_session. Errors are pages. */
 export function browserRouter(deps: BrowserRouterDeps): Router {
   const { config, db } = deps;
-  /**
-   * Binds a pending authorization to the browser that made it. SameSite=Lax is
-   * not sent on the IdP's cross-site POST to the ACS, so the check happens one
-   * step later, on the same-site GET /oauth/authorize/continue that the
-   * completed login redirects to (see completer.ts).
-   */
-  const binding: BrowserBinding = {
-    name: 'gatehouse_authz',
-    sameSite: 'lax',
-    secure: config.baseUrl.startsWith('https:'),
-    ttlSeconds: config.tokens.loginTtl,
-  };
+  const binding = authorizationBinding(config);
   const router = Router();
 
   const authorize = async (req: Request, res: Response) => {
@@ -92,7 +83,20 @@ export function browserRouter(deps: BrowserRouterDeps): Router {
         }),
       );
     }
+    // Discovery of the app's login_hint answers which domains have SSO: the /login limiter's budget.
+    if (request.loginHint !== null && (await discoveryProbeLimited(config, req))) {
+      req.log.warn({ request_id: req.requestId }, 'home realm discovery rate limit reached');
+      return res.set('Retry-After', '60').redirect(
+        303,
+        authorizationResponseUrl(request.redirectUri, config.baseUrl, {
+          error: 'temporarily_unavailable',
+          error_description: 'rate_limited',
+          state: request.state,
+        }),
+      );
+    }
     const browserHash = bindBrowser(req, res, binding);
+    res.locals[ISSUED_BINDING] = browserHash;
     const pending = await storePendingLogin(db, request, browserHash, new Date(), config.tokens.loginTtl);
     await deps.loginFlow.start(req, res, {
       loginId: pending.id,

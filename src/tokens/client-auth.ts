@@ -6,6 +6,7 @@ import { sha256Base64url } from '../digest.js';
 import { currentSecretHash, findApp } from './apps.service.js';
 import type { App } from './app.entity.js';
 import { OAuthError } from './oauth-errors.js';
+import { oauthStringProblem } from './oauth-limits.js';
 
 /**
  * Client authentication at the token, introspection and revocation endpoints
@@ -30,6 +31,13 @@ function field(body: Record<string, unknown>, name: string): string | undefined 
   const value = body[name];
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new OAuthError('invalid_request', `${name} must be given once`);
+  return bounded(name, value);
+}
+
+/** oauth-limits.ts: a credential past its bound is malformed, not a wrong secret. */
+function bounded(name: string, value: string): string {
+  const problem = oauthStringProblem(name, value);
+  if (problem) throw new OAuthError('invalid_request', problem);
   return value;
 }
 
@@ -50,6 +58,8 @@ export function readClientCredentials(req: Request): ClientCredentials {
     } catch {
       throw basicFailure('Malformed Basic credentials');
     }
+    bounded('client_id', clientId);
+    bounded('client_secret', secret);
     if (bodySecret !== undefined)
       throw new OAuthError('invalid_request', 'Use one client authentication method, not two');
     if (bodyId !== undefined && bodyId !== clientId)

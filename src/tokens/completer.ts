@@ -1,10 +1,13 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { sha256Base64url } from '../digest.js';
+import { presentedBinding } from '../http/browser-binding.js';
 import { createSession } from '../sessions/sessions.service.js';
 import type { AuthorizationCompleter, LoginFailure, LoginResult } from '../sso/login-handoff.js';
+import type { FailureReturn, UnsolicitedLoginCompleter } from '../sso/outcome.js';
+import { authorizationBinding, ISSUED_BINDING } from './authorization-binding.js';
 import type { AuthorizationRequest } from './authorization-request.entity.js';
 import {
   attachSessionToLogin,
@@ -36,15 +39,25 @@ class LoginRefused extends Error {
  * the SameSite=Lax binding cookie the IdP's cross-site POST could not, and
  * issues the code only when cookie and token both match (continueLogin).
  *
- * fail(): ends the request and returns the error to the app's redirect_uri.
+ * fail(): ends the request and returns the error to the app's redirect_uri
+ * (RFC 6749 §4.1.2.1), in the browser that started it only; acceptsFailure()
+ * tells sso whether there is still a request to return to.
  *
  * completeUnsolicited(): an IdP-initiated SAML login lands in the app the
  * connection names, by OIDC Core §4 third-party initiated login.
  */
-export function createAuthorizationCompleter(deps: CompleterDeps): AuthorizationCompleter {
+export function createAuthorizationCompleter(
+  deps: CompleterDeps,
+): AuthorizationCompleter & UnsolicitedLoginCompleter & FailureReturn {
   const { config, db } = deps;
 
-  async function fail(req: Request, res: Response, loginId: string, failure: LoginFailure): Promise<void> {
+  /** RFC 6749 §4.1.2.1 + RFC 9207: the error, the reason code, the app's state and our iss. */
+  async function redirectFailure(
+    req: Request,
+    res: Response,
+    loginId: string,
+    failure: LoginFailure,
+  ): Promise<void> {
     const ended = await failPendingLogin(db, loginId, new Date());
     if (!ended) return loginGone(req, res, 'login_not_found');
     req.log.info({ reason: failure.reason, error: failure.error, login_id: loginId }, 'sign-in failed');
@@ -52,9 +65,53 @@ export function createAuthorizationCompleter(deps: CompleterDeps): Authorization
       303,
       authorizationResponseUrl(ended.redirectUri, config.baseUrl, {
         error: failure.error,
-        error_description: `Sign-in did not complete (reason: ${failure.reason})`,
+        // The reason code only (a closed set, docs/sso.md): the app can map it to its own page.
+        error_description: failure.reason,
         state: ended.state,
       }),
+    );
+  }
+
+  /**
+   * A refused login goes back to the app only in the browser that asked for
+   * it: the pending request's SameSite=Lax binding must be presented (or have
+   * been set by this very /oauth/authorize request). Otherwise someone else's
+   * pending request is being replayed at this browser (a link with a foreign
+   * login id) — it is burnt and the person stays on our page, so nobody can
+   * use a pending request to send another person to an app's redirect_uri.
+   */
+  async function fail(req: Request, res: Response, loginId: string, failure: LoginFailure): Promise<void> {
+    const pending = await findPendingLogin(db, loginId);
+    if (!pending || pending.authenticatedAt || pending.completedAt)
+      return loginGone(req, res, 'login_not_found');
+    const issued: unknown = res.locals[ISSUED_BINDING];
+    const presented =
+      typeof issued === 'string' ? issued : presentedBinding(req, authorizationBinding(config));
+    if (!sameHash(pending.browserHash, presented)) {
+      await failPendingLogin(db, loginId, new Date());
+      req.log.warn(
+        { reason: failure.reason, login_id: loginId },
+        'refused sign-in opened in another browser',
+      );
+      return sendErrorPage(req, res, {
+        status: 400,
+        reason: failure.reason,
+        title: 'Sign-in did not complete',
+        message:
+          'This sign-in did not complete. It was started in another browser, so it cannot return to the application from here. Start again from the application.',
+      });
+    }
+    return redirectFailure(req, res, loginId, failure);
+  }
+
+  /** Whether a refused login can still be answered to its app (sso then redirects through /sso/continue). */
+  async function acceptsFailure(loginId: string): Promise<boolean> {
+    const pending = await findPendingLogin(db, loginId);
+    return (
+      pending !== null &&
+      pending.authenticatedAt === null &&
+      pending.completedAt === null &&
+      pending.expiresAt > new Date()
     );
   }
 
@@ -65,7 +122,8 @@ export function createAuthorizationCompleter(deps: CompleterDeps): Authorization
       return loginGone(req, res, 'login_not_found');
     if (pending.expiresAt <= now) return loginGone(req, res, 'login_expired');
     const mismatch = await requestMismatch(db, pending, result);
-    if (mismatch) return fail(req, res, loginId, { error: 'access_denied', reason: mismatch });
+    // Checked at the ACS (no Lax cookie there); the person is authenticated, only not for this request.
+    if (mismatch) return redirectFailure(req, res, loginId, { error: 'access_denied', reason: mismatch });
 
     const completionToken = randomBytes(32).toString('base64url');
     const completionHash = sha256Base64url(completionToken);
@@ -92,7 +150,7 @@ export function createAuthorizationCompleter(deps: CompleterDeps): Authorization
     } catch (error) {
       if (!(error instanceof LoginRefused)) throw error;
       if (error.reason === 'login_not_found') return loginGone(req, res, error.reason);
-      return fail(req, res, loginId, { error: 'access_denied', reason: error.reason });
+      return redirectFailure(req, res, loginId, { error: 'access_denied', reason: error.reason });
     }
     const next = new URL(`${config.baseUrl}/oauth/authorize/continue`);
     next.searchParams.set('login', loginId);
@@ -141,7 +199,7 @@ export function createAuthorizationCompleter(deps: CompleterDeps): Authorization
     return true;
   }
 
-  return { complete, fail, completeUnsolicited };
+  return { complete, fail, completeUnsolicited, acceptsFailure };
 }
 
 /**
@@ -166,6 +224,13 @@ async function requestMismatch(
   if (pending.connectionId !== null && pending.connectionId !== result.connectionId)
     return 'connection_mismatch';
   return null;
+}
+
+function sameHash(a: string | null, b: string | null): boolean {
+  if (a === null || b === null) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 function loginGone(req: Request, res: Response, reason: string): void {

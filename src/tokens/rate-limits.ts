@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, MemoryStore, rateLimit } from 'express-rate-limit';
 import type { Config } from '../config/config.js';
 import { isUuid } from '../db/database.js';
 import { sendErrorPage } from './error-page.js';
@@ -87,12 +87,26 @@ export function clientAuthLimiters(config: Config): RequestHandler[] {
   ];
 }
 
-/** /login: home realm discovery probes per source address; past the limit a page with a reason code. */
-export function loginDiscoveryLimiter(config: Config): RequestHandler {
-  return rateLimit({
+interface DiscoveryLimiter {
+  /** For /login: past the limit a page with a reason code. */
+  middleware: RequestHandler;
+  /** Counts one probe of this address; true when it is over the limit. */
+  consume(req: Request): Promise<boolean>;
+}
+
+/** One counter per configuration (i.e. per node's app), shared by /login and /oauth/authorize. */
+const discoveryLimiters = new WeakMap<Config, DiscoveryLimiter>();
+
+function discoveryLimiterOf(config: Config): DiscoveryLimiter {
+  const existing = discoveryLimiters.get(config);
+  if (existing) return existing;
+  const store = new MemoryStore();
+  const limit = config.rateLimits.loginDiscoveryPerAddress;
+  const middleware = rateLimit({
     windowMs: MINUTE_MS,
-    limit: config.rateLimits.loginDiscoveryPerAddress,
+    limit,
     keyGenerator: addressKey,
+    store,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     handler: (req, res) => {
@@ -104,4 +118,27 @@ export function loginDiscoveryLimiter(config: Config): RequestHandler {
       });
     },
   });
+  const limiter: DiscoveryLimiter = {
+    middleware,
+    // The store was initialised (window) by rateLimit above; the key is the one it uses.
+    consume: async (req) => (await store.increment(addressKey(req))).totalHits > limit,
+  };
+  discoveryLimiters.set(config, limiter);
+  return limiter;
+}
+
+/**
+ * Home realm discovery probes (which email domains have SSO, which
+ * organizations exist) per source address. /login uses this middleware;
+ * /oauth/authorize with a login_hint (discovery of the app-supplied email)
+ * counts against the same counter through discoveryProbeLimited, so the
+ * authorize endpoint is no way around it.
+ */
+export function loginDiscoveryLimiter(config: Config): RequestHandler {
+  return discoveryLimiterOf(config).middleware;
+}
+
+/** Counts a discovery probe made through /oauth/authorize; true when this address is over the limit. */
+export function discoveryProbeLimited(config: Config, req: Request): Promise<boolean> {
+  return discoveryLimiterOf(config).consume(req);
 }

@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import { deliveryFetch, type OutboundHttpPolicy } from '../connections/outbound-http.js';
 import { CHANNELS } from '../db/notification-bus.js';
 import {
   httpOutcome,
@@ -20,6 +21,12 @@ export interface WebhookDeliveryOptions extends OutboxWorkerSettings {
   logger?: WebhookLogger;
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /**
+   * The outbound address rule (config.outboundFetch): every delivery resolves
+   * the target and connects only to a checked address (outbound-http.ts).
+   * Without it (and without `fetch`), the platform fetch — tests and tools only.
+   */
+  outbound?: Omit<OutboundHttpPolicy, 'timeoutMs'>;
   /** The clock for the signature's `t` (tests). */
   now?: () => Date;
 }
@@ -51,10 +58,10 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
   const o = {
     maxAttempts: 15,
     timeoutMs: 10_000,
-    fetch: globalThis.fetch,
     now: () => new Date(),
     ...options,
   };
+  const post = deliveryFetch(o);
 
   async function loadTargets(em: EntityManager, claimed: Claimed[]): Promise<Map<string, AppTarget>> {
     const rows = await em.query<Pick<AppTarget, 'id' | 'webhook_url' | 'deleted_at'>[]>(
@@ -82,7 +89,7 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
     return httpOutcome(() => {
       const body = JSON.stringify(row.payload);
       const timestamp = Math.floor(o.now().getTime() / 1000);
-      return o.fetch(url, {
+      return post(url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -91,8 +98,6 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
           'gatehouse-signature': signatureHeader(app.secrets, body, timestamp),
         },
         body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(o.timeoutMs),
       });
     });
   }

@@ -50,9 +50,9 @@ describe('admin API: apps register an initiate_login_uri', () => {
     const changed = await a
       .op()
       .patch(`/admin/v1/apps/${id}`)
-      .send({ initiate_login_uri: 'http://localhost:3000/start' });
+      .send({ initiate_login_uri: 'https://app.example.com/v2/start' });
     expect(changed.status).toBe(200);
-    expect(changed.body.initiate_login_uri).toBe('http://localhost:3000/start');
+    expect(changed.body.initiate_login_uri).toBe('https://app.example.com/v2/start');
     const cleared = await a.op().patch(`/admin/v1/apps/${id}`).send({ initiate_login_uri: null });
     expect(cleared.body.initiate_login_uri).toBeNull();
   });

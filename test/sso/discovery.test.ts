@@ -70,6 +70,15 @@ function link(body: string, text: string): string {
   return match[1].replace(/&amp;/g, '&');
 }
 
+/** The OAuth error a refused discovery sent the app (issue 8: back to the app, not a page). */
+function appError(res: { redirectedTo: string | null }): { error: string | null; reason: string | null } {
+  const callback = new URL(res.redirectedTo ?? 'about:blank');
+  return {
+    error: callback.searchParams.get('error'),
+    reason: callback.searchParams.get('error_description'),
+  };
+}
+
 describe('home realm discovery', () => {
   it('asks for the work email when the app gives no hint', async () => {
     const res = await fetch(authorizeUrl(gh, clientId, CALLBACK, {}), { redirect: 'manual' });
@@ -99,24 +108,20 @@ describe('home realm discovery', () => {
     ['an unknown domain', 'nobody@unknown.test'],
     ['a domain its tenant has not verified', 'x@shadow.test'],
     ['the domain of a suspended tenant', 'x@paused.test'],
-  ])('ends %s on a clear page, never at an IdP', async (_case, email) => {
-    const res = await visit(new TestBrowser(), { login_hint: email });
-    expect(res.status).toBe(404);
+  ])('answers %s to the app (access_denied, the reason code), never at an IdP', async (_case, email) => {
+    const res = await visit(new TestBrowser(), { login_hint: email }, CALLBACK);
     expect(res.trail.some((u) => IDP_HOSTS.test(u))).toBe(false);
-    expect(res.body).toContain('<code>discovery_domain_unknown</code>');
-    expect(res.body).toMatch(/Support reference: <code>[0-9a-f-]{36}<\/code>/);
-    expect(res.body).toContain('Use another email address');
-    expect(res.body).toContain('Back to the application');
+    expect(appError(res)).toEqual({ error: 'access_denied', reason: 'discovery_domain_unknown' });
   });
 
-  it('answers the app with access_denied when the person goes back from the error page', async () => {
+  it('answers the app with access_denied, its state and our iss (RFC 6749 §4.1.2.1, RFC 9207)', async () => {
     const browser = new TestBrowser();
-    const res = await visit(browser, { login_hint: 'nobody@unknown.test', state: 'app-state-1' });
-    const back = await browser.visit(link(res.body, 'Back to the application'), CALLBACK);
+    const back = await visit(browser, { login_hint: 'nobody@unknown.test', state: 'app-state-1' }, CALLBACK);
     const callback = new URL(back.redirectedTo ?? '');
     expect(callback.searchParams.get('error')).toBe('access_denied');
     expect(callback.searchParams.get('state')).toBe('app-state-1');
-    expect(callback.searchParams.get('error_description')).toContain('discovery_domain_unknown');
+    expect(callback.searchParams.get('iss')).toBe(gh.baseUrl);
+    expect(callback.searchParams.get('error_description')).toBe('discovery_domain_unknown');
   });
 
   it('offers a chooser of the tenant’s active connections and follows the choice', async () => {
@@ -146,18 +151,23 @@ describe('home realm discovery', () => {
     expect(byOrg.body).toContain('Okta (employees)');
     const byConnection = await visit(new TestBrowser(), { connection: multiX.id }, ssoOf('x'));
     expect(byConnection.redirectedTo).toMatch(/^https:\/\/x\.idp\.test\/sso/);
-    const unknownOrg = await visit(new TestBrowser(), { organization: 'no-such-org' });
-    expect(unknownOrg.body).toContain('<code>discovery_organization_unknown</code>');
+    const unknownOrg = await visit(new TestBrowser(), { organization: 'no-such-org' }, CALLBACK);
+    expect(appError(unknownOrg).reason).toBe('discovery_organization_unknown');
   });
 
   it('refuses hints that name different tenants instead of picking one', async () => {
-    const orgAndConnection = await visit(new TestBrowser(), { organization: 'acme', connection: multiY.id });
-    expect(orgAndConnection.body).toContain('<code>discovery_conflict</code>');
-    const emailAndConnection = await visit(new TestBrowser(), {
-      login_hint: 'a@acme.test',
-      connection: multiY.id,
-    });
-    expect(emailAndConnection.body).toContain('<code>discovery_conflict</code>');
+    const orgAndConnection = await visit(
+      new TestBrowser(),
+      { organization: 'acme', connection: multiY.id },
+      CALLBACK,
+    );
+    expect(appError(orgAndConnection).reason).toBe('discovery_conflict');
+    const emailAndConnection = await visit(
+      new TestBrowser(),
+      { login_hint: 'a@acme.test', connection: multiY.id },
+      CALLBACK,
+    );
+    expect(appError(emailAndConnection).reason).toBe('discovery_conflict');
     for (const res of [orgAndConnection, emailAndConnection])
       expect(res.trail.some((u) => IDP_HOSTS.test(u))).toBe(false);
   });

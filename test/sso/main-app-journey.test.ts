@@ -167,7 +167,7 @@ describe('the main app signs a person in through their company IdP', () => {
     expect(tokens.claims()).toMatchObject({ email: 'bob@globex.test', tid: globexId });
   });
 
-  it('tells the app access_denied, with its state, when the person is refused and goes back', async () => {
+  it('tells the app access_denied, with its state, iss and the reason, when the person is refused', async () => {
     await t.db.withTenant(acmeId, (em) =>
       em.query(
         `INSERT INTO users (tenant_id, user_name, email, email_verified, status) VALUES ($1, 'sam@acme.test', 'sam@acme.test', true, 'suspended')`,
@@ -180,19 +180,17 @@ describe('the main app signs a person in through their company IdP', () => {
     const toIdp = await browser.visit(request.url, samlIdp.ssoUrl);
     const sp = spOf(gh.baseUrl, acmeSaml);
     const answer = await samlIdp.answer(toIdp.redirectedTo ?? '', sp, { nameId: 'sam@acme.test' });
-    const page = await browser.visit(sp.acsUrl, CALLBACK, {
+    // Issue 8: straight back to the app (through the same-site /sso/continue hop), no page in between.
+    const back = await browser.visit(sp.acsUrl, CALLBACK, {
       method: 'POST',
       form: { SAMLResponse: answer.samlResponse },
     });
-    expect(page.redirectedTo).toBeNull();
-    expect(page.body).toContain('<code>user_suspended</code>');
+    expect(back.trail.some((u) => u.startsWith(`${gh.baseUrl}/sso/continue?handoff=`))).toBe(true);
     expect(await loginFootprint(t.db, acmeId)).toEqual(before);
-
-    const backLink =
-      /<a href="([^"]+)">Back to the application<\/a>/.exec(page.body)?.[1]?.replace(/&amp;/g, '&') ?? '';
-    const back = await browser.visit(backLink, CALLBACK);
     const callback = new URL(back.redirectedTo ?? '');
     expect(callback.searchParams.get('error')).toBe('access_denied');
+    expect(callback.searchParams.get('error_description')).toBe('user_suspended');
     expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
+    expect(callback.searchParams.get('iss')).toBe(gh.baseUrl);
   });
 });

@@ -127,7 +127,8 @@ describe('OIDC sign-in at the tenant IdP', () => {
       email: 'vera@oidc.test',
       email_verified: false,
     });
-    expect(done.body).toContain('<code>user_ambiguous</code>');
+    // Issue 8 (O-13): refused before the directory is consulted at all.
+    expect(done.body).toContain('<code>oidc_email_unverified</code>');
     expect(await loginFootprint(t.db, tenantId)).toEqual(before);
   });
 });

@@ -56,6 +56,8 @@ export async function startOidcProvider(options: {
   redirectUris: string[];
   /** Put scope claims in the ID token (true) or only at userinfo (oidc-provider's default, false). */
   claimsInIdToken?: boolean;
+  /** More claims per scope, e.g. `{ openid: ['sub', 'iat'] }` so a person's claims can set the ID token's iat. */
+  scopeClaims?: Record<string, string[]>;
 }): Promise<OidcProviderPeer> {
   const { server, url: issuer, setHandler } = await listen((_req, res) => res.end());
   const clientId = `gatehouse-${randomBytes(4).toString('hex')}`;
@@ -79,6 +81,7 @@ export async function startOidcProvider(options: {
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name'],
       groups: ['groups'],
+      ...options.scopeClaims,
     },
     scopes: ['openid', 'email', 'profile', 'groups'],
     conformIdTokenClaims: !options.claimsInIdToken,

@@ -75,8 +75,19 @@ describe('admin API: app webhooks', () => {
     expect(after).toEqual(before);
   });
 
-  it('accepts http on loopback, for development', async () => {
-    const res = await register({ webhook_url: 'http://127.0.0.1:4000/webhooks' }).expect(201);
+  it('refuses loopback without the development setting, accepts http on loopback with it', async () => {
+    // Issue 8: operator URLs obey the outbound address rule (outbound-guard.security.test.ts).
+    expect((await register({ webhook_url: 'http://127.0.0.1:4000/webhooks' })).status).toBe(400);
+    const dev = buildAdminTestApp(t, { GATEHOUSE_ALLOW_PRIVATE_METADATA_URLS: 'true' });
+    const res = await dev
+      .op()
+      .post('/admin/v1/apps')
+      .send({
+        name: 'Main app',
+        redirect_uris: ['https://app.example.com/callback'],
+        webhook_url: 'http://127.0.0.1:4000/webhooks',
+      })
+      .expect(201);
     expect(res.body.webhook_secret).toMatch(SECRET);
   });
 

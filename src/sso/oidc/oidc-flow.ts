@@ -136,21 +136,22 @@ export class OidcFlow {
       if (typeof req.query.code !== 'string') refuse('oidc_idp_error', 'no code');
 
       const login = await this.exchange(req, res, connection, pending);
+      const skewSeconds = this.deps.config.sso.clockSkewSeconds;
+      checkIssuedAt(login.claims, new Date(), skewSeconds);
       const attributes = { ...login.userinfo, ...login.claims };
       const subject =
         typeof login.claims.sub === 'string' ? login.claims.sub : refuse('oidc_id_token_invalid', 'no sub');
-      const verified = attributes.email_verified;
       const resolved = resolveProfileAttributes(connection.attributeMapping, attributes);
+      const emailAssertedByIdp = emailUsable({
+        email: resolved.email,
+        emailVerified: attributes.email_verified,
+        trustEmailUnverified: connection.oidcTrustEmailUnverified,
+      });
       const result = await completeLogin(
         this.deps.db,
         connection,
-        {
-          connectionId: connection.id,
-          subject,
-          emailAssertedByIdp: verified !== false && verified !== 'false',
-          ...resolved,
-        },
-        authTimeOf(login.claims, this.deps.config.sso.clockSkewSeconds),
+        { connectionId: connection.id, subject, emailAssertedByIdp, ...resolved },
+        authTimeOf(login.claims, skewSeconds),
         { requestId: req.requestId, sourceIp: req.ip },
       );
       await finishLogin(this.deps, req, res, pending.loginId, result);
@@ -223,4 +224,40 @@ function authTimeOf(claims: Record<string, unknown>, skewSeconds: number): Date 
   if (typeof authTime === 'number' && authTime * 1000 <= now + skewSeconds * 1000)
     return new Date(authTime * 1000);
   return new Date(now);
+}
+
+/**
+ * OIDC Core §3.1.3.7 leaves `iat` to the client: an ID token dated later than
+ * now plus the accepted skew was minted for later use (or by a broken clock)
+ * and is refused. openid-client only checks that `iat` is a number.
+ */
+export function checkIssuedAt(claims: Record<string, unknown>, now: Date, skewSeconds: number): void {
+  const iat = claims.iat;
+  if (typeof iat !== 'number' || !Number.isFinite(iat)) refuse('oidc_id_token_invalid', 'no iat');
+  const latest = Math.floor(now.getTime() / 1000) + skewSeconds;
+  if (iat > latest) refuse('oidc_id_token_issued_in_future', `iat ${iat} is after ${latest}`);
+}
+
+/**
+ * O-13: an IdP-asserted email finds or creates an account only when the IdP
+ * says it verified it (`email_verified` true), or when the tenant's admin
+ * chose to trust this IdP's emails (`trust_email_unverified`, e.g. Entra ID,
+ * which sends no email_verified). The string "true" counts as true: some IdPs
+ * (Cognito, several SAML-to-OIDC bridges) serialise the claim as a string, and
+ * it is as much a statement of the signed token as the boolean. Anything else
+ * ("false", missing, 1) is not verified, and the login is refused rather than
+ * quietly carried on without the email.
+ */
+export function emailUsable(input: {
+  email: string | null;
+  emailVerified: unknown;
+  trustEmailUnverified: boolean;
+}): boolean {
+  if (input.email === null) return false;
+  if (input.emailVerified === true || input.emailVerified === 'true') return true;
+  if (input.trustEmailUnverified) return true;
+  return refuse(
+    'oidc_email_unverified',
+    `email_verified is ${JSON.stringify(input.emailVerified) ?? 'absent'}`,
+  );
 }
