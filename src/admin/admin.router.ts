@@ -12,6 +12,7 @@ import { roleMappingsRouter } from './role-mappings.router.js';
 import { scimTokensRouter } from './scim-tokens.router.js';
 import { outboundFetchOptions } from '../connections/fetch-guard.js';
 import { appsRouter } from './apps.router.js';
+import { adminInputGuard } from './input-guard.js';
 import { connectionsRouter } from './connections.router.js';
 import type { SigningKeyStore } from '../tokens/signing-key-store.js';
 import { signingKeysRouter } from './signing-keys.router.js';
@@ -33,6 +34,8 @@ export function adminRouter(deps: AdminDeps): Router {
   const router = Router();
   router.use(failedAuthLimiter({ limit: deps.config.adminAuthFailureLimit, windowMs: 60_000 }));
   router.use(adminAuthentication(deps.secrets.adminToken, deps.resolveTenantAdmin));
+  // Issue 8: prototype keys, deep nesting and unstorable text, before any schema or service.
+  router.use(adminInputGuard);
   router.use(tenantsRouter(deps.db));
   router.use(
     domainsRouter(

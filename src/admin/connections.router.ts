@@ -12,6 +12,7 @@ import {
 import { ID_TOKEN_ALGS } from '../connections/oidc-discovery.js';
 import { SAML_SIGNED_ELEMENTS } from '../connections/connection.entity.js';
 import { NotFoundError } from '../errors.js';
+import { isPrototypeKey } from './input-guard.js';
 import { auditContext } from './principal.js';
 import { tenantIdParam } from './tenants.router.js';
 import { pageQuery, parseBody, parseQuery, uuidParam } from './validation.js';
@@ -20,7 +21,13 @@ const name = z.string().trim().min(1).max(200);
 const roleName = z
   .string()
   .regex(/^[a-z][a-z0-9_:.-]{0,63}$/, 'a role name: lower-case letter first, then [a-z0-9_:.-], ≤ 64');
-const attributeName = z.string().trim().min(1).max(512);
+// Looked up as a key of the IdP's attributes: never a prototype key (issue 8).
+const attributeName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(512)
+  .refine((v) => !isPrototypeKey(v), 'not an attribute name');
 const attributeMapping = z.strictObject(
   Object.fromEntries(PROFILE_FIELDS.map((f) => [f, attributeName.optional()])) as Record<
     (typeof PROFILE_FIELDS)[number],

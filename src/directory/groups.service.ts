@@ -4,6 +4,7 @@ import { isUuid } from '../db/database.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { groupEvent, type MembershipDelta } from '../webhooks/webhook-events.js';
 import { Group } from './group.entity.js';
+import { groupColumnsProblem } from './limits.js';
 import { StaleVersionError } from './users.service.js';
 
 /**
@@ -41,6 +42,12 @@ export class UnknownMembersError extends BadRequestError {
 
 const SCIM_NAME_KEY = 'groups_tenant_scim_display_name_key';
 
+/** The last line before a write: a value over src/directory/limits.ts would fail in the btree index (a 500). */
+function assertStorable(fields: GroupFields): void {
+  const problem = groupColumnsProblem(fields);
+  if (problem) throw new BadRequestError(problem);
+}
+
 async function assertNameFree(em: EntityManager, source: GroupSource, name: string, exceptId: string | null) {
   if (source !== 'scim') return;
   const rows = await em.query<unknown[]>(
@@ -68,6 +75,7 @@ export async function createGroup(
   fields: GroupFields,
   options: { source: GroupSource; now?: Date; members?: string[] },
 ): Promise<Group> {
+  assertStorable(fields);
   await assertNameFree(em, options.source, fields.displayName, null);
   const now = options.now ?? new Date();
   const group = em.create(Group, {
@@ -121,6 +129,7 @@ export async function updateGroup(
     version: group.version + 1,
     updatedAt: options.now ?? new Date(),
   });
+  assertStorable(next);
   const [, affected] = await translateUniqueness(next.displayName, () =>
     em.query<[unknown[], number]>(
       `UPDATE groups SET display_name = $2, external_id = $3, version = $4, updated_at = $5

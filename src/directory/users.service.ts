@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { In, type EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import { isUuid } from '../db/database.js';
-import { ConflictError } from '../errors.js';
+import { BadRequestError, ConflictError } from '../errors.js';
 import { revokeUserSessions } from '../sessions/sessions.service.js';
 import { groupEvent, userEvent } from '../webhooks/webhook-events.js';
 import { Group } from './group.entity.js';
+import { userColumnsProblem } from './limits.js';
 import { User, type UserStatus } from './user.entity.js';
 
 /**
@@ -44,6 +45,16 @@ export class StaleVersionError extends ConflictError {
 }
 
 const USER_NAME_KEY = 'users_tenant_user_name_key';
+
+/**
+ * The last line before a write, for every writer (SCIM checks first with its
+ * own error; JIT relies on this): a value over src/directory/limits.ts would
+ * fail in a btree index or as text PostgreSQL refuses, i.e. a 500.
+ */
+function assertStorable(fields: Parameters<typeof userColumnsProblem>[0]): void {
+  const problem = userColumnsProblem(fields);
+  if (problem) throw new BadRequestError(problem);
+}
 
 export async function isVerifiedDomainEmail(em: EntityManager, email: string | null): Promise<boolean> {
   if (!email?.includes('@')) return false;
@@ -90,6 +101,7 @@ export async function createUser(
     emailVerified?: boolean;
   } = {},
 ): Promise<User> {
+  assertStorable(fields);
   await assertUserNameFree(em, fields.userName, null);
   const now = options.now ?? new Date();
   const user = em.create(User, {
@@ -146,6 +158,7 @@ export async function updateUser(
     version: user.version + 1,
     updatedAt: options.now ?? new Date(),
   });
+  assertStorable(next);
   if (options.emailVerified !== undefined) next.emailVerified = options.emailVerified;
   else if (changes.email !== undefined && changes.email !== user.email)
     next.emailVerified = await isVerifiedDomainEmail(em, changes.email);

@@ -2,6 +2,7 @@ import SCIMMY from 'scimmy';
 import type { EntityManager } from 'typeorm';
 import { recordAudit } from '../audit/audit.service.js';
 import type { Group } from '../directory/group.entity.js';
+import { groupColumnsProblem } from '../directory/limits.js';
 import {
   addGroupMembers,
   createGroup,
@@ -186,11 +187,15 @@ export class ScimGroups extends SCIMMY.Resources.Group {
   }
 }
 
+/** The group's columns, within the stored-string limits (src/directory/limits.ts): 400 invalidValue otherwise. */
 function groupFields(parsed: Json): GroupFields {
-  return {
+  const fields = {
     displayName: String(parsed.displayName),
     externalId: typeof parsed.externalId === 'string' && parsed.externalId !== '' ? parsed.externalId : null,
   };
+  const problem = groupColumnsProblem(fields);
+  if (problem) throw new ScimError(400, 'invalidValue', problem);
+  return fields;
 }
 
 const MEMBERS_PATH = /^(?:urn:ietf:params:scim:schemas:core:2\.0:Group:)?members(?:\[(.*)\])?$/i;

@@ -198,6 +198,14 @@ export function normalizePatch(kind: 'User' | 'Group', message: Json): Json {
 
 function normalizeOperation(kind: 'User' | 'Group', op: unknown): unknown {
   if (!isObject(op)) return op;
+  // §3.5.2.1, §3.5.2.3: without a path, the value is a set of attributes (scimmy throws a TypeError on null).
+  const name = typeof op.op === 'string' ? lower(op.op) : '';
+  if (op.path === undefined && (name === 'add' || name === 'replace') && !isObject(op.value))
+    throw new ScimError(
+      400,
+      'invalidValue',
+      `'${name}' without a path needs an object of attributes as its value`,
+    );
   if (typeof op.path === 'string') {
     checkWritable(kind, op.path);
     let { path, value } = op as { path: string; value: unknown };

@@ -1,6 +1,13 @@
 import SCIMMY from 'scimmy';
 import type { EntityManager } from 'typeorm';
-import { checkIfMatch, etagOf, notFound, scimmyValidation, type ScimContext } from './scim-context.js';
+import {
+  checkIfMatch,
+  etagOf,
+  notFound,
+  ScimError,
+  scimmyValidation,
+  type ScimContext,
+} from './scim-context.js';
 import { filterToSql, SqlParams, type FilterResolver } from './scim-filter.js';
 import { listResponse, pageOf, plain, withSchemas } from './scim-list.js';
 import { checkSchemas, normalizeResource, requireObject, stripReadOnly } from './scim-normalize.js';
@@ -125,9 +132,15 @@ export async function applyPatchOp(
   message: PatchOpMessage,
 ): Promise<Json> {
   let patched: Json = plain(current);
-  await new SCIMMY.Messages.PatchOp(message).apply(current, (target) => {
-    patched = plain(target);
-    return Promise.resolve(target);
-  });
+  try {
+    await new SCIMMY.Messages.PatchOp(message).apply(current, (target) => {
+      patched = plain(target);
+      return Promise.resolve(target);
+    });
+  } catch (error) {
+    // As scimmyValidation: scimmy reports a value it cannot apply as a TypeError.
+    if (error instanceof TypeError) throw new ScimError(400, 'invalidValue', error.message);
+    throw error;
+  }
   return patched;
 }

@@ -1,6 +1,7 @@
 import type { User } from '../directory/user.entity.js';
+import { LIMITS, textProblem, userColumnsProblem, utf8Length } from '../directory/limits.js';
 import type { UserFields } from '../directory/users.service.js';
-import { etagOf } from './scim-context.js';
+import { etagOf, ScimError } from './scim-context.js';
 import { isObject } from './scim-normalize.js';
 
 /**
@@ -35,8 +36,58 @@ function primaryEmail(emails: unknown): string | null {
 
 const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 
-/** The directory fields of a coerced SCIM User (scimmy's inbound representation, as JSON). */
+/**
+ * The directory fields of a coerced SCIM User (scimmy's inbound representation,
+ * as JSON), within the stored-string limits (src/directory/limits.ts): 400
+ * invalidValue otherwise. POST, PUT and the result of a PATCH all pass here
+ * before anything is written.
+ */
 export function userFieldsFromScim(resource: Json): { fields: UserFields; active: boolean | undefined } {
+  const result = userFieldsOf(resource);
+  const problem = userColumnsProblem(result.fields) ?? attributesProblem(result.fields.attributes);
+  if (problem) throw new ScimError(400, 'invalidValue', problem);
+  return result;
+}
+
+/** Longest attribute name kept in users.attributes (scimmy's schema names are < 30). */
+const MAX_KEY_BYTES = 256;
+
+/**
+ * The rest of the representation (users.attributes, jsonb): every emails[].value
+ * an address (any of them can become the primary one), every multi-valued list
+ * and every string within LIMITS.
+ */
+function attributesProblem(attributes: Json): string | undefined {
+  const emailsKey = Object.keys(attributes).find((k) => k.toLowerCase() === 'emails');
+  const emails = emailsKey ? attributes[emailsKey] : undefined;
+  if (Array.isArray(emails)) {
+    for (const e of emails) {
+      const value = isObject(e) ? e.value : undefined;
+      const problem =
+        typeof value === 'string' ? textProblem('emails.value', value, LIMITS.email) : undefined;
+      if (problem) return problem;
+    }
+  }
+  const stack: [unknown, string][] = [[attributes, '']];
+  while (stack.length > 0) {
+    const [value, path] = stack.pop() as [unknown, string];
+    if (typeof value === 'string') {
+      const problem = textProblem(path, value, LIMITS.attributeText);
+      if (problem) return problem;
+    } else if (Array.isArray(value)) {
+      if (value.length > LIMITS.multiValued) return `'${path}' has more than ${LIMITS.multiValued} values`;
+      for (const item of value) stack.push([item, path]);
+    } else if (isObject(value)) {
+      for (const [key, item] of Object.entries(value)) {
+        if (utf8Length(key) > MAX_KEY_BYTES) return `An attribute name is longer than ${MAX_KEY_BYTES} bytes`;
+        stack.push([item, path ? `${path}.${key}` : key]);
+      }
+    }
+  }
+  return undefined;
+}
+
+function userFieldsOf(resource: Json): { fields: UserFields; active: boolean | undefined } {
   const name = isObject(resource.name) ? resource.name : {};
   const attributes: Json = {};
   for (const [key, value] of Object.entries(resource)) {

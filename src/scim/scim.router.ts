@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { Router } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
 import type { Config } from '../config/config.js';
 import { isUuid, type Database } from '../db/database.js';
@@ -10,6 +11,7 @@ import { scimAuthentication, ScimTokenVerifier } from './scim-auth.js';
 import { ScimError, type ScimContext } from './scim-context.js';
 import { discoveryRouter } from './scim-discovery.js';
 import { parseFilter } from './scim-filter.js';
+import { scimKeyGuard } from './scim-key-guard.js';
 import { declareScimResources, resetScimConfig } from './scim-setup.js';
 
 export interface ScimRouterDeps {
@@ -70,6 +72,8 @@ export function scimRouter(deps: ScimRouterDeps): Router {
         ),
     }),
   );
+  // Issue 8: no client string becomes an object key path, before scimmy sees any of it.
+  router.use(scimKeyGuard);
   router.use(validateRequest);
   router.use(
     discoveryRouter({
@@ -177,7 +181,8 @@ const validateRequest: RequestHandler = (req, _res, next) => {
     const id = m[2];
     if (id !== undefined && id !== '.search' && !isUuid(id))
       throw new ScimError(404, '', `${m[1] === 'Users' ? 'User' : 'Group'} ${id.slice(0, 100)} not found`);
-    if (req.method === 'GET' && id === undefined) validateListParams(req.query, false);
+    // Every method takes ?attributes= (RFC 7644 §3.9), and scimmy parses it for one resource too.
+    validateListParams(req.query, false);
     if (req.method === 'POST' && id === '.search') validateListParams(bodyOf(req), true);
   } else if (req.method === 'POST' && /^\/\.search\/?$/.test(req.path)) {
     validateListParams(bodyOf(req), true);
@@ -187,6 +192,23 @@ const validateRequest: RequestHandler = (req, _res, next) => {
 
 const bodyOf = (req: Request): Record<string, unknown> =>
   typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {};
+
+/** An attribute name or path, URN-prefixed or not: segments joined by single `.` or `:`. */
+const ATTRIBUTE_NAME = /^[A-Za-z0-9_$]+(?:[.:][A-Za-z0-9_$]+)*$/;
+
+/**
+ * scimmy turns `attributes` into the filter `a pr and b pr` (`np` for
+ * excludedAttributes) and throws a TypeError on names its lexer reads as
+ * something else (`0`, `and`, `trueName`): built here first, so that is a 400.
+ * The key guard has already refused prototype keys, so building it is safe.
+ */
+function checkAttributeFilter(list: string[], op: 'pr' | 'np', key: string): void {
+  try {
+    new SCIMMY.Types.Filter(list.map((a) => `${a.trim()} ${op}`).join(' and '));
+  } catch {
+    throw new ScimError(400, 'invalidValue', `'${key}' must be a comma-separated list of attribute names`);
+  }
+}
 
 function validateListParams(params: Record<string, unknown>, json: boolean): void {
   for (const key of ['filter', 'attributes', 'excludedAttributes', 'sortBy', 'sortOrder']) {
@@ -200,8 +222,9 @@ function validateListParams(params: Record<string, unknown>, json: boolean): voi
   for (const key of ['attributes', 'excludedAttributes']) {
     const value = params[key];
     const list = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : [];
-    if (list.some((a) => typeof a !== 'string' || !/^[A-Za-z0-9_$:.]+$/.test(a.trim())))
+    if (list.some((a) => typeof a !== 'string' || !ATTRIBUTE_NAME.test(a.trim())))
       throw new ScimError(400, 'invalidValue', `'${key}' must be a comma-separated list of attribute names`);
+    if (list.length > 0) checkAttributeFilter(list as string[], key === 'attributes' ? 'pr' : 'np', key);
   }
   for (const key of ['startIndex', 'count']) {
     const value = params[key];

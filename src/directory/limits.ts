@@ -1,0 +1,107 @@
+/**
+ * Limits on the strings the directory stores, in one place, matched to the
+ * schema in migrations/. Every text column below is a PostgreSQL `text`, so
+ * the database itself has no length limit, but a btree entry must fit in a
+ * third of a page: ~2,704 bytes, measured in UTF-8 *bytes* after `lower()`
+ * (which may grow a string, e.g. "İ" 2 bytes → "i̇" 3 bytes). An over-long
+ * value that reached an indexed column ended in a 500 from the index; these
+ * limits keep every value far below it and are enforced at the edge (SCIM,
+ * admin API), where a too-long value is a 400 and nothing is written.
+ *
+ * PostgreSQL also refuses U+0000 in `text` and `jsonb`, and `jsonb` refuses a
+ * lone UTF-16 surrogate (`\ud800`): such strings cannot be stored as sent, so
+ * they are refused rather than failing in the database or being altered.
+ */
+
+/** UTF-8 length in bytes: what the btree limit and Postgres storage count. */
+export const utf8Length = (value: string): number => Buffer.byteLength(value, 'utf8');
+
+export const LIMITS = {
+  /**
+   * users.user_name: unique btree on (tenant_id, lower(user_name)). Real
+   * userNames are emails or UPNs (Entra ≤ 113 characters); 512 bytes leaves
+   * room for non-Latin names and stays < 1/5 of the index limit even after
+   * lower() grows it by half.
+   */
+  userName: 512,
+  /**
+   * users.email (btree on lower(email)) and every SCIM emails[].value (any of
+   * them can become the primary one): RFC 5321 §4.5.3.1.3 limits a path to
+   * 256 octets including the angle brackets, so an address is at most 254.
+   */
+  email: 254,
+  /** users.display_name and groups.display_name (btree on lower(display_name); unique for SCIM groups). */
+  displayName: 512,
+  /** users.given_name / users.family_name (not indexed; same bound as a display name). */
+  namePart: 512,
+  /**
+   * users.external_id and groups.external_id (btree). IdPs send GUIDs (Entra),
+   * 20-character ids (Okta) or, at most, an LDAP DN: 1024 bytes covers them.
+   */
+  externalId: 1024,
+  /**
+   * Any other string of a SCIM representation (stored in users.attributes,
+   * jsonb, not indexed): titles, phone numbers, addresses, photo URLs. 2048
+   * bytes is the conventional bound of a URL, the longest of them.
+   */
+  attributeText: 2048,
+  /** Elements of one multi-valued attribute of a user (emails, phoneNumbers, …); not group members. */
+  multiValued: 100,
+  /**
+   * Nesting of a JSON request body. A SCIM PatchOp with an enterprise manager
+   * is 6 levels deep; scimmy, zod and PostgreSQL's jsonb parser recurse, and
+   * jsonb fails ("stack depth limit exceeded") on deep documents.
+   */
+  jsonDepth: 32,
+} as const;
+
+/** A lone surrogate or NUL: text PostgreSQL cannot store as sent (see above). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export const isStorableText = (value: string): boolean =>
+  !value.includes('\u0000') && !LONE_SURROGATE.test(value);
+
+/**
+ * Why `value` cannot be stored as the attribute `name` (at most `maxBytes`
+ * UTF-8 bytes, storable text), or undefined when it can.
+ */
+export function textProblem(name: string, value: string, maxBytes: number): string | undefined {
+  if (!isStorableText(value)) return `'${name}' contains a NUL character or an unpaired surrogate`;
+  if (utf8Length(value) > maxBytes) return `'${name}' is longer than ${maxBytes} bytes (UTF-8)`;
+  return undefined;
+}
+
+/** The columns of a user (src/directory/users.service.ts UserFields), checked against LIMITS. */
+export function userColumnsProblem(fields: {
+  userName: string;
+  email: string | null;
+  givenName: string | null;
+  familyName: string | null;
+  displayName: string | null;
+  externalId: string | null;
+}): string | undefined {
+  const checks: [string, string | null, number][] = [
+    ['userName', fields.userName, LIMITS.userName],
+    ['emails.value', fields.email, LIMITS.email],
+    ['name.givenName', fields.givenName, LIMITS.namePart],
+    ['name.familyName', fields.familyName, LIMITS.namePart],
+    ['displayName', fields.displayName, LIMITS.displayName],
+    ['externalId', fields.externalId, LIMITS.externalId],
+  ];
+  for (const [name, value, max] of checks) {
+    const problem = value === null ? undefined : textProblem(name, value, max);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/** The columns of a group (src/directory/groups.service.ts GroupFields), checked against LIMITS. */
+export function groupColumnsProblem(fields: {
+  displayName: string;
+  externalId: string | null;
+}): string | undefined {
+  return (
+    textProblem('displayName', fields.displayName, LIMITS.displayName) ??
+    (fields.externalId === null ? undefined : textProblem('externalId', fields.externalId, LIMITS.externalId))
+  );
+}
