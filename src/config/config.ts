@@ -108,7 +108,12 @@ export const configSchema = z
     GATEHOUSE_XML_MAX_DEPTH: z.coerce.number().int().min(8).max(512).default(64),
     GATEHOUSE_XML_MAX_ELEMENTS: z.coerce.number().int().min(16).max(1_000_000).default(20_000),
     GATEHOUSE_XML_MAX_ATTRIBUTES: z.coerce.number().int().min(16).max(1_000_000).default(40_000),
-    GATEHOUSE_XML_MAX_TEXT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    GATEHOUSE_XML_MAX_TEXT: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
     GATEHOUSE_SAML_SP_SIGNING_CERT_FILE: z.string().min(1).optional(),
     GATEHOUSE_SCIM_RATE_LIMIT: z.coerce.number().int().positive().default(3000),
     GATEHOUSE_SCIM_RATE_WINDOW: seconds(60),

@@ -157,7 +157,8 @@ export function createSso(deps: SsoDeps): {
   // Browser flows end on a page: never a stack trace or a library message.
   // Returned, not voided: Express 5 handles a rejection of the returned promise, so a failure while
   // refusing can never become an unhandled rejection that stops the process.
-  const onError: ErrorRequestHandler = (error: unknown, req, res, _next) => refuseLogin(deps, req, res, error);
+  const onError: ErrorRequestHandler = (error: unknown, req, res, _next) =>
+    refuseLogin(deps, req, res, error);
   router.use(onError);
 
   return {
