@@ -28,8 +28,9 @@ export interface MemberRef {
 
 /** Another group of the same source has this display name (case-insensitively). */
 export class GroupNameTakenError extends ConflictError {
-  constructor(displayName: string) {
-    super('displayName is already taken in this tenant', { detail: `group ${displayName}` });
+  // The group name stays out of `detail`, which is logged (docs/security.md §7).
+  constructor() {
+    super('displayName is already taken in this tenant');
   }
 }
 
@@ -55,7 +56,7 @@ async function assertNameFree(em: EntityManager, source: GroupSource, name: stri
         AND ($2::uuid IS NULL OR id <> $2::uuid) LIMIT 1`,
     [name, exceptId],
   );
-  if (rows.length > 0) throw new GroupNameTakenError(name);
+  if (rows.length > 0) throw new GroupNameTakenError();
 }
 
 async function translateUniqueness<T>(name: string, write: () => Promise<T>): Promise<T> {
@@ -63,7 +64,7 @@ async function translateUniqueness<T>(name: string, write: () => Promise<T>): Pr
     return await write();
   } catch (error) {
     const e = error as { code?: string; constraint?: string } | null;
-    if (e?.code === '23505' && e.constraint === SCIM_NAME_KEY) throw new GroupNameTakenError(name);
+    if (e?.code === '23505' && e.constraint === SCIM_NAME_KEY) throw new GroupNameTakenError();
     throw error;
   }
 }

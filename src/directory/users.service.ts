@@ -29,8 +29,9 @@ export interface UserFields {
 
 /** Another live user of the tenant has this userName (case-insensitively). */
 export class UserNameTakenError extends ConflictError {
-  constructor(userName: string) {
-    super('userName is already taken in this tenant', { detail: `userName ${userName}` });
+  // The userName (often an email) stays out of `detail`, which is logged (docs/security.md §7).
+  constructor() {
+    super('userName is already taken in this tenant');
   }
 }
 
@@ -72,7 +73,7 @@ async function assertUserNameFree(em: EntityManager, userName: string, exceptId:
         AND ($2::uuid IS NULL OR id <> $2::uuid) LIMIT 1`,
     [userName, exceptId],
   );
-  if (rows.length > 0) throw new UserNameTakenError(userName);
+  if (rows.length > 0) throw new UserNameTakenError();
 }
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {
@@ -85,7 +86,7 @@ async function translateUniqueness<T>(userName: string, write: () => Promise<T>)
     return await write();
   } catch (error) {
     // A concurrent writer took the name between our check and our write.
-    if (isUniqueViolation(error, USER_NAME_KEY)) throw new UserNameTakenError(userName);
+    if (isUniqueViolation(error, USER_NAME_KEY)) throw new UserNameTakenError();
     throw error;
   }
 }

@@ -7,6 +7,7 @@ import { createSamlConnection, createTenantWithDomains, loginFootprint } from '.
 import { startLogoutReceiver, type LogoutReceiver } from '../sessions/support.js';
 import {
   issueScimToken,
+  expectRefusedToApp,
   logoutsDelivered,
   logoutTokensOf,
   MainApp,
@@ -121,11 +122,8 @@ async function expectLogoutToken(token: string, s: SignedIn): Promise<void> {
 
 async function expectLoginRefused(email: string, reason: string): Promise<void> {
   const before = await loginFootprint(t.db, acmeId);
-  const { back } = await mainApp.loginAtIdp(saml, email);
-  expect(back.redirectedTo).toBeNull();
-  expect(back.status).toBe(403);
-  expect(back.body).toContain(`<code>${reason}</code>`);
-  expect(back.body).not.toMatch(/at .*\.js:\d+/);
+  const { back, checks } = await mainApp.loginAtIdp(saml, email);
+  expectRefusedToApp(back, checks, mainApp.callback, mainApp.issuer, reason);
   expect(await loginFootprint(t.db, acmeId)).toEqual(before);
 }
 

@@ -284,8 +284,9 @@ export class MainApp {
       login_hint: email,
     });
     const browser = new TestBrowser();
-    const toIdp = await browser.visit(url.toString(), saml.idp.ssoUrl);
-    if (!toIdp.redirectedTo) return { back: toIdp, checks };
+    // A refusal before the IdP (discovery) goes back to the app's callback with an OAuth error.
+    const toIdp = await browser.visit(url.toString(), [saml.idp.ssoUrl, this.callback]);
+    if (!toIdp.redirectedTo || toIdp.redirectedTo.startsWith(this.callback)) return { back: toIdp, checks };
     const sp = spOf(this.issuer, saml.connection);
     const answer = await saml.idp.answer(toIdp.redirectedTo, sp, {
       nameId: email,
@@ -396,4 +397,25 @@ export async function logoutsDelivered(db: Database, tenantId: string, sids: str
     },
     `the back-channel logouts of ${sids.join(', ')}`,
   );
+}
+
+/**
+ * A refused login after the app's redirect_uri was validated: the browser is back at the app's callback with
+ * RFC 6749 §4.1.2.1 error=access_denied, its state, Gatehouse's iss (RFC 9207) and the reason code.
+ */
+export function expectRefusedToApp(
+  back: { redirectedTo: string | null },
+  checks: { expectedState: string },
+  callback: string,
+  issuer: string,
+  reason: string,
+): void {
+  expect(back.redirectedTo?.startsWith(`${callback}?`)).toBe(true);
+  const params = Object.fromEntries(new URL(back.redirectedTo ?? '').searchParams);
+  expect(params).toEqual({
+    error: 'access_denied',
+    error_description: reason,
+    state: checks.expectedState,
+    iss: issuer,
+  });
 }

@@ -12,6 +12,7 @@ import {
 } from '../support/sso-factories.js';
 import { startLogoutReceiver, type LogoutReceiver } from '../sessions/support.js';
 import {
+  expectRefusedToApp,
   logoutsDelivered,
   logoutTokensOf,
   MainApp,
@@ -135,10 +136,8 @@ describe('a suspended tenant', () => {
 
     // No new session while suspended: discovery does not lead to its IdP.
     const before = await loginFootprint(t.db, acme.id);
-    const { back } = await mainApp.loginAtIdp(acme.saml, 'root@acme.test', ADMINS);
-    expect(back.redirectedTo).toBeNull();
-    expect(back.status).toBe(404);
-    expect(back.body).toContain('<code>discovery_domain_unknown</code>');
+    const { back, checks } = await mainApp.loginAtIdp(acme.saml, 'root@acme.test', ADMINS);
+    expectRefusedToApp(back, checks, mainApp.callback, mainApp.issuer, 'discovery_domain_unknown');
     expect(await loginFootprint(t.db, acme.id)).toEqual(before);
 
     await operator(one, 'POST', `/tenants/${acme.id}/reactivate`);

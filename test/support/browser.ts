@@ -1,7 +1,8 @@
 /**
  * A browser for tests: keeps cookies per host and follows redirects one by
  * one, stopping at the first one that leaves for `stopAt` (the app's
- * redirect_uri), whose URL it returns without requesting it.
+ * redirect_uri, or any of several prefixes), whose URL it returns without
+ * requesting it.
  */
 export interface Visit {
   /** The URL the chain stopped at (the app's callback), or null when a page answered. */
@@ -42,7 +43,7 @@ export class TestBrowser {
 
   async visit(
     start: string,
-    stopAt: string,
+    stopAt: string | readonly string[],
     init: { method?: string; form?: Record<string, string> } = {},
   ): Promise<Visit> {
     const trail: string[] = [];
@@ -59,7 +60,8 @@ export class TestBrowser {
       if (res.status >= 300 && res.status < 400 && location) {
         await res.arrayBuffer();
         const next = new URL(location, url);
-        if (next.toString().startsWith(stopAt))
+        const stops = typeof stopAt === 'string' ? [stopAt] : stopAt;
+        if (stops.some((prefix) => next.toString().startsWith(prefix)))
           return { redirectedTo: next.toString(), status: res.status, body: '', trail };
         url = next;
         if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
