@@ -16,11 +16,11 @@ import { requestLogger } from './http/request-log.js';
 import { scimErrorHandler, scimRouter } from './scim/scim.router.js';
 import type { AuthorizationCompleter, LoginFlow } from './sso/login-handoff.js';
 import { createSso, type UnsolicitedLoginCompleter } from './sso/sso.js';
-import { createAuthorizationCompleter } from './tokens/completer.js';
+import { createAuthorizationCompleter } from './tokens/authorize/completer.js';
 import { oauthProviderRouter } from './tokens/oauth.router.js';
 import { loginDiscoveryLimiter } from './tokens/rate-limits.js';
-import { createSigningKeyStore, type SigningKeyStore } from './tokens/signing-key-store.js';
-import { createTenantAdminResolver } from './tokens/tenant-admin.js';
+import { createSigningKeyStore, type SigningKeyStore } from './tokens/keys/key-store.js';
+import { createTenantAdminResolver } from './admin/tenant-admin-token.js';
 
 export interface AppDeps {
   config: Config;

@@ -8,7 +8,7 @@ import { openDatabase } from './db/runtime.js';
 import { createLogger } from './http/logger.js';
 import { startLogoutDelivery } from './sessions/backchannel-logout.js';
 import { startCleanup } from './sessions/cleanup.js';
-import { createSigningKeyStore } from './tokens/signing-key-store.js';
+import { createSigningKeyStore } from './tokens/keys/key-store.js';
 import { startWebhookDelivery } from './webhooks/webhook-delivery.js';
 
 /** The one place that wires config -> database -> app -> listen. */

@@ -4,8 +4,8 @@ import { opsPerSecond } from '../harness.js';
 import { openBenchDatabase } from '../support/bench-db.js';
 import type { Database } from '../../src/db/database.js';
 import { createSession } from '../../src/sessions/sessions.service.js';
-import { createApp as registerApp } from '../../src/tokens/apps.service.js';
-import { CODE_PREFIX, mintSessionToken } from '../../src/tokens/opaque-tokens.js';
+import { createApp as registerApp } from '../../src/apps/apps.service.js';
+import { CODE_PREFIX, mintSessionToken } from '../../src/tokens/grants/opaque-tokens.js';
 import { seedPerson, startBenchGatehouse } from './tokens-support.js';
 
 const REDIRECT_URI = 'http://localhost:3000/callback';

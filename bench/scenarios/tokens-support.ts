@@ -6,7 +6,7 @@ import { parseConfig, type Config } from '../../src/config/config.js';
 import { ADMIN_TOKEN_PREFIX, generateToken } from '../../src/config/secrets.js';
 import type { Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/http/logger.js';
-import { createSigningKeyStore, type SigningKeyStore } from '../../src/tokens/signing-key-store.js';
+import { createSigningKeyStore, type SigningKeyStore } from '../../src/tokens/keys/key-store.js';
 
 /** Gatehouse on a loopback port over a bench database (no IdP side: codes are minted directly). */
 export interface BenchGatehouse {

@@ -14,7 +14,7 @@ import { outboundFetchOptions } from '../connections/fetch-guard.js';
 import { appsRouter } from './apps.router.js';
 import { adminInputGuard } from './input-guard.js';
 import { connectionsRouter } from './connections.router.js';
-import type { SigningKeyStore } from '../tokens/signing-key-store.js';
+import type { SigningKeyStore } from '../tokens/keys/key-store.js';
 import { signingKeysRouter } from './signing-keys.router.js';
 
 export interface AdminDeps {

@@ -10,8 +10,8 @@ import {
   type OperatorUrlPolicy,
   rotateAppSecret,
   updateApp,
-} from '../tokens/apps.service.js';
-import { redirectUriProblem } from '../tokens/redirect-uri.js';
+} from '../apps/apps.service.js';
+import { redirectUriProblem } from '../apps/redirect-uri.js';
 import {
   DEFAULT_WEBHOOK_ROTATION_OVERLAP_SECONDS,
   rotateWebhookSecret,

@@ -9,7 +9,7 @@ import {
   updateConnection,
   type ConnectionDeps,
 } from '../connections/connections.service.js';
-import { ID_TOKEN_ALGS } from '../connections/oidc-discovery.js';
+import { ID_TOKEN_ALGS } from '../connections/oidc-issuer-metadata.js';
 import { SAML_SIGNED_ELEMENTS } from '../connections/connection.entity.js';
 import { NotFoundError } from '../errors.js';
 import { isPrototypeKey } from './input-guard.js';

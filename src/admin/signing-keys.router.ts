@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { DomainError } from '../errors.js';
-import type { SigningKeyStore } from '../tokens/signing-key-store.js';
+import type { SigningKeyStore } from '../tokens/keys/key-store.js';
 import { auditContext, isOperator } from './principal.js';
 import { parseBody } from './validation.js';
 

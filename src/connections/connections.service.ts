@@ -16,7 +16,7 @@ import {
 import { auditSnapshot, connectionView, type ConnectionView } from './connection-view.js';
 import { guardedFetch, type OutboundFetchOptions } from './fetch-guard.js';
 import type { XmlLimits } from './xml-limits.js';
-import { discoverOidcProvider } from './oidc-discovery.js';
+import { discoverOidcProvider } from './oidc-issuer-metadata.js';
 import {
   certificateWarnings,
   parseCertificate,

@@ -4,7 +4,7 @@ import type { Secrets } from '../config/secrets.js';
 import type { Database } from '../db/database.js';
 import { bindBrowser, type BrowserBinding } from '../http/browser-binding.js';
 import { recordLoginFailure } from './complete-login.js';
-import { sealFailureHandoff } from './handoff.js';
+import { sealFailureHandoff } from './failure-link.js';
 import type { AuthorizationCompleter, LoginResult } from './login-handoff.js';
 import { errorPage, noApplicationPage, sendPage } from './pages.js';
 import { LoginRefusedError, loginFailureOf, type ReasonCode } from './reasons.js';
@@ -112,7 +112,7 @@ export function reasonOf(req: Request, error: unknown): ReasonCode {
  * The way back is a 303 to the same-site GET /sso/continue with the failure
  * sealed under the master key and bound to this browser's SSO cookie; there
  * the completer answers the app only if the browser also presents the
- * binding of the app's pending request (tokens/completer.ts fail). A third
+ * binding of the app's pending request (tokens/authorize/completer.ts fail). A third
  * party who plants its own login id in someone's browser gets a page, not a
  * redirect, and cannot forge the reason.
  */

@@ -2,16 +2,16 @@ import { Router, type ErrorRequestHandler, type Request, type Response } from 'e
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { fromBodyParserError } from '../http/error-handler.js';
-import { liveSession, verifyAccessToken } from './access-token.js';
-import { authenticateClient, readClientCredentials } from './client-auth.js';
+import { liveSession, verifyAccessToken } from './status/access-token.js';
+import { authenticateClient, readClientCredentials } from './grants/client-auth.js';
 import { allowAnyOrigin } from './cors.js';
-import { exchangeAuthorizationCode, exchangeRefreshToken } from './grants.service.js';
+import { exchangeAuthorizationCode, exchangeRefreshToken } from './grants/grants.service.js';
 import { OAuthError } from './oauth-errors.js';
 import { oauthStringProblem } from './oauth-limits.js';
 import { clientAuthLimiters } from './rate-limits.js';
-import type { SigningKeyStore } from './signing-key-store.js';
-import { personClaims } from './token-claims.js';
-import { introspectToken, revokeToken } from './token-status.service.js';
+import type { SigningKeyStore } from './keys/key-store.js';
+import { personClaims } from './grants/token-claims.js';
+import { introspectToken, revokeToken } from './status/token-status.service.js';
 
 export interface ApiRouterDeps {
   config: Config;

@@ -3,9 +3,9 @@ import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import type { LoginFlow } from '../sso/login-handoff.js';
 import { apiRouter } from './api.router.js';
-import { browserRouter } from './browser.router.js';
-import { discoveryRouter } from './discovery.router.js';
-import type { SigningKeyStore } from './signing-key-store.js';
+import { browserRouter } from './authorize/browser.router.js';
+import { discoveryRouter } from './openid-configuration.router.js';
+import type { SigningKeyStore } from './keys/key-store.js';
 
 export interface OAuthProviderDeps {
   config: Config;

@@ -2,7 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, MemoryStore, rateLimit } from 'express-rate-limit';
 import type { Config } from '../config/config.js';
 import { isUuid } from '../db/database.js';
-import { sendErrorPage } from './error-page.js';
+import { sendErrorPage } from './authorize/error-page.js';
 import { OAuthError } from './oauth-errors.js';
 
 /**

@@ -1,6 +1,6 @@
 import { verifyAuditChain } from '../../src/audit/audit.service.js';
 import { PLATFORM_TENANT_ID } from '../../src/db/database.js';
-import { findApp, verifyClientSecret } from '../../src/tokens/apps.service.js';
+import { findApp, verifyClientSecret } from '../../src/apps/apps.service.js';
 import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTenant } from '../support/factories.js';

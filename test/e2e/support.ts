@@ -14,7 +14,7 @@ import { NotificationBus } from '../../src/db/notification-bus.js';
 import { ENTITIES } from '../../src/entities.js';
 import { createLogger } from '../../src/http/logger.js';
 import { startLogoutDelivery, type LogoutDelivery } from '../../src/sessions/backchannel-logout.js';
-import { createSigningKeyStore, type SigningKeyStore } from '../../src/tokens/signing-key-store.js';
+import { createSigningKeyStore, type SigningKeyStore } from '../../src/tokens/keys/key-store.js';
 import type { Connection } from '../../src/connections/connection.entity.js';
 import { TestBrowser } from '../support/browser.js';
 import type { TestDatabase } from '../support/database.js';

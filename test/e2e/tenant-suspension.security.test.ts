@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import type { Connection } from '../../src/connections/connection.entity.js';
 import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/sessions/backchannel-logout.js';
-import { createApp as registerApp } from '../../src/tokens/apps.service.js';
+import { createApp as registerApp } from '../../src/apps/apps.service.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { SamlTestIdp } from '../support/saml-idp.js';
 import {

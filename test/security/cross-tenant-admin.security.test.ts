@@ -11,7 +11,7 @@ import { mountedRoutes } from './cross-tenant-registry.js';
 
 /**
  * The admin API against another tenant's admin, through the REAL tenant-admin
- * resolver (src/tokens/tenant-admin.ts): Acme's admin signs in through the
+ * resolver (src/admin/tenant-admin-token.ts): Acme's admin signs in through the
  * admin console (GATEHOUSE_ADMIN_CLIENT_ID) and drives every /admin/v1 route
  * of Globex. Every one answers 404 as for a tenant that does not exist
  * (src/admin/principal.ts authorizeTenant), and every row Globex owns is the

@@ -1,6 +1,6 @@
 import { decodeJwt } from 'jose';
 import type * as client from 'openid-client';
-import { createAuthorizationCompleter } from '../../src/tokens/completer.js';
+import { createAuthorizationCompleter } from '../../src/tokens/authorize/completer.js';
 import { TestBrowser } from '../support/browser.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { authorize, CALLBACK, codeOf, mainAppClient, postForm, signIn } from '../support/main-app.js';
@@ -19,7 +19,7 @@ import { resignWithGatehouseKey, tenantSnapshot } from '../support/tenant-admin-
  * registered app serves every tenant), so "another tenant's token" is not a
  * matter of which app presents it: the tenant is implied by the session a
  * code, refresh token or ID/access token names (opaque values carry the
- * session id, src/tokens/opaque-tokens.ts; JWTs carry `sid` and `tid`). The
+ * session id, src/tokens/grants/opaque-tokens.ts; JWTs carry `sid` and `tid`). The
  * meaningful attacks are therefore:
  * - a value of tenant A made to name tenant B's session (the session id part
  *   of an opaque value is not secret: it is the `sid` of every ID token), so

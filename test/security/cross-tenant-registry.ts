@@ -61,7 +61,7 @@ const SSO_OIDC_STATE =
   "refuses tenant A's pending OIDC state replayed at tenant B's callback, writing nothing and leaving A's login intact";
 const SSO_CONTINUE = "refuses tenant A's failure handoff in tenant B's browser and leaves A's login pending";
 const SSO_OLD = 'test/sso/cross-tenant.security.test.ts';
-const DISCOVERY = 'test/sso/discovery.test.ts';
+const DISCOVERY = 'test/sso/home-realm.test.ts';
 const DISCOVERY_CONFLICT = 'refuses hints that name different tenants instead of picking one';
 
 export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {

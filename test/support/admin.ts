@@ -7,7 +7,7 @@ import type { TestDatabase } from './database.js';
  * operator and for a tenant admin, and tenants created through the API.
  *
  * In production a tenant admin's token is an access token resolved by
- * src/tokens/tenant-admin.ts (tested in test/tokens); here the resolver reads
+ * src/admin/tenant-admin-token.ts (tested in test/tokens); here the resolver reads
  * "admin <userId> of <tenantId>" straight from a test token.
  */
 export interface AdminTestApp extends TestApp {

@@ -10,7 +10,7 @@ import type {
   LoginResult,
   PendingLogin,
 } from '../../src/sso/login-handoff.js';
-import { createSigningKeyStore, type SigningKeyStore } from '../../src/tokens/signing-key-store.js';
+import { createSigningKeyStore, type SigningKeyStore } from '../../src/tokens/keys/key-store.js';
 import type { TestDatabase } from './database.js';
 import { listenOnLoopback, startGatehouseNode } from './gatehouse-node.js';
 

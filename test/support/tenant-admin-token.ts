@@ -1,7 +1,7 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type * as client from 'openid-client';
 import type { SigningAlg } from '../../src/sessions/token-signer.js';
-import { createApp } from '../../src/tokens/apps.service.js';
+import { createApp } from '../../src/apps/apps.service.js';
 import { TestBrowser } from './browser.js';
 import type { TestDatabase } from './database.js';
 import { CALLBACK, mainAppClient, signIn } from './main-app.js';
@@ -14,7 +14,7 @@ import { startOAuthServer, type OAuthServer, type Person } from './oauth-server.
  * GATEHOUSE_ADMIN_CLIENT_ID, the person holds role `admin` through a mapped
  * group, signs in through /oauth/authorize and the console exchanges the code
  * with openid-client. The node runs the real createTenantAdminResolver
- * (src/tokens/tenant-admin.ts), not the stub of test/support/admin.ts.
+ * (src/admin/tenant-admin-token.ts), not the stub of test/support/admin.ts.
  *
  * The IdP leg is DirectLoginFlow (test/support/oauth-server.ts), as in
  * test/tokens/tenant-admin.security.test.ts: what is under test is the token

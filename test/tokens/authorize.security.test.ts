@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AuthorizationCompleter } from '../../src/sso/login-handoff.js';
-import { createAuthorizationCompleter } from '../../src/tokens/completer.js';
+import { createAuthorizationCompleter } from '../../src/tokens/authorize/completer.js';
 import { TestBrowser } from '../support/browser.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { authorize, CALLBACK, codeOf, mainAppClient } from '../support/main-app.js';

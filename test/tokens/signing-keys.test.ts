@@ -2,8 +2,8 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from '
 import { verifyAuditChain } from '../../src/audit/audit.service.js';
 import { open } from '../../src/config/secret-box.js';
 import { PLATFORM_TENANT_ID } from '../../src/db/database.js';
-import { SigningKeyStore, signingKeyStoreOptions } from '../../src/tokens/signing-key-store.js';
-import { privateKeyContext } from '../../src/tokens/signing-keys.js';
+import { SigningKeyStore, signingKeyStoreOptions } from '../../src/tokens/keys/key-store.js';
+import { privateKeyContext } from '../../src/tokens/keys/signing-keys.service.js';
 import { TestBrowser } from '../support/browser.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { authorize, CALLBACK, codeOf, mainAppClient, postForm } from '../support/main-app.js';

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { revokeUserSessions } from '../../src/sessions/sessions.service.js';
-import { createApp } from '../../src/tokens/apps.service.js';
+import { createApp } from '../../src/apps/apps.service.js';
 import { TestBrowser } from '../support/browser.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { CALLBACK, mainAppClient, signIn } from '../support/main-app.js';

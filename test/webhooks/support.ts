@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Database } from '../../src/db/database.js';
-import { createApp } from '../../src/tokens/apps.service.js';
+import { createApp } from '../../src/apps/apps.service.js';
 import type { WebhookEvent } from '../../src/webhooks/webhook-events.js';
 
 /**

@@ -1,12 +1,12 @@
 import argon2 from 'argon2';
 import type { Request } from 'express';
-import type { Database } from '../db/database.js';
-import { isUuid } from '../db/database.js';
-import { sha256Base64url } from '../digest.js';
-import { currentSecretHash, findApp } from './apps.service.js';
-import type { App } from './app.entity.js';
-import { OAuthError } from './oauth-errors.js';
-import { oauthStringProblem } from './oauth-limits.js';
+import type { Database } from '../../db/database.js';
+import { isUuid } from '../../db/database.js';
+import { sha256Base64url } from '../../digest.js';
+import { currentSecretHash, findApp } from '../../apps/apps.service.js';
+import type { App } from '../../apps/app.entity.js';
+import { OAuthError } from '../oauth-errors.js';
+import { oauthStringProblem } from '../oauth-limits.js';
 
 /**
  * Client authentication at the token, introspection and revocation endpoints

@@ -1,8 +1,8 @@
-import { isUuid } from '../db/database.js';
-import type { App } from './app.entity.js';
-import type { OAuthErrorCode } from './oauth-errors.js';
-import { oauthStringProblem } from './oauth-limits.js';
-import { redirectUriMatches } from './redirect-uri.js';
+import { isUuid } from '../../db/database.js';
+import type { App } from '../../apps/app.entity.js';
+import type { OAuthErrorCode } from '../oauth-errors.js';
+import { oauthStringProblem } from '../oauth-limits.js';
+import { redirectUriMatches } from '../../apps/redirect-uri.js';
 
 /**
  * Validation of an /oauth/authorize request (RFC 6749 §4.1.1, RFC 7636, OIDC

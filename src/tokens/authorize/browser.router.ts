@@ -1,16 +1,16 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
-import type { Config } from '../config/config.js';
-import type { Database } from '../db/database.js';
-import { bindBrowser, presentedBinding } from '../http/browser-binding.js';
-import type { LoginFlow } from '../sso/login-handoff.js';
+import type { Config } from '../../config/config.js';
+import type { Database } from '../../db/database.js';
+import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
+import type { LoginFlow } from '../../sso/login-handoff.js';
 import { authorizationBinding, ISSUED_BINDING } from './authorization-binding.js';
 import { continueLogin, storePendingLogin, type ContinueFailure } from './authorization-requests.service.js';
 import { authorizationResponseUrl, requestedClientId, validateAuthorizationRequest } from './authorize.js';
-import { findClient } from './client-auth.js';
+import { findClient } from '../grants/client-auth.js';
 import { sendErrorPage, sendInfoPage } from './error-page.js';
-import { endSession } from './logout.service.js';
-import { discoveryProbeLimited } from './rate-limits.js';
-import type { SigningKeyStore } from './signing-key-store.js';
+import { endSession } from '../status/logout.service.js';
+import { discoveryProbeLimited } from '../rate-limits.js';
+import type { SigningKeyStore } from '../keys/key-store.js';
 
 export interface BrowserRouterDeps {
   config: Config;

@@ -1,9 +1,9 @@
-import type { TenantAdminResolver } from '../admin/auth.js';
+import type { TenantAdminResolver } from './auth.js';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
-import { liveSession, verifyAccessToken } from './access-token.js';
-import { OAuthError } from './oauth-errors.js';
-import type { SigningKeyStore } from './signing-key-store.js';
+import { liveSession, verifyAccessToken } from '../tokens/status/access-token.js';
+import { OAuthError } from '../tokens/oauth-errors.js';
+import type { SigningKeyStore } from '../tokens/keys/key-store.js';
 
 /** The role that makes a person an admin of their own tenant on /admin/v1. */
 export const TENANT_ADMIN_ROLE = 'admin';

@@ -1,4 +1,4 @@
-import { normalizeEmail } from './discovery.js';
+import { normalizeEmail } from './home-realm.js';
 
 describe('normalizeEmail', () => {
   it.each([

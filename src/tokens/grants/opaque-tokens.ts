@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { sha256Base64url } from '../digest.js';
+import { sha256Base64url } from '../../digest.js';
 
 /**
  * Authorization codes and refresh tokens: `<prefix><session id>.<256 random bits>`.

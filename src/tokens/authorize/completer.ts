@@ -1,12 +1,12 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Config } from '../config/config.js';
-import type { Database } from '../db/database.js';
-import { sha256Base64url } from '../digest.js';
-import { presentedBinding } from '../http/browser-binding.js';
-import { createSession } from '../sessions/sessions.service.js';
-import type { AuthorizationCompleter, LoginFailure, LoginResult } from '../sso/login-handoff.js';
-import type { FailureReturn, UnsolicitedLoginCompleter } from '../sso/outcome.js';
+import type { Config } from '../../config/config.js';
+import type { Database } from '../../db/database.js';
+import { sha256Base64url } from '../../digest.js';
+import { presentedBinding } from '../../http/browser-binding.js';
+import { createSession } from '../../sessions/sessions.service.js';
+import type { AuthorizationCompleter, LoginFailure, LoginResult } from '../../sso/login-handoff.js';
+import type { FailureReturn, UnsolicitedLoginCompleter } from '../../sso/outcome.js';
 import { authorizationBinding, ISSUED_BINDING } from './authorization-binding.js';
 import type { AuthorizationRequest } from './authorization-request.entity.js';
 import {

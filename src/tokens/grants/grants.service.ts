@@ -1,21 +1,21 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import type { Config } from '../config/config.js';
-import type { Database } from '../db/database.js';
-import { resolveTenantBySession } from '../db/resolvers.js';
-import { sha256Base64url } from '../digest.js';
-import { User } from '../directory/user.entity.js';
-import type { Session } from '../sessions/session.entity.js';
-import { findActiveSession } from '../sessions/sessions.service.js';
-import { anyAppDeleted, rolesForSession, tenantIsActive } from './access-token.js';
-import type { App } from './app.entity.js';
+import type { Config } from '../../config/config.js';
+import type { Database } from '../../db/database.js';
+import { resolveTenantBySession } from '../../db/resolvers.js';
+import { sha256Base64url } from '../../digest.js';
+import { User } from '../../directory/user.entity.js';
+import type { Session } from '../../sessions/session.entity.js';
+import { findActiveSession } from '../../sessions/sessions.service.js';
+import { anyAppDeleted, rolesForSession, tenantIsActive } from '../status/access-token.js';
+import type { App } from '../../apps/app.entity.js';
 import { AuthorizationCode } from './authorization-code.entity.js';
-import { OAuthError } from './oauth-errors.js';
+import { OAuthError } from '../oauth-errors.js';
 import { CODE_PREFIX, mintSessionToken, parseSessionToken, REFRESH_TOKEN_PREFIX } from './opaque-tokens.js';
 import { RefreshToken } from './refresh-token.entity.js';
-import { revokeSessionAudited } from './session-revocation.js';
+import { revokeSessionAudited } from '../status/session-revocation.js';
 import { signTokenResponse, type TokenResponse } from './token-claims.js';
-import type { TokenSigner } from '../sessions/token-signer.js';
+import type { TokenSigner } from '../../sessions/token-signer.js';
 
 /**
  * The token endpoint's grants (RFC 6749 §4.1.3, §6). Codes and refresh tokens

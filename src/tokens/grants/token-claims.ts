@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
-import type { User } from '../directory/user.entity.js';
-import type { Session } from '../sessions/session.entity.js';
-import type { App } from './app.entity.js';
-import type { TokenSigner } from '../sessions/token-signer.js';
+import type { User } from '../../directory/user.entity.js';
+import type { Session } from '../../sessions/session.entity.js';
+import type { App } from '../../apps/app.entity.js';
+import type { TokenSigner } from '../../sessions/token-signer.js';
 
 /** Header `typ` of Gatehouse's tokens: RFC 9068 §2.1 for access tokens; ID tokens are plain JWTs. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import type { SigningAlg } from './app.entity.js';
+import type { SigningAlg } from '../../apps/app.entity.js';
 
 /** Platform table: token signing keys; the private key is encrypted at rest. */
 @Entity('signing_keys')

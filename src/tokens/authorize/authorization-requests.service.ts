@@ -1,15 +1,15 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import type { Database } from '../db/database.js';
-import { isUuid } from '../db/database.js';
-import { resolveTenantBySession } from '../db/resolvers.js';
-import { sha256Base64url } from '../digest.js';
-import { findActiveSession } from '../sessions/sessions.service.js';
-import { AuthorizationCode } from './authorization-code.entity.js';
+import type { Database } from '../../db/database.js';
+import { isUuid } from '../../db/database.js';
+import { resolveTenantBySession } from '../../db/resolvers.js';
+import { sha256Base64url } from '../../digest.js';
+import { findActiveSession } from '../../sessions/sessions.service.js';
+import { AuthorizationCode } from '../grants/authorization-code.entity.js';
 import { AuthorizationRequest } from './authorization-request.entity.js';
 import type { ValidAuthorizationRequest } from './authorize.js';
-import { CODE_PREFIX, mintSessionToken } from './opaque-tokens.js';
-import { revokeSessionAudited } from './session-revocation.js';
+import { CODE_PREFIX, mintSessionToken } from '../grants/opaque-tokens.js';
+import { revokeSessionAudited } from '../status/session-revocation.js';
 
 /**
  * The life of a pending authorization (platform table authorization_requests):

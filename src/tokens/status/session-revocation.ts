@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
-import { recordAudit, type AuditActor } from '../audit/audit.service.js';
-import { revokeSession } from '../sessions/sessions.service.js';
+import { recordAudit, type AuditActor } from '../../audit/audit.service.js';
+import { revokeSession } from '../../sessions/sessions.service.js';
 
 const SYSTEM: AuditActor = { type: 'system', id: 'gatehouse' };
 

@@ -1,9 +1,9 @@
 import { Router } from 'express';
 import type { Config } from '../config/config.js';
-import { SUPPORTED_SCOPES } from './authorize.js';
+import { SUPPORTED_SCOPES } from './authorize/authorize.js';
 import { allowAnyOrigin } from './cors.js';
-import type { SigningKeyStore } from './signing-key-store.js';
-import { SIGNING_ALGS } from './signing-keys.js';
+import type { SigningKeyStore } from './keys/key-store.js';
+import { SIGNING_ALGS } from './keys/signing-keys.service.js';
 
 /** OIDC Discovery 1.0 §3 (+ RFC 8414, RFC 9207) and the JWKS. */
 export function openIdConfiguration(baseUrl: string): Record<string, unknown> {

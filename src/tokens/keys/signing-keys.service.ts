@@ -1,7 +1,7 @@
 import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, type JWK } from 'jose';
 import { In, type EntityManager } from 'typeorm';
-import { seal } from '../config/secret-box.js';
-import type { SigningAlg } from './app.entity.js';
+import { seal } from '../../config/secret-box.js';
+import type { SigningAlg } from '../../apps/app.entity.js';
 import { SigningKey } from './signing-key.entity.js';
 
 /**

@@ -1,14 +1,14 @@
 import { compactVerify } from 'jose';
 import { z } from 'zod';
-import type { Config } from '../config/config.js';
-import type { Database } from '../db/database.js';
-import { resolveTenantBySession } from '../db/resolvers.js';
-import { Session } from '../sessions/session.entity.js';
-import { findClient } from './client-auth.js';
+import type { Config } from '../../config/config.js';
+import type { Database } from '../../db/database.js';
+import { resolveTenantBySession } from '../../db/resolvers.js';
+import { Session } from '../../sessions/session.entity.js';
+import { findClient } from '../grants/client-auth.js';
 import { revokeSessionAudited } from './session-revocation.js';
-import type { SigningKeyStore } from './signing-key-store.js';
-import { SIGNING_ALGS } from './signing-keys.js';
-import { ID_TOKEN_TYP } from './token-claims.js';
+import type { SigningKeyStore } from '../keys/key-store.js';
+import { SIGNING_ALGS } from '../keys/signing-keys.service.js';
+import { ID_TOKEN_TYP } from '../grants/token-claims.js';
 
 /**
  * RP-Initiated Logout 1.0: the app sends the browser to end_session_endpoint

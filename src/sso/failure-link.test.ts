@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { openFailureHandoff, sealFailureHandoff, type FailureHandoff } from './handoff.js';
+import { openFailureHandoff, sealFailureHandoff, type FailureHandoff } from './failure-link.js';
 
 const key = randomBytes(32);
 const handoff: FailureHandoff = {

@@ -1,7 +1,12 @@
-import type { App } from './app.entity.js';
+import type { App } from '../../apps/app.entity.js';
 import { authorizationResponseUrl, validateAuthorizationRequest } from './authorize.js';
-import { pkceS256Matches } from './grants.service.js';
-import { CODE_PREFIX, mintSessionToken, parseSessionToken, REFRESH_TOKEN_PREFIX } from './opaque-tokens.js';
+import { pkceS256Matches } from '../grants/grants.service.js';
+import {
+  CODE_PREFIX,
+  mintSessionToken,
+  parseSessionToken,
+  REFRESH_TOKEN_PREFIX,
+} from '../grants/opaque-tokens.js';
 
 const app = {
   id: '6f1c8a52-3a57-4d6e-9d0f-5b7c7a0f6a11',

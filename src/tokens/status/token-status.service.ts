@@ -1,9 +1,9 @@
-import type { Config } from '../config/config.js';
-import type { Database } from '../db/database.js';
-import { resolveTenantBySession } from '../db/resolvers.js';
-import { Session } from '../sessions/session.entity.js';
-import { findActiveSession } from '../sessions/sessions.service.js';
-import { User } from '../directory/user.entity.js';
+import type { Config } from '../../config/config.js';
+import type { Database } from '../../db/database.js';
+import { resolveTenantBySession } from '../../db/resolvers.js';
+import { Session } from '../../sessions/session.entity.js';
+import { findActiveSession } from '../../sessions/sessions.service.js';
+import { User } from '../../directory/user.entity.js';
 import {
   anyAppDeleted,
   liveSession,
@@ -12,12 +12,12 @@ import {
   verifyAccessToken,
   type AccessTokenClaims,
 } from './access-token.js';
-import type { App } from './app.entity.js';
-import { OAuthError } from './oauth-errors.js';
-import { parseSessionToken, REFRESH_TOKEN_PREFIX } from './opaque-tokens.js';
-import { RefreshToken } from './refresh-token.entity.js';
+import type { App } from '../../apps/app.entity.js';
+import { OAuthError } from '../oauth-errors.js';
+import { parseSessionToken, REFRESH_TOKEN_PREFIX } from '../grants/opaque-tokens.js';
+import { RefreshToken } from '../grants/refresh-token.entity.js';
 import { revokeSessionAudited } from './session-revocation.js';
-import type { SigningKeyStore } from './signing-key-store.js';
+import type { SigningKeyStore } from '../keys/key-store.js';
 
 /**
  * Introspection (RFC 7662) and revocation (RFC 7009) for registered apps. An

@@ -1,5 +1,5 @@
-import type { Config } from '../config/config.js';
-import type { BrowserBinding } from '../http/browser-binding.js';
+import type { Config } from '../../config/config.js';
+import type { BrowserBinding } from '../../http/browser-binding.js';
 
 /**
  * Binds a pending authorization to the browser that made it. SameSite=Lax is

@@ -1,16 +1,16 @@
 import { jwtVerify } from 'jose';
 import type { EntityManager } from 'typeorm';
 import { z } from 'zod';
-import type { Database } from '../db/database.js';
-import { resolveTenantBySession } from '../db/resolvers.js';
-import { rolesForUser } from '../directory/roles.service.js';
-import { User } from '../directory/user.entity.js';
-import type { Session } from '../sessions/session.entity.js';
-import { findActiveSession } from '../sessions/sessions.service.js';
-import { OAuthError } from './oauth-errors.js';
-import type { SigningKeyStore } from './signing-key-store.js';
-import { SIGNING_ALGS } from './signing-keys.js';
-import { ACCESS_TOKEN_TYP } from './token-claims.js';
+import type { Database } from '../../db/database.js';
+import { resolveTenantBySession } from '../../db/resolvers.js';
+import { rolesForUser } from '../../directory/roles.service.js';
+import { User } from '../../directory/user.entity.js';
+import type { Session } from '../../sessions/session.entity.js';
+import { findActiveSession } from '../../sessions/sessions.service.js';
+import { OAuthError } from '../oauth-errors.js';
+import type { SigningKeyStore } from '../keys/key-store.js';
+import { SIGNING_ALGS } from '../keys/signing-keys.service.js';
+import { ACCESS_TOKEN_TYP } from '../grants/token-claims.js';
 
 /**
  * Verifying Gatehouse's own access tokens (introspection, userinfo, revocation,

@@ -10,11 +10,11 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { In, MoreThan } from 'typeorm';
-import { recordAudit, type AuditActor } from '../audit/audit.service.js';
-import type { Config } from '../config/config.js';
-import { open } from '../config/secret-box.js';
-import { PLATFORM_TENANT_ID, type Database } from '../db/database.js';
-import type { SigningAlg } from './app.entity.js';
+import { recordAudit, type AuditActor } from '../../audit/audit.service.js';
+import type { Config } from '../../config/config.js';
+import { open } from '../../config/secret-box.js';
+import { PLATFORM_TENANT_ID, type Database } from '../../db/database.js';
+import type { SigningAlg } from '../../apps/app.entity.js';
 import { SigningKey } from './signing-key.entity.js';
 import {
   ensureSigningKeys,
@@ -22,8 +22,8 @@ import {
   rotateSigningKeys,
   SIGNING_ALGS,
   type RotationResult,
-} from './signing-keys.js';
-import type { TokenSigner } from '../sessions/token-signer.js';
+} from './signing-keys.service.js';
+import type { TokenSigner } from '../../sessions/token-signer.js';
 
 export interface SigningKeyStoreOptions {
   db: Database;
