@@ -10,7 +10,7 @@ import { auditEventsRouter } from './audit-events.router.js';
 import { domainsRouter } from './domains.router.js';
 import { roleMappingsRouter } from './role-mappings.router.js';
 import { scimTokensRouter } from './scim-tokens.router.js';
-import { outboundFetchOptions } from '../connections/fetch-guard.js';
+import { outboundPolicy } from '../outbound/pinned-request.js';
 import { appsRouter } from './apps.router.js';
 import { adminInputGuard } from './input-guard.js';
 import { connectionsRouter } from './connections.router.js';
@@ -51,7 +51,7 @@ export function adminRouter(deps: AdminDeps): Router {
       db: deps.db,
       baseUrl: deps.config.baseUrl,
       masterKey: deps.secrets.masterKey,
-      fetch: outboundFetchOptions(deps.config.outboundFetch),
+      fetch: outboundPolicy(deps.config.outboundFetch),
       xmlLimits: deps.config.sso.xmlLimits,
     }),
   );

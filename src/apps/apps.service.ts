@@ -1,11 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import { IsNull, type EntityManager } from 'typeorm';
-import { recordAudit } from '../audit/audit.service.js';
-import { outboundTargetProblem } from '../connections/outbound-http.js';
+import { recordAudit, type AuditContext } from '../audit/audit.service.js';
+import { outboundTargetProblem } from '../outbound/address-policy.js';
 import { type Database, isUuid, PLATFORM_TENANT_ID } from '../db/database.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
-import type { AuditContext } from '../tenants/tenants.service.js';
 import { App, type SigningAlg } from './app.entity.js';
 import { AppSecret } from './app-secret.entity.js';
 import { ensureWebhookSecret } from '../webhooks/webhook-secrets.js';
@@ -120,7 +119,7 @@ export type OperatorUrlPolicy = Parameters<typeof outboundTargetProblem>[1];
  * browsers to initiate_login_uri: none may name a private, loopback,
  * link-local or cloud-metadata address unless the operator allowed it
  * (GATEHOUSE_OUTBOUND_ALLOWED_NETWORKS, or the development setting). Checked
- * here at registration, and again at every delivery (outbound-http.ts).
+ * here at registration, and again at every delivery (src/outbound/).
  */
 async function checkOperatorUrls(input: AppUpdate, policy: OperatorUrlPolicy | undefined): Promise<void> {
   if (!policy) return;

@@ -171,7 +171,7 @@ export const configSchema = z
       /** Resolvers for domain verification (`ip` or `ip:port`, `[v6]:port`); empty = the system's. */
       dnsServers: env.GATEHOUSE_DNS_SERVERS ?? [],
       dnsTimeoutMs: env.GATEHOUSE_DNS_TIMEOUT_MS,
-      /** Fetching IdP metadata URLs and OIDC discovery documents (src/connections/fetch-guard.ts). */
+      /** Fetching IdP metadata URLs and OIDC discovery documents (src/outbound/). */
       outboundFetch: {
         /** Development only: allow loopback/private/link-local targets and http://. */
         allowPrivate: env.GATEHOUSE_ALLOW_PRIVATE_METADATA_URLS,

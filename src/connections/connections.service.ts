@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { recordAudit } from '../audit/audit.service.js';
+import { recordAudit, type AuditContext } from '../audit/audit.service.js';
 import { open, seal } from '../config/secret-box.js';
 import type { Database } from '../db/database.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
-import { revokeSession } from '../sessions/sessions.service.js';
+import { revokeSessions } from '../sessions/revoke-sessions.js';
 import { requireLiveTenant } from '../tenants/tenant-guard.js';
-import type { AuditContext } from '../tenants/tenants.service.js';
 import {
   Connection,
   type ConnectionStatus,
@@ -14,7 +13,8 @@ import {
   type SamlSignedElement,
 } from './connection.entity.js';
 import { auditSnapshot, connectionView, type ConnectionView } from './connection-view.js';
-import { guardedFetch, type OutboundFetchOptions } from './fetch-guard.js';
+import { fetchDocument } from '../outbound/fetch-document.js';
+import type { OutboundPolicy } from '../outbound/pinned-request.js';
 import type { XmlLimits } from './xml-limits.js';
 import { discoverOidcProvider } from './oidc-issuer-metadata.js';
 import {
@@ -28,7 +28,7 @@ export interface ConnectionDeps {
   db: Database;
   baseUrl: string;
   masterKey: Buffer;
-  fetch: OutboundFetchOptions;
+  fetch: OutboundPolicy;
   /** Pre-scan bounds for metadata XML (config.sso.xmlLimits); the defaults when not given. */
   xmlLimits?: XmlLimits;
 }
@@ -131,7 +131,7 @@ async function importMetadata(deps: ConnectionDeps, input: SamlFields, now: Date
   }
   let xml = input.metadata_xml;
   if (xml === undefined && input.metadata_url !== undefined) {
-    const fetched = await guardedFetch(
+    const fetched = await fetchDocument(
       input.metadata_url,
       {
         what: 'metadata_url',
@@ -378,11 +378,7 @@ export async function deleteConnection(
     const connection = await loadConnection(em, connectionId);
     const before = connectionView(connection, deps.baseUrl, new Date());
     // Whoever signed in through it is signed out; identities go with it (FK cascade).
-    const live = await em.query<{ id: string }[]>(
-      'SELECT id FROM sessions WHERE connection_id = $1 AND revoked_at IS NULL',
-      [connectionId],
-    );
-    for (const { id } of live) await revokeSession(em, id, 'connection_deleted');
+    await revokeSessions(em, { connection: connectionId }, 'connection_deleted');
     await em.delete(Connection, { tenantId, id: connectionId });
     await recordAudit(em, tenantId, {
       ...ctx,

@@ -1,5 +1,6 @@
 import { BadRequestError } from '../errors.js';
-import { checkFetchUrl, guardedFetch, type OutboundFetchOptions } from './fetch-guard.js';
+import { checkFetchUrl, fetchDocument } from '../outbound/fetch-document.js';
+import type { OutboundPolicy } from '../outbound/pinned-request.js';
 
 const DISCOVERY_MAX_BYTES = 64 * 1024;
 
@@ -47,7 +48,7 @@ export function checkIssuer(issuer: string, allowHttp: boolean): URL {
 
 /**
  * Fetches `${issuer}/.well-known/openid-configuration` (Discovery §4) through
- * the fetch guard and validates it: the `issuer` it states equals the one given
+ * src/outbound/fetch-document.ts and validates it: the `issuer` it states equals the one given
  * exactly (§4.3: otherwise the document must not be used), the endpoints the
  * login needs are there and are https, and the pinned ID token algorithms are
  * ones the provider says it uses.
@@ -55,11 +56,11 @@ export function checkIssuer(issuer: string, allowHttp: boolean): URL {
 export async function discoverOidcProvider(
   issuer: string,
   pinnedAlgs: readonly string[],
-  fetchOptions: OutboundFetchOptions,
+  fetchOptions: OutboundPolicy,
 ): Promise<OidcProviderMetadata> {
   checkIssuer(issuer, fetchOptions.allowPrivate);
   const wellKnown = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-  const fetched = await guardedFetch(
+  const fetched = await fetchDocument(
     wellKnown,
     { what: 'issuer discovery', accept: 'application/json', maxBytes: DISCOVERY_MAX_BYTES },
     fetchOptions,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
-import { deliveryFetch, type OutboundHttpPolicy } from '../connections/outbound-http.js';
+import { deliveryFetch, type FetchClientPolicy } from '../outbound/fetch-client.js';
 import { CHANNELS } from '../db/notification-bus.js';
 import {
   httpOutcome,
@@ -51,10 +51,10 @@ export interface LogoutDeliveryOptions extends OutboxWorkerSettings {
   fetch?: typeof fetch;
   /**
    * The outbound address rule (config.outboundFetch): every delivery resolves
-   * the target and connects only to a checked address (outbound-http.ts).
+   * the target and connects only to a checked address (src/outbound/).
    * Without it (and without `fetch`), the platform fetch — tests and tools only.
    */
-  outbound?: Omit<OutboundHttpPolicy, 'timeoutMs'>;
+  outbound?: Omit<FetchClientPolicy, 'timeoutMs'>;
 }
 
 export type LogoutDelivery = OutboxWorker;

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { deliveryFetch, type OutboundHttpPolicy } from '../connections/outbound-http.js';
+import { deliveryFetch, type FetchClientPolicy } from '../outbound/fetch-client.js';
 import { CHANNELS } from '../db/notification-bus.js';
 import {
   httpOutcome,
@@ -23,10 +23,10 @@ export interface WebhookDeliveryOptions extends OutboxWorkerSettings {
   fetch?: typeof fetch;
   /**
    * The outbound address rule (config.outboundFetch): every delivery resolves
-   * the target and connects only to a checked address (outbound-http.ts).
+   * the target and connects only to a checked address (src/outbound/).
    * Without it (and without `fetch`), the platform fetch — tests and tools only.
    */
-  outbound?: Omit<OutboundHttpPolicy, 'timeoutMs'>;
+  outbound?: Omit<FetchClientPolicy, 'timeoutMs'>;
   /** The clock for the signature's `t` (tests). */
   now?: () => Date;
 }

@@ -23,7 +23,7 @@ export interface OidcClientOptions {
   timeoutMs: number;
   /** How long a discovered configuration is reused. */
   cacheTtlMs: number;
-  /** Every request to the IdP (discovery, JWKS, token, userinfo) goes through it (oidc-fetch.ts). */
+  /** Every request to the IdP (discovery, JWKS, token, userinfo) goes through it (src/outbound/fetch-client.ts). */
   fetch: client.CustomFetch;
 }
 

@@ -4,15 +4,15 @@ import { Strategy, type VerifyFunctionWithRequest } from 'openid-client/passport
 import { Passport } from 'passport';
 import { resolveProfileAttributes } from '../../connections/attribute-mapping.js';
 import { Connection } from '../../connections/connection.entity.js';
-import { outboundFetchOptions } from '../../connections/fetch-guard.js';
 import { resolveTenantByConnection } from '../../db/resolvers.js';
 import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
+import { openidClientFetch, refusedCallMessage } from '../../outbound/fetch-client.js';
+import { outboundPolicy } from '../../outbound/pinned-request.js';
 import { completeLogin } from '../complete-login.js';
 import { bindingOptions, finishLogin, refuseLogin, type SsoDeps } from '../outcome.js';
 import { LoginRefusedError, refuse } from '../reasons.js';
 import { runStrategy } from '../run-strategy.js';
 import { OidcConfigurations } from './oidc-config.js';
-import { guardedOidcFetch } from './oidc-fetch.js';
 import { reasonOfOidcError } from './oidc-errors.js';
 import { consumeOidcState, saveOidcState, type OidcPending } from './oidc-state.js';
 
@@ -56,12 +56,12 @@ export class OidcFlow {
       clockSkewSeconds: deps.config.sso.clockSkewSeconds,
       timeoutMs: deps.config.outboundFetch.timeoutMs,
       cacheTtlMs: DISCOVERY_CACHE_MS,
-      fetch: guardedOidcFetch({
-        allowPrivate: deps.config.outboundFetch.allowPrivate,
-        allowedNetworks: deps.config.outboundFetch.allowedNetworks,
-        timeoutMs: deps.config.outboundFetch.timeoutMs,
-        ca: outboundFetchOptions(deps.config.outboundFetch).ca,
-      }),
+      // A refused address ends the login with connection_misconfigured before any connection is
+      // opened; a network failure stays TypeError('fetch failed') (oidc_provider_unavailable).
+      fetch: openidClientFetch(
+        outboundPolicy(deps.config.outboundFetch),
+        (message, url) => new LoginRefusedError('connection_misconfigured', refusedCallMessage(message, url)),
+      ),
     });
   }
 
