@@ -3,10 +3,11 @@ import type { Config } from '../config/config.js';
 import type { Secrets } from '../config/secrets.js';
 import type { Database } from '../db/database.js';
 import { bindBrowser, type BrowserBinding } from '../http/browser-binding.js';
+import { sendPage } from '../http/pages.js';
 import { recordLoginFailure } from './complete-login.js';
 import { sealFailureHandoff } from './failure-link.js';
 import type { AuthorizationCompleter, LoginResult } from './login-handoff.js';
-import { errorPage, noApplicationPage, sendPage } from './pages.js';
+import { errorPage, noApplicationPage } from './pages.js';
 import { LoginRefusedError, loginFailureOf, type ReasonCode } from './reasons.js';
 
 /**

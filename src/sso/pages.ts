@@ -1,69 +1,14 @@
-import { createHash } from 'node:crypto';
-import type { Response } from 'express';
+import { AUTO_SUBMIT_SCRIPT, escapeHtml } from '../http/pages.js';
 import { REASONS, type ReasonCode } from './reasons.js';
 
 /**
- * The few pages a person sees during sign-in: small, server-rendered, every
- * value escaped, no script. Errors show a reason code and a support reference
- * (the request id), never a stack trace or a library message.
+ * What do the sign-in pages say? The bodies of the few pages a person sees
+ * during sign-in: the email form, the connection chooser, the error page, the
+ * SAML POST-binding form. Every value escaped, no script but the auto-submit
+ * one. Errors show a reason code and a support reference (the request id),
+ * never a stack trace or a library message. Layout, escaping and the
+ * Content-Security-Policy are http/pages.ts's (sendPage).
  */
-
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
-}
-
-/**
- * The email form submits here and the answer may redirect to the IdP; Chrome
- * applies form-action to that redirect, so IdP origins (any https, and http in
- * development) are allowed as form targets. Nothing else may load.
- */
-function contentSecurityPolicy(allowHttpForms: boolean, scriptHash?: string): string {
-  const formTargets = allowHttpForms ? "'self' https: http:" : "'self' https:";
-  const script = scriptHash ? `; script-src '${scriptHash}'` : '';
-  return `default-src 'none'; style-src 'unsafe-inline'; form-action ${formTargets}; frame-ancestors 'none'; base-uri 'none'${script}`;
-}
-
-/** The one script Gatehouse serves, allowed by its hash: submit the AuthnRequest form without a click. */
-const AUTO_SUBMIT = 'document.forms[0].submit();';
-const AUTO_SUBMIT_HASH = `sha256-${createHash('sha256').update(AUTO_SUBMIT).digest('base64')}`;
-
-const STYLE = `body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1f2933}
-h1{font-size:1.4rem}input,button{font-size:1rem;padding:.5rem}input[type=email]{width:100%;box-sizing:border-box}
-.ref{color:#52606d;font-size:.85rem}ul{padding-left:1.2rem}li{margin:.4rem 0}`;
-
-export interface PageOptions {
-  status: number;
-  title: string;
-  body: string;
-  allowHttpForms: boolean;
-  /** Serve the auto-submit script (the AuthnRequest form of the HTTP-POST binding). */
-  autoSubmit?: boolean;
-}
-
-export function sendPage(res: Response, page: PageOptions): void {
-  res
-    .status(page.status)
-    .set({
-      'Content-Type': 'text/html; charset=utf-8',
-      'Cache-Control': 'no-store',
-      'Content-Security-Policy': contentSecurityPolicy(
-        page.allowHttpForms,
-        page.autoSubmit ? AUTO_SUBMIT_HASH : undefined,
-      ),
-    })
-    .send(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
-        `<title>${escapeHtml(page.title)}</title><style>${STYLE}</style></head><body>${page.body}</body></html>`,
-    );
-}
 
 /** Gatehouse's own URLs are absolute from its base URL (it may be served under a path). */
 export function loginUrl(baseUrl: string, params: Record<string, string>): string {
@@ -140,7 +85,7 @@ export function postBindingPage(input: { action: string; fields: Record<string, 
   return (
     `<h1>Continuing to your identity provider…</h1>` +
     `<form method="post" action="${escapeHtml(input.action)}">${hidden}` +
-    `<p><button type="submit">Continue</button></p></form><script>${AUTO_SUBMIT}</script>`
+    `<p><button type="submit">Continue</button></p></form><script>${AUTO_SUBMIT_SCRIPT}</script>`
   );
 }
 
