@@ -1,12 +1,10 @@
 import type { TenantAdminResolver } from './auth.js';
 import type { Config } from '../config/config.js';
+import { TENANT_ADMIN_ROLE } from '../directory/roles.service.js';
 import type { Database } from '../db/database.js';
 import { liveSession, verifyAccessToken } from '../tokens/status/access-token.js';
 import { OAuthError } from '../tokens/oauth-errors.js';
 import type { SigningKeyStore } from '../tokens/keys/key-store.js';
-
-/** The role that makes a person an admin of their own tenant on /admin/v1. */
-export const TENANT_ADMIN_ROLE = 'admin';
 
 /**
  * Tenant admins on the admin API: an access token Gatehouse issued to its own

@@ -7,6 +7,13 @@ export interface AuditActor {
   id: string | null;
 }
 
+/** Who made a change and from where: what a service needs from its caller to audit the change. */
+export interface AuditContext {
+  actor: AuditActor;
+  requestId?: string;
+  sourceIp?: string;
+}
+
 export interface AuditInput {
   actor: AuditActor;
   action: string;

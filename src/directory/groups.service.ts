@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
+import { In, type EntityManager } from 'typeorm';
 import { isUuid } from '../db/database.js';
+import { isUniqueViolation } from '../db/pg-errors.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { groupEvent, type MembershipDelta } from '../webhooks/webhook-events.js';
 import { Group } from './group.entity.js';
@@ -8,7 +9,7 @@ import { groupColumnsProblem } from './limits.js';
 import { StaleVersionError } from './users.service.js';
 
 /**
- * The directory's groups and memberships (DESIGN.md §3). Memberships feed
+ * The directory's groups and memberships (docs/architecture.md). Memberships feed
  * role mappings (roles.service.ts), so a membership change here changes the
  * roles in the user's next token. Functions take the caller's tenant-scoped `em`.
  */
@@ -63,8 +64,7 @@ async function translateUniqueness<T>(name: string, write: () => Promise<T>): Pr
   try {
     return await write();
   } catch (error) {
-    const e = error as { code?: string; constraint?: string } | null;
-    if (e?.code === '23505' && e.constraint === SCIM_NAME_KEY) throw new GroupNameTakenError();
+    if (isUniqueViolation(error, SCIM_NAME_KEY)) throw new GroupNameTakenError();
     throw error;
   }
 }
@@ -253,6 +253,64 @@ export async function replaceGroupMembers(
   );
   const added = ids.length === 0 ? 0 : await addGroupMembers(em, tenantId, groupId, ids, now, delta);
   return removed.length + added > 0;
+}
+
+/**
+ * Makes one user's memberships among the groups of `source` exactly `groupIds`
+ * (ids of other sources are ignored, and memberships in them kept): how a
+ * sign-in states the person's IdP groups. Each group whose membership changed
+ * gets one group.updated event with its delta, collected as for the SCIM
+ * member functions above; the group's own fields and version stay as they are.
+ */
+export async function replaceUserGroups(
+  em: EntityManager,
+  tenantId: string,
+  userId: string,
+  source: GroupSource,
+  groupIds: string[],
+  now = new Date(),
+): Promise<void> {
+  const [left] = await em.query<[{ group_id: string }[], number]>(
+    `DELETE FROM group_members gm USING groups g
+      WHERE g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+        AND gm.user_id = $1 AND g.source = $2 AND NOT (g.id = ANY($3::uuid[]))
+      RETURNING gm.group_id`,
+    [userId, source, groupIds],
+  );
+  const joined =
+    groupIds.length === 0
+      ? []
+      : await em.query<{ group_id: string }[]>(
+          `INSERT INTO group_members (tenant_id, group_id, user_id, created_at)
+           SELECT $1, g.id, $3, $4 FROM groups g WHERE g.id = ANY($2::uuid[]) AND g.source = $5
+           ON CONFLICT DO NOTHING RETURNING group_id`,
+          [tenantId, groupIds, userId, now, source],
+        );
+  const deltas = new Map<string, MembershipDelta>();
+  const deltaOf = (groupId: string): MembershipDelta => {
+    const delta = deltas.get(groupId) ?? { added: [], removed: [] };
+    deltas.set(groupId, delta);
+    return delta;
+  };
+  for (const { group_id } of joined) record(deltaOf(group_id), [userId], []);
+  for (const { group_id } of left) record(deltaOf(group_id), [], [userId]);
+  if (deltas.size === 0) return;
+  const groups = await em.find(Group, { where: { id: In([...deltas.keys()]) }, order: { id: 'ASC' } });
+  for (const group of groups) await groupEvent(em, group, 'group.updated', deltaOf(group.id));
+}
+
+/** The groups of `source` whose external id is one of `externalIds`. */
+export async function findGroupsByExternalId(
+  em: EntityManager,
+  source: GroupSource,
+  externalIds: string[],
+): Promise<Group[]> {
+  if (externalIds.length === 0) return [];
+  const rows = await em.query<RawGroup[]>(
+    'SELECT * FROM groups WHERE source = $1 AND external_id = ANY($2::text[])',
+    [source, externalIds],
+  );
+  return rows.map((r) => groupFromRow(em, r));
 }
 
 /** A group's members (live users), in a stable order. */

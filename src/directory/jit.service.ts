@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { In, type EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { recordAudit } from '../audit/audit.service.js';
-import { groupEvent } from '../webhooks/webhook-events.js';
-import { Group } from './group.entity.js';
+import { emailDomain } from '../tenants/domain-name.js';
+import { createGroup, findGroupsByExternalId, replaceUserGroups } from './groups.service.js';
 import { Identity } from './identity.entity.js';
+import { groupColumnsProblem } from './limits.js';
 import { User } from './user.entity.js';
 import { createUser, isVerifiedDomainEmail, updateUser } from './users.service.js';
 
 /**
- * Where a login lands in the directory (DESIGN.md §3): find the person by
+ * Where a login lands in the directory (docs/architecture.md): find the person by
  * (connection, IdP subject), else by a trusted email within the tenant, else
  * create them (just-in-time provisioning) — never reviving a user SCIM
  * suspended or deleted. Every function takes the caller's tenant-scoped `em`
@@ -54,10 +55,6 @@ const MAX_GROUPS = 200;
 const MAX_GROUP_LENGTH = 256;
 
 const refused = (refusal: JitRefusal, detail: string): JitOutcome => ({ ok: false, refusal, detail });
-
-export function emailDomain(email: string): string {
-  return email.slice(email.lastIndexOf('@') + 1).toLowerCase();
-}
 
 function statusRefusal(user: User): JitOutcome | null {
   if (user.status === 'suspended') return refused('user_suspended', `user ${user.id} is suspended`);
@@ -120,7 +117,10 @@ export async function provisionFromLogin(
       if (!policy.jitEnabled) return refused('user_not_provisioned', 'no identity or user, JIT is off');
       if (!profile.email) return refused('email_missing', 'no email to provision with');
       if (!domainVerified && !policy.allowUnverifiedEmail)
-        return refused('email_domain_not_verified', `${emailDomain(profile.email)} is not verified`);
+        return refused(
+          'email_domain_not_verified',
+          `${emailDomain(profile.email) ?? profile.email} is not verified`,
+        );
       const taken = await em
         .createQueryBuilder(User, 'u')
         .where("lower(u.user_name) = :email AND u.status <> 'deleted'", { email: profile.email })
@@ -215,9 +215,12 @@ async function refreshProfile(
 
 /**
  * The user's memberships in IdP-sourced groups become exactly the groups of
- * this login (SCIM-managed groups are left alone). A group is created on first
- * sight with its IdP value as both display name and external id, so a role
- * mapping on either matches (Entra sends object ids, Okta and Google names).
+ * this login (SCIM-managed groups are left alone), written by groups.service
+ * like any other membership change, with the same webhook deltas. A group is
+ * created on first sight with its IdP value as both display name and external
+ * id, so a role mapping on either matches (Entra sends object ids, Okta and
+ * Google names). A value the directory cannot store (src/directory/limits.ts)
+ * is dropped, as an over-long one is, rather than failing the sign-in.
  */
 export async function syncIdpGroups(
   em: EntityManager,
@@ -227,69 +230,37 @@ export async function syncIdpGroups(
   now: Date,
 ): Promise<void> {
   const names = [
-    ...new Set(groups.map((g) => g.trim()).filter((g) => g && g.length <= MAX_GROUP_LENGTH)),
+    ...new Set(
+      groups
+        .map((g) => g.trim())
+        .filter(
+          (g) =>
+            g &&
+            g.length <= MAX_GROUP_LENGTH &&
+            groupColumnsProblem({ displayName: g, externalId: g }) === undefined,
+        ),
+    ),
   ].slice(0, MAX_GROUPS);
   const groupIds: string[] = [];
-  const createdIds = new Set<string>();
   if (names.length > 0) {
     // One creator of IdP groups per tenant at a time, so a name is created once.
     await em.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`idp-groups:${tenantId}`]);
-    const existing = await em.query<{ id: string; external_id: string }[]>(
-      `SELECT id, external_id FROM groups WHERE source = 'idp' AND external_id = ANY($1::text[])`,
-      [names],
-    );
-    const byName = new Map(existing.map((g) => [g.external_id, g.id]));
+    const existing = await findGroupsByExternalId(em, 'idp', names);
+    const byName = new Map(existing.map((g) => [g.externalId, g.id]));
     for (const name of names) {
-      let id = byName.get(name);
-      if (!id) {
-        id = randomUUID();
-        await em.query(
-          `INSERT INTO groups (tenant_id, id, display_name, external_id, source, created_at, updated_at)
-           VALUES ($1, $2, $3, $3, 'idp', $4, $4)`,
-          [tenantId, id, name, now],
-        );
-        createdIds.add(id);
-      }
+      // A new group's group.created event carries its first member.
+      const id =
+        byName.get(name) ??
+        (
+          await createGroup(
+            em,
+            tenantId,
+            { displayName: name, externalId: name },
+            { source: 'idp', now, members: [userId] },
+          )
+        ).id;
       groupIds.push(id);
     }
   }
-  const [left] = await em.query<[{ group_id: string }[], number]>(
-    `DELETE FROM group_members gm USING groups g
-      WHERE g.tenant_id = gm.tenant_id AND g.id = gm.group_id
-        AND gm.user_id = $1 AND g.source = 'idp' AND NOT (g.id = ANY($2::uuid[]))
-      RETURNING gm.group_id`,
-    [userId, groupIds],
-  );
-  const joined =
-    groupIds.length === 0
-      ? []
-      : await em.query<{ group_id: string }[]>(
-          `INSERT INTO group_members (tenant_id, group_id, user_id, created_at)
-           SELECT $1, unnest($2::uuid[]), $3, $4
-           ON CONFLICT DO NOTHING RETURNING group_id`,
-          [tenantId, groupIds, userId, now],
-        );
-  await membershipEvents(em, userId, createdIds, joined, left);
-}
-
-/** The webhook events of one login's IdP group changes: created groups, joined and left ones. */
-async function membershipEvents(
-  em: EntityManager,
-  userId: string,
-  createdIds: Set<string>,
-  joined: { group_id: string }[],
-  left: { group_id: string }[],
-): Promise<void> {
-  const joinedIds = new Set(joined.map((j) => j.group_id));
-  const leftIds = new Set(left.map((l) => l.group_id));
-  const changed = [...new Set([...createdIds, ...joinedIds, ...leftIds])];
-  if (changed.length === 0) return;
-  const groups = await em.find(Group, { where: { id: In(changed) }, order: { id: 'ASC' } });
-  for (const group of groups) {
-    const membership = {
-      added: joinedIds.has(group.id) ? [userId] : [],
-      removed: leftIds.has(group.id) ? [userId] : [],
-    };
-    await groupEvent(em, group, createdIds.has(group.id) ? 'group.created' : 'group.updated', membership);
-  }
+  await replaceUserGroups(em, tenantId, userId, 'idp', groupIds, now);
 }

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { recordAudit } from '../audit/audit.service.js';
+import { recordAudit, type AuditContext } from '../audit/audit.service.js';
 import type { Database } from '../db/database.js';
 import { ConflictError, NotFoundError } from '../errors.js';
-import { isUniqueViolation, requireLiveTenant } from '../tenants/tenant-guard.js';
-import type { AuditContext } from '../tenants/tenants.service.js';
+import { isUniqueViolation } from '../db/pg-errors.js';
+import { requireLiveTenant } from '../tenants/tenant-guard.js';
 import { RoleMapping } from './role-mapping.entity.js';
 
 /** Role names the main app receives in the `roles` claim. */

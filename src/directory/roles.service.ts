@@ -1,6 +1,16 @@
 import type { EntityManager } from 'typeorm';
 
 /**
+ * Which role? (docs/architecture.md: the four questions.) The one home of the
+ * answer: the mapping rule (group → role), the fallback to the default role of
+ * the connection a person signed in through, and the role name the admin API
+ * grants tenant admins for.
+ */
+
+/** The role that makes a person an admin of their own tenant on /admin/v1. */
+export const TENANT_ADMIN_ROLE = 'admin';
+
+/**
  * A user's roles: every role mapped from a group they belong to (matched by
  * display name, case-insensitively, or by external id); the fallback role
  * when none maps. Called inside withTenant, so only this tenant's rows count.
@@ -23,4 +33,22 @@ export async function rolesForUser(
   );
   if (rows.length > 0) return rows.map((r) => r.role);
   return fallbackRole ? [fallbackRole] : [];
+}
+
+/**
+ * The roles of a person signed in through `connectionId` (null: no connection,
+ * as for sessions made without an IdP): rolesForUser with that connection's
+ * default role as the fallback.
+ */
+export async function rolesForLogin(
+  em: EntityManager,
+  userId: string,
+  connectionId: string | null,
+): Promise<string[]> {
+  const connections = connectionId
+    ? await em.query<{ default_role: string }[]>('SELECT default_role FROM connections WHERE id = $1', [
+        connectionId,
+      ])
+    : [];
+  return rolesForUser(em, userId, connections[0]?.default_role ?? null);
 }

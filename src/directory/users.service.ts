@@ -2,15 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { In, type EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import { isUuid } from '../db/database.js';
+import { isUniqueViolation } from '../db/pg-errors.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { revokeUserSessions } from '../sessions/sessions.service.js';
+import { emailDomain } from '../tenants/domain-name.js';
 import { groupEvent, userEvent } from '../webhooks/webhook-events.js';
 import { Group } from './group.entity.js';
 import { userColumnsProblem } from './limits.js';
 import { User, type UserStatus } from './user.entity.js';
 
 /**
- * The directory's users (DESIGN.md §3): the one place SCIM and JIT write them.
+ * The directory's users (docs/architecture.md): the one place SCIM and JIT write them.
  * Every function takes the caller's tenant-scoped `em` (withTenant), so reads
  * and writes are this tenant's only and commit with the caller's other changes.
  */
@@ -58,8 +60,8 @@ function assertStorable(fields: Parameters<typeof userColumnsProblem>[0]): void 
 }
 
 export async function isVerifiedDomainEmail(em: EntityManager, email: string | null): Promise<boolean> {
-  if (!email?.includes('@')) return false;
-  const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+  const domain = email === null ? null : emailDomain(email);
+  if (domain === null) return false;
   const rows = await em.query<unknown[]>(
     'SELECT 1 FROM domains WHERE domain = $1 AND verified_at IS NOT NULL LIMIT 1',
     [domain],
@@ -74,11 +76,6 @@ async function assertUserNameFree(em: EntityManager, userName: string, exceptId:
     [userName, exceptId],
   );
   if (rows.length > 0) throw new UserNameTakenError();
-}
-
-function isUniqueViolation(error: unknown, constraint: string): boolean {
-  const e = error as { code?: string; constraint?: string } | null;
-  return e?.code === '23505' && e.constraint === constraint;
 }
 
 async function translateUniqueness<T>(userName: string, write: () => Promise<T>): Promise<T> {
@@ -196,7 +193,7 @@ export interface StatusChange {
 }
 
 /**
- * Moves a user between active, suspended and deleted (DESIGN.md §3). Leaving
+ * Moves a user between active, suspended and deleted (docs/architecture.md). Leaving
  * active revokes every session of the user in this transaction; deleting also
  * ends their group memberships. Reactivation lets them sign in again but
  * revives no session.

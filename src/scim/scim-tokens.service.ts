@@ -1,8 +1,7 @@
-import { recordAudit } from '../audit/audit.service.js';
+import { recordAudit, type AuditContext } from '../audit/audit.service.js';
 import type { Database } from '../db/database.js';
 import { NotFoundError } from '../errors.js';
 import { requireLiveTenant } from '../tenants/tenant-guard.js';
-import type { AuditContext } from '../tenants/tenants.service.js';
 import { issueScimToken } from './scim-token.js';
 import { notifyScimTokenRevoked } from './scim-token-events.js';
 import { ScimToken } from './scim-token.entity.js';

@@ -2,7 +2,8 @@ import { recordAudit } from '../audit/audit.service.js';
 import type { Connection } from '../connections/connection.entity.js';
 import type { Database } from '../db/database.js';
 import { isDomainVerifiedByOtherTenant } from '../db/resolvers.js';
-import { emailDomain, provisionFromLogin, type LoginProfile } from '../directory/jit.service.js';
+import { provisionFromLogin, type LoginProfile } from '../directory/jit.service.js';
+import { emailDomain } from '../tenants/domain-name.js';
 import type { LoginResult } from './login-handoff.js';
 import { LoginRefusedError, type ReasonCode } from './reasons.js';
 
@@ -12,7 +13,7 @@ export interface LoginContext {
 }
 
 /**
- * Where SAML and OIDC logins end (DESIGN.md §1): the profile the IdP vouched
+ * Where SAML and OIDC logins end (docs/architecture.md): the profile the IdP vouched
  * for becomes a user of the connection's tenant, in one transaction with its
  * audit event. Throws LoginRefusedError (nothing written but the failure's
  * audit event) when the person may not sign in.
@@ -28,11 +29,9 @@ export async function completeLogin(
   const tenantId = connection.tenantId;
   // Cross-tenant: an IdP of tenant B vouching for an address in a domain tenant A
   // verified is refused, whatever B's connection allows.
-  if (profile.email && (await isDomainVerifiedByOtherTenant(db, emailDomain(profile.email), tenantId))) {
-    throw new LoginRefusedError(
-      'email_domain_of_other_tenant',
-      `${emailDomain(profile.email)} belongs to another tenant`,
-    );
+  const domain = profile.email ? emailDomain(profile.email) : null;
+  if (domain !== null && (await isDomainVerifiedByOtherTenant(db, domain, tenantId))) {
+    throw new LoginRefusedError('email_domain_of_other_tenant', `${domain} belongs to another tenant`);
   }
   return db.withTenant(tenantId, async (em) => {
     const outcome = await provisionFromLogin(

@@ -16,6 +16,9 @@ describe('normalizeEmail', () => {
     ['a b@acme.test'],
     ['"><script>@x.test'],
     [`${'a'.repeat(250)}@x.test`],
+    // Not an address in acme.test, though domainToASCII reads the part after "@" as acme.test.
+    ['a@acme.test/x'],
+    ['a@acme.test?x'],
   ])('refuses %j', (input) => {
     expect(normalizeEmail(input)).toBeNull();
   });

@@ -1,12 +1,13 @@
-import { domainToASCII } from 'node:url';
 import { Connection } from '../connections/connection.entity.js';
 import type { Database } from '../db/database.js';
 import { resolveTenantByConnection, resolveTenantByEmailDomain } from '../db/resolvers.js';
+import { emailDomain, splitEmailAddress } from '../tenants/domain-name.js';
+import { isLiveTenantStatus } from '../db/tenant-liveness.js';
 import { findTenantByIdOrSlug } from '../tenants/tenants.service.js';
 import { LoginRefusedError, refuse } from './reasons.js';
 
 /**
- * Home realm discovery (DESIGN.md §1): which tenant, then which of its
+ * Home realm discovery (docs/architecture.md): which tenant, then which of its
  * connections. The tenant comes from a verified email domain, the app's
  * `organization`, or the app's `connection` — never from an unverified
  * domain, so an unknown address never ends at someone else's IdP.
@@ -27,12 +28,11 @@ const LOCAL_PART = /^[^\s@<>()[\]\\,;:"]{1,64}$/;
 /** A work email as typed: trimmed, lower-cased, its domain in ASCII (IDNA); null when it is not one. */
 export function normalizeEmail(input: string): string | null {
   const raw = input.trim().toLowerCase();
-  const at = raw.lastIndexOf('@');
-  if (at <= 0 || raw.length > 254) return null;
-  const local = raw.slice(0, at);
-  const domain = domainToASCII(raw.slice(at + 1));
-  if (!LOCAL_PART.test(local) || !domain || !domain.includes('.') || domain.startsWith('.')) return null;
-  return `${local}@${domain}`;
+  const parts = raw.length > 254 ? null : splitEmailAddress(raw);
+  if (!parts) return null;
+  const { localPart, domain } = parts;
+  if (!LOCAL_PART.test(localPart) || !domain.includes('.') || domain.startsWith('.')) return null;
+  return `${localPart}@${domain}`;
 }
 
 async function activeConnections(db: Database, tenantId: string): Promise<Connection[]> {
@@ -42,12 +42,13 @@ async function activeConnections(db: Database, tenantId: string): Promise<Connec
 }
 
 async function tenantOfEmail(db: Database, email: string): Promise<string | null> {
-  return resolveTenantByEmailDomain(db, email.slice(email.lastIndexOf('@') + 1));
+  const domain = emailDomain(email);
+  return domain === null ? null : resolveTenantByEmailDomain(db, domain);
 }
 
 async function tenantOfOrganization(db: Database, organization: string): Promise<string> {
   const tenant = await findTenantByIdOrSlug(db, organization);
-  if (!tenant || tenant.status !== 'active') refuse('discovery_organization_unknown', organization);
+  if (!tenant || !isLiveTenantStatus(tenant.status)) refuse('discovery_organization_unknown', organization);
   return tenant.id;
 }
 
@@ -95,7 +96,7 @@ export async function discover(db: Database, input: DiscoveryInput): Promise<Dis
 
   if (email) {
     const tenantId = await tenantOfEmail(db, email);
-    if (!tenantId) refuse('discovery_domain_unknown', email.slice(email.lastIndexOf('@') + 1));
+    if (!tenantId) refuse('discovery_domain_unknown', emailDomain(email) ?? undefined);
     return pick(tenantId, await activeConnections(db, tenantId));
   }
   return { kind: 'ask_email' };

@@ -2,13 +2,15 @@ import { Router, type ErrorRequestHandler, type Request, type Response } from 'e
 import type { Connection } from '../connections/connection.entity.js';
 import { resolveTenantByEmailDomain } from '../db/resolvers.js';
 import { presentedBinding } from '../http/browser-binding.js';
+import { sendPage } from '../http/pages.js';
+import { emailDomain } from '../tenants/domain-name.js';
 import { findTenantByIdOrSlug } from '../tenants/tenants.service.js';
 import { chosenConnection, discover, normalizeEmail } from './home-realm.js';
 import { openFailureHandoff } from './failure-link.js';
 import type { LoginFlow, PendingLogin } from './login-handoff.js';
 import { OidcFlow } from './oidc/oidc-flow.js';
 import { allowHttpForms, bindingOptions, refuseLogin, type SsoDeps } from './outcome.js';
-import { chooserPage, emailPage, sendPage } from './pages.js';
+import { chooserPage, emailPage } from './pages.js';
 import { LoginRefusedError, refuse } from './reasons.js';
 import { SamlFlow } from './saml/saml-flow.js';
 import { loadSpSigningKey } from './saml/sp-signing-key.js';
@@ -55,8 +57,9 @@ export function createSso(deps: SsoDeps): {
     if (input.chosenByPerson && input.connectionId) {
       // idor check: a connection picked by the person must belong to the tenant their email or org names.
       const email = input.email ? normalizeEmail(input.email) : null;
-      const tenantId = email
-        ? await resolveTenantByEmailDomain(deps.db, email.slice(email.lastIndexOf('@') + 1))
+      const domain = email ? emailDomain(email) : null;
+      const tenantId = domain
+        ? await resolveTenantByEmailDomain(deps.db, domain)
         : input.organization
           ? ((await findTenantByIdOrSlug(deps.db, input.organization))?.id ?? null)
           : null;

@@ -1,4 +1,4 @@
-import { challengeRecordName, normalizeDomain } from './domain-name.js';
+import { challengeRecordName, emailDomain, normalizeDomain, splitEmailAddress } from './domain-name.js';
 
 describe('normalizeDomain', () => {
   it.each([
@@ -44,5 +44,47 @@ describe('normalizeDomain', () => {
 
   it('names the challenge record under the domain', () => {
     expect(challengeRecordName('acme.com')).toBe('_gatehouse-challenge.acme.com');
+  });
+});
+
+describe('emailDomain', () => {
+  it.each([
+    ['alice@acme.com', 'acme.com'],
+    // Upper case: the domain compares with stored (lower-case) domains by plain equality.
+    ['Alice@ACME.Com', 'acme.com'],
+    // IDNA (UTS #46): the address's domain in the A-label form domains are stored in.
+    ['bob@bücher.example', 'xn--bcher-kva.example'],
+    ['bob@BÜCHER.example', 'xn--bcher-kva.example'],
+    ['bob@xn--bcher-kva.example', 'xn--bcher-kva.example'],
+    // RFC 5321 §4.1.2: a quoted local part may hold "@"; the domain follows the last one.
+    ['"a@b"@acme.com', 'acme.com'],
+    ['"evil.com@x"@acme.com', 'acme.com'],
+  ])('reads the domain of %j as %j', (address, expected) => {
+    expect(emailDomain(address)).toBe(expected);
+  });
+
+  it.each([
+    ['no-at-sign'],
+    [''],
+    ['@acme.com'],
+    ['alice@'],
+    // domainToASCII would cut these to acme.com: not an address in acme.com.
+    ['alice@acme.com/x'],
+    ['alice@acme.com?x'],
+    ['alice@acme.com#x'],
+    ['alice@acme.com\\x'],
+    ['alice@acme%2Ecom'],
+    ['alice@acme.com x'],
+    ['alice@acme.com:443'],
+    ['alice@acme.com／x'],
+  ])('answers null for %j', (address) => {
+    expect(emailDomain(address)).toBeNull();
+  });
+
+  it('keeps the local part as written, the domain normalised', () => {
+    expect(splitEmailAddress('"Jo@Home"@Bücher.example')).toEqual({
+      localPart: '"Jo@Home"',
+      domain: 'xn--bcher-kva.example',
+    });
   });
 });

@@ -53,6 +53,31 @@ export function normalizeDomain(input: string): string {
   return ascii;
 }
 
+/**
+ * An email address split at its last `@`, the domain in the form domains are
+ * stored in (lower-case ASCII, IDNA/UTS #46, as normalizeDomain writes them), so
+ * comparing it with a verified domain is a plain `=`. The last `@` because a
+ * quoted local part may itself hold one (RFC 5321 §4.1.2: `"a@b"@acme.com`) and a
+ * domain never does. Null when there is no local part, no domain, or the domain
+ * part holds a character no domain has: domainToASCII would read `acme.com/x`,
+ * `acme.com?x` or `acme%2Ecom` as `acme.com`, and such an address must not
+ * count as one in a verified domain.
+ */
+export function splitEmailAddress(address: string): { localPart: string; domain: string } | null {
+  const at = address.lastIndexOf('@');
+  if (at <= 0) return null;
+  const raw = address.slice(at + 1);
+  if (raw === '' || NOT_IN_A_DOMAIN.test(raw)) return null;
+  const domain = domainToASCII(raw);
+  if (domain === '') return null;
+  return { localPart: address.slice(0, at), domain };
+}
+
+/** The domain of an email address, as splitEmailAddress reads it (null when it has none). */
+export function emailDomain(address: string): string | null {
+  return splitEmailAddress(address)?.domain ?? null;
+}
+
 /** Where the TXT record goes: `_gatehouse-challenge.<domain>`. */
 export function challengeRecordName(domain: string): string {
   return `${CHALLENGE_LABEL}.${domain}`;

@@ -1,14 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { IsNull, type EntityManager } from 'typeorm';
-import { recordAudit } from '../audit/audit.service.js';
+import { recordAudit, type AuditContext } from '../audit/audit.service.js';
 import type { Database } from '../db/database.js';
 import { isDomainVerifiedByOtherTenant } from '../db/resolvers.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { checkChallengeRecord, type TxtResolver } from './dns-verifier.js';
 import { Domain } from './domain.entity.js';
 import { challengeRecordName, normalizeDomain } from './domain-name.js';
-import { isUniqueViolation, requireLiveTenant } from './tenant-guard.js';
-import type { AuditContext } from './tenants.service.js';
+import { isUniqueViolation } from '../db/pg-errors.js';
+import { requireLiveTenant } from './tenant-guard.js';
 
 export interface DomainView {
   id: string;

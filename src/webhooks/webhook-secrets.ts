@@ -1,10 +1,9 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { recordAudit } from '../audit/audit.service.js';
+import { recordAudit, type AuditContext } from '../audit/audit.service.js';
 import { open, seal } from '../config/secret-box.js';
 import { type Database, isUuid, PLATFORM_TENANT_ID } from '../db/database.js';
 import { NotFoundError } from '../errors.js';
-import type { AuditContext } from '../tenants/tenants.service.js';
 import { AppWebhookSecret } from './app-webhook-secret.entity.js';
 
 /**

@@ -72,6 +72,23 @@ describe('directory users', () => {
     expect(moved).toMatchObject({ emailVerified: false, version: 2 });
   });
 
+  it('reads the email domain as domains are stored: IDNA and upper case match, URL look-alikes do not', async () => {
+    await inTenant((em) =>
+      em.query(
+        `INSERT INTO domains (tenant_id, domain, verification_token, verified_at, verification_method)
+         VALUES ($1, 'xn--bcher-kva.example', 'x', now(), 'manual')`,
+        [tenantId],
+      ),
+    );
+    const verified = async (email: string) =>
+      (await inTenant((em) => createUser(em, tenantId, fields(email)))).emailVerified;
+    expect(await verified('ana@BÜCHER.example')).toBe(true);
+    expect(await verified('"ana@home"@Verified.TEST')).toBe(true);
+    // domainToASCII reads these as verified.test: they are not addresses in it.
+    expect(await verified('eve@verified.test/x')).toBe(false);
+    expect(await verified('eve@verified.test?x')).toBe(false);
+  });
+
   it('refuses an update based on an older version', async () => {
     const user = await inTenant((em) => createUser(em, tenantId, fields('stale@verified.test')));
     await inTenant((em) => updateUser(em, user, { displayName: 'first' }));

@@ -14,7 +14,7 @@ import {
 } from '../support/sso-factories.js';
 
 /**
- * completeLogin's rules (DESIGN.md §3), driven through real SAML logins:
+ * completeLogin's rules (docs/architecture.md), driven through real SAML logins:
  * who may be created, who may be linked, and who is refused — refusals leave
  * no user, identity or session behind and are audited with their reason.
  */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createGroup, groupsOfUsers } from '../../src/directory/groups.service.js';
 import { provisionFromLogin, type LoginProfile } from '../../src/directory/jit.service.js';
 import type { WebhookEvent } from '../../src/webhooks/webhook-events.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -86,5 +87,26 @@ describe('webhook events from just-in-time provisioning', () => {
 
   it('queues nothing for a login that changes nothing', async () => {
     expect(await login(profile({ givenName: 'Jayden', groups: ['Everyone', 'Support'] }))).toEqual([]);
+  });
+
+  it('keeps the person’s SCIM groups and drops IdP group names the directory cannot store', async () => {
+    const kim = profile({ subject: 'idp-subject-kim', email: 'kim@jit.test', groups: ['Everyone'] });
+    const userId = (await login(kim)).find((e) => e.type === 'user.created')?.data.id as string;
+    await t.db.withTenant(tenantId, (em) =>
+      createGroup(
+        em,
+        tenantId,
+        { displayName: 'Scim-Team', externalId: null },
+        { source: 'scim', members: [userId] },
+      ),
+    );
+    // 600 bytes of UTF-8 (over the directory's displayName limit) and a NUL, which PostgreSQL refuses.
+    const events = await login({ ...kim, groups: ['€'.repeat(200), 'nul\u0000name', 'Kept'] });
+    expect(summary(events)).toEqual([
+      { type: 'group.created', name: 'Kept', added: [userId], removed: [] },
+      { type: 'group.updated', name: 'Everyone', added: [], removed: [userId] },
+    ]);
+    const groups = await t.db.withTenant(tenantId, (em) => groupsOfUsers(em, [userId]));
+    expect(groups.get(userId)?.map((g) => g.displayName)).toEqual(['Kept', 'Scim-Team']);
   });
 });
