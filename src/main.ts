@@ -2,9 +2,10 @@ import type { Server } from 'node:http';
 import { createApp } from './app.js';
 import { ConfigError, parseConfig, redactConfig } from './config/config.js';
 import { loadSecrets } from './config/secrets.js';
-import { outboundFetchOptions } from './connections/fetch-guard.js';
+import { outboundPolicy } from './outbound/pinned-request.js';
 import { NotificationBus } from './db/notification-bus.js';
 import { openDatabase } from './db/runtime.js';
+import { ENTITIES } from './entities.js';
 import { createLogger } from './http/logger.js';
 import { startLogoutDelivery } from './sessions/backchannel-logout.js';
 import { startCleanup } from './sessions/cleanup.js';
@@ -33,7 +34,9 @@ async function main(): Promise<void> {
   logger.info({ config: redactConfig(config) }, 'effective configuration');
 
   const secrets = await loadSecrets(config);
-  const runtime = await openDatabase(config, (line) => logger.debug({ component: 'postgres' }, line));
+  const runtime = await openDatabase(config, ENTITIES, (line) =>
+    logger.debug({ component: 'postgres' }, line),
+  );
   if (runtime.migrationsApplied.length > 0)
     logger.info({ migrations: runtime.migrationsApplied }, 'migrations applied');
 
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
     logger: logger.child({ component: 'backchannel-logout' }),
     maxAttempts: config.backchannelLogout.maxAttempts,
     timeoutMs: config.backchannelLogout.timeoutSeconds * 1000,
-    outbound: outboundFetchOptions(config.outboundFetch),
+    outbound: outboundPolicy(config.outboundFetch),
   });
   const webhookDelivery = startWebhookDelivery({
     db: runtime.db,
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
     logger: logger.child({ component: 'webhooks' }),
     maxAttempts: config.webhooks.maxAttempts,
     timeoutMs: config.webhooks.timeoutSeconds * 1000,
-    outbound: outboundFetchOptions(config.outboundFetch),
+    outbound: outboundPolicy(config.outboundFetch),
   });
   // Expired codes, tokens, login state and old outbox rows; every node sweeps (safe in parallel).
   const cleanup = startCleanup({

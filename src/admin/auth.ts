@@ -12,7 +12,7 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
 export type TenantAdminResolver = (token: string) => Promise<AdminPrincipal | null>;
 
 /**
- * Bearer authentication for /admin/v1 through passport (DESIGN.md §5): the
+ * Bearer authentication for /admin/v1 through passport (docs/architecture.md): the
  * operator token, compared in constant time, or a tenant admin's token.
  */
 export function adminAuthentication(

@@ -98,7 +98,8 @@ export const COMMANDS: Command[] = [
       if (config.databaseUrl) return { applied: await runMigrations(config.databaseUrl) };
       // Embedded database: start it (as the server would), migrate, stop it.
       const { openDatabase } = await import('../db/runtime.js');
-      const runtime = await openDatabase(config, () => undefined);
+      // Migrating needs no entities: the pool is opened and closed unused.
+      const runtime = await openDatabase(config, [], () => undefined);
       await runtime.close();
       return { applied: runtime.migrationsApplied };
     },

@@ -43,7 +43,7 @@ export interface NotificationBusOptions {
 type Handler = (payload: string) => void;
 
 /**
- * One LISTEN connection per node (DESIGN.md §4): other nodes learn of
+ * One LISTEN connection per node (docs/architecture.md): other nodes learn of
  * revocations through Postgres, not by polling. Reconnects on its own; while
  * it is down `listening` is false and notifications may be missed, so
  * subscribers that cache must not trust their cache then, and `onReconnect`

@@ -1,7 +1,7 @@
 import { type Database, isUuid } from './database.js';
 
 /**
- * The named pre-tenant lookups (DESIGN.md §2). Each calls a SECURITY DEFINER
+ * The named pre-tenant lookups (docs/architecture.md). Each calls a SECURITY DEFINER
  * function owned by `gatehouse_resolver` and returns a tenant id and nothing
  * else; everything after runs inside withTenant().
  */

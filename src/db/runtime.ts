@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { readOrCreateSecret } from '../config/secrets.js';
-import { ENTITIES } from '../entities.js';
 import { enableAppLogin, provisionOwner } from './bootstrap.js';
-import { createDataSource, runMigrations } from './data-source.js';
+import { createDataSource, runMigrations, type DataSourceOptions } from './data-source.js';
 import { Database } from './database.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded.js';
 
@@ -24,8 +23,14 @@ const password = () => randomBytes(24).toString('base64url');
  * The database the service runs on. Without DATABASE_URL: an embedded cluster in
  * <dataDir>/postgres with an owner role and database of its own. Migrations run
  * as the owner; the pool connects as the runtime role (no BYPASSRLS).
+ * The composition root hands in the entity list (src/entities.ts names every
+ * feature folder's entities; db/ stays below them, docs/architecture.md).
  */
-export async function openDatabase(config: Config, log: (message: string) => void): Promise<DatabaseRuntime> {
+export async function openDatabase(
+  config: Config,
+  entities: DataSourceOptions['entities'],
+  log: (message: string) => void,
+): Promise<DatabaseRuntime> {
   let embedded: EmbeddedDatabase | undefined;
   let ownerUrl = config.databaseUrl;
   if (!ownerUrl) {
@@ -50,7 +55,7 @@ export async function openDatabase(config: Config, log: (message: string) => voi
         ownerUrl,
         (await readOrCreateSecret(config.dataDir, 'db-app-password', password)).value,
       ));
-    const dataSource = createDataSource({ url: appUrl, entities: ENTITIES });
+    const dataSource = createDataSource({ url: appUrl, entities });
     await dataSource.initialize();
     const db = new Database(dataSource);
     return {

@@ -6,6 +6,7 @@ import { isUuid, type Database } from '../db/database.js';
 import { CHANNELS, type NotificationBus } from '../db/notification-bus.js';
 import { ScimError } from './scim-context.js';
 import { scimTokenId, verifyScimTokenHash } from './scim-token.js';
+import { isLiveTenantStatus } from '../db/tenant-liveness.js';
 
 /** Who is calling: a tenant's SCIM token. */
 export interface ScimPrincipal {
@@ -36,7 +37,7 @@ type VerifyWithRequest = (
 const digest = sha256Base64url;
 
 /**
- * Verifies SCIM bearer tokens against the path's tenant (DESIGN.md §2): the
+ * Verifies SCIM bearer tokens against the path's tenant (docs/architecture.md): the
  * token id is looked up inside withTenant(pathTenant), so another tenant's
  * token is simply not found there and fails exactly like a wrong one.
  *
@@ -108,7 +109,7 @@ export class ScimTokenVerifier {
       );
       return rows[0] ?? null;
     });
-    if (!row || row.revoked_at || row.status !== 'active') return null;
+    if (!row || row.revoked_at || !isLiveTenantStatus(row.status)) return null;
     if (!(await verifyScimTokenHash(row.token_hash, token))) return null;
     const entry: CacheEntry = {
       tenantId: pathTenantId,
@@ -149,7 +150,7 @@ export class ScimTokenVerifier {
 }
 
 /**
- * Bearer authentication through passport (DESIGN.md §5). Every failure is the
+ * Bearer authentication through passport (docs/architecture.md). Every failure is the
  * same 401 with `WWW-Authenticate` (RFC 6750 §3) and an RFC 7644 error body.
  */
 export function scimAuthentication(verifier: ScimTokenVerifier): RequestHandler {

@@ -27,7 +27,7 @@ export interface RevokeOptions {
 }
 
 /**
- * The revocation fan-out, run in the revoking transaction (DESIGN.md §4): one
+ * The revocation fan-out, run in the revoking transaction (docs/architecture.md): one
  * back-channel logout per revoked app session goes into the outbox, and the
  * other nodes are notified. Both take effect at commit, with the revocation.
  */

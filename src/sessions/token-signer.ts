@@ -9,7 +9,7 @@ export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
  * issue). Used for ID tokens, access tokens (typ at+jwt) and back-channel
  * logout tokens (typ logout+jwt). Verifiers use the JWKS. The port is declared
  * here, where back-channel logout needs it, and implemented in src/tokens, so
- * sessions depends on nothing but db (DESIGN.md §1).
+ * sessions never imports tokens/ (docs/architecture.md, dependency direction).
  */
 export interface TokenSigner {
   sign(payload: JWTPayload, options: { alg: SigningAlg; typ: string }): Promise<string>;

@@ -2,6 +2,14 @@ import type { EntityManager } from 'typeorm';
 import { NotFoundError } from '../errors.js';
 
 /**
+ * "May this tenant still be configured?" (`requireLiveTenant`): it exists and
+ * is not deleted, so its operator can still configure it while it is
+ * suspended. "Is this tenant live?" — can its people sign in, do its sessions,
+ * tokens and SCIM credentials count — is answered in db/tenant-liveness.ts,
+ * the lowest room, because sessions/ (liveGrant) asks it and tenants/ calls
+ * sessions/ to revoke on suspension (docs/architecture.md).
+ */
+/**
  * Inside a tenant's transaction: the tenant exists and is not deleted (else
  * 404, as for any resource that does not exist). Suspended tenants can still be
  * configured by their operator.
@@ -14,10 +22,4 @@ export async function requireLiveTenant(
   const rows = await em.query<{ status: string }[]>('SELECT status FROM tenants WHERE id = $1', [tenantId]);
   const status = rows[0]?.status;
   if (!status || (status === 'deleted' && !options.allowDeleted)) throw new NotFoundError('Tenant');
-}
-
-/** Postgres unique_violation (23505), optionally on a named constraint or index. */
-export function isUniqueViolation(error: unknown, constraint?: string): boolean {
-  const e = error as { code?: string; constraint?: string } | null;
-  return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
 }

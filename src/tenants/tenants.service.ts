@@ -1,17 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Not, type EntityManager } from 'typeorm';
-import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import { recordAudit, type AuditContext } from '../audit/audit.service.js';
 import type { Database } from '../db/database.js';
+import { isUniqueViolation } from '../db/pg-errors.js';
 import { CHANNELS, notifyInTransaction } from '../db/notification-bus.js';
-import { fanOutRevocation } from '../sessions/session-events.js';
+import { revokeSessions } from '../sessions/revoke-sessions.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { Tenant, type TenantStatus } from './tenant.entity.js';
-
-export interface AuditContext {
-  actor: AuditActor;
-  requestId?: string;
-  sourceIp?: string;
-}
 
 export interface TenantView {
   id: string;
@@ -35,10 +30,6 @@ export function tenantView(t: Tenant): TenantView {
 
 /** Tables emptied when a tenant is deleted (children go by foreign-key cascade). */
 const TENANT_DATA = ['sessions', 'users', 'groups', 'role_mappings', 'connections', 'domains', 'scim_tokens'];
-
-function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string } | null)?.code === '23505';
-}
 
 async function load(em: EntityManager, tenantId: string): Promise<Tenant> {
   const tenant = await em.findOneBy(Tenant, { id: tenantId });
@@ -117,22 +108,14 @@ async function notifyTenantStatusChanged(em: EntityManager, tenantId: string): P
 }
 
 /**
- * Ends every live session of the tenant as a user's deprovisioning does:
- * revoked in this transaction, a back-channel logout queued per app session
- * and the other nodes notified (sessions/session-events.ts), all at commit.
- * Returns how many were live.
+ * Ends every live session of the tenant as a user's deprovisioning does
+ * (sessions/revoke-sessions.ts, scope tenant): revoked in this transaction, a
+ * back-channel logout queued per app session and the other nodes notified, all
+ * at commit. The tenant's own audit event carries the count. Returns how many
+ * were live.
  */
-async function revokeTenantSessions(em: EntityManager, reason: string): Promise<number> {
-  const [rows] = await em.query<[{ tenant_id: string; id: string; user_id: string }[], number]>(
-    `UPDATE sessions SET revoked_at = now(), revoked_reason = $1
-      WHERE revoked_at IS NULL AND expires_at > now() RETURNING tenant_id, id, user_id`,
-    [reason],
-  );
-  await fanOutRevocation(
-    em,
-    rows.map((r) => ({ tenantId: r.tenant_id, id: r.id, userId: r.user_id })),
-  );
-  return rows.length;
+async function revokeTenantSessions(em: EntityManager, tenantId: string, reason: string): Promise<number> {
+  return (await revokeSessions(em, { tenant: tenantId }, reason)).length;
 }
 
 async function change(
@@ -153,7 +136,7 @@ async function change(
       if (tenant.status !== before.status) {
         // Suspension ends sessions for good, as a user's suspension does: reactivation revives none.
         if (tenant.status === 'suspended')
-          revokedSessions = await revokeTenantSessions(em, 'tenant_suspended');
+          revokedSessions = await revokeTenantSessions(em, tenantId, 'tenant_suspended');
         await notifyTenantStatusChanged(em, tenantId);
       }
       const after = tenantView(tenant);
@@ -208,7 +191,7 @@ export async function deleteTenant(db: Database, tenantId: string, ctx: AuditCon
     const tenant = await load(em, tenantId);
     const before = tenantView(tenant);
     // The apps hear of it first: the outbox rows outlive the sessions (the tenant row stays).
-    const revokedSessions = await revokeTenantSessions(em, 'tenant_deleted');
+    const revokedSessions = await revokeTenantSessions(em, tenantId, 'tenant_deleted');
     for (const table of TENANT_DATA) await em.query(`DELETE FROM ${table}`);
     tenant.status = 'deleted';
     tenant.deletedAt = new Date();

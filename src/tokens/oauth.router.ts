@@ -15,7 +15,7 @@ export interface OAuthProviderDeps {
 }
 
 /**
- * Gatehouse as the main app's OpenID Provider (DESIGN.md §4): discovery and
+ * Gatehouse as the main app's OpenID Provider (docs/architecture.md): discovery and
  * JWKS, the browser endpoints (authorize, continue, logout: errors are pages)
  * and the server endpoints (token, introspect, revoke, userinfo: errors are
  * RFC 6749 JSON). Mounted at the root of the app.

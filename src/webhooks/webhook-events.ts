@@ -1,8 +1,37 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { CHANNELS, notifyInTransaction } from '../db/notification-bus.js';
-import type { Group } from '../directory/group.entity.js';
-import type { User } from '../directory/user.entity.js';
+
+/**
+ * What an event says of a person and of a group: the fields of directory's
+ * rows it carries, as structural types so webhooks/ (below directory/, which
+ * writes the events) never imports directory's entities (docs/architecture.md).
+ */
+export interface EventUser {
+  tenantId: string;
+  id: string;
+  userName: string;
+  email: string | null;
+  emailVerified: boolean;
+  givenName: string | null;
+  familyName: string | null;
+  displayName: string | null;
+  externalId: string | null;
+  status: 'active' | 'suspended' | 'deleted';
+  version: number;
+  createdAt: Date | string;
+  updatedAt: Date | string;
+}
+export interface EventGroup {
+  tenantId: string;
+  id: string;
+  displayName: string;
+  externalId: string | null;
+  source: 'scim' | 'idp';
+  version: number;
+  createdAt: Date | string;
+  updatedAt: Date | string;
+}
 
 /**
  * Directory events for apps (WorkOS-style): written to the tenant's
@@ -41,13 +70,13 @@ export interface UserEventData {
   family_name: string | null;
   display_name: string | null;
   external_id: string | null;
-  status: User['status'];
+  status: EventUser['status'];
   version: number;
   created_at: string;
   updated_at: string;
 }
 
-export function userEventData(user: User): UserEventData {
+export function userEventData(user: EventUser): UserEventData {
   return {
     object: 'user',
     id: user.id,
@@ -71,7 +100,7 @@ export interface MembershipDelta {
   removed: string[];
 }
 
-export function groupEventData(group: Group, membership?: MembershipDelta): Record<string, unknown> {
+export function groupEventData(group: EventGroup, membership?: MembershipDelta): Record<string, unknown> {
   return {
     object: 'group',
     id: group.id,
@@ -123,14 +152,14 @@ export async function enqueueWebhookEvent(
 /** Shorthands for the directory's one place per change. */
 export const userEvent = (
   em: EntityManager,
-  user: User,
+  user: EventUser,
   type: Extract<WebhookEventType, `user.${string}`>,
   extra: Record<string, unknown> = {},
 ) => enqueueWebhookEvent(em, user.tenantId, type, { ...userEventData(user), ...extra });
 
 export const groupEvent = (
   em: EntityManager,
-  group: Group,
+  group: EventGroup,
   type: Extract<WebhookEventType, `group.${string}`>,
   membership?: MembershipDelta,
 ) => enqueueWebhookEvent(em, group.tenantId, type, groupEventData(group, membership));

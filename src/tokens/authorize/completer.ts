@@ -4,7 +4,9 @@ import type { Config } from '../../config/config.js';
 import type { Database } from '../../db/database.js';
 import { sha256Base64url } from '../../digest.js';
 import { presentedBinding } from '../../http/browser-binding.js';
+import { liveGrant, type NotLiveReason } from '../../sessions/live-grant.js';
 import { createSession } from '../../sessions/sessions.service.js';
+import { isLiveTenantStatus } from '../../db/tenant-liveness.js';
 import type { AuthorizationCompleter, LoginFailure, LoginResult } from '../../sso/login-handoff.js';
 import type { FailureReturn, UnsolicitedLoginCompleter } from '../../sso/outcome.js';
 import { authorizationBinding, ISSUED_BINDING } from './authorization-binding.js';
@@ -21,6 +23,17 @@ export interface CompleterDeps {
   config: Config;
   db: Database;
 }
+
+/**
+ * Why a login's new session is not live, as the reason code the app receives
+ * (docs/sso.md). A deleted app gets no answer at all: the login is simply gone.
+ */
+const LOGIN_NOT_LIVE: Record<NotLiveReason, string> = {
+  session_ended: 'login_not_found',
+  person_not_active: 'user_not_active',
+  tenant_not_active: 'tenant_not_active',
+  app_deleted: 'login_not_found',
+};
 
 /** Thrown inside the tenant transaction to roll the new session back. */
 class LoginRefused extends Error {
@@ -129,10 +142,6 @@ export function createAuthorizationCompleter(
     const completionHash = sha256Base64url(completionToken);
     try {
       await db.withTenant(result.tenantId, async (em) => {
-        const users = await em.query<{ status: string }[]>('SELECT status FROM users WHERE id = $1', [
-          result.userId,
-        ]);
-        if (users[0]?.status !== 'active') throw new LoginRefused('user_not_active');
         const connections = await em.query<unknown[]>('SELECT 1 FROM connections WHERE id = $1', [
           result.connectionId,
         ]);
@@ -144,6 +153,9 @@ export function createAuthorizationCompleter(
           authTime: result.authTime,
           ttlSeconds: config.tokens.sessionTtl,
         });
+        // The one "still true?" answer (sessions/live-grant.ts), asked of the session just made.
+        const grant = await liveGrant(em, { sessionId: session.id, userId: result.userId, now });
+        if (!grant.live) throw new LoginRefused(LOGIN_NOT_LIVE[grant.reason]);
         const attached = await attachSessionToLogin(em, loginId, session.id, completionHash, now);
         if (!attached) throw new LoginRefused('login_not_found');
       });
@@ -218,7 +230,7 @@ async function requestMismatch(
     ),
   );
   const tenant = tenants[0];
-  if (!tenant || tenant.status !== 'active') return 'tenant_not_active';
+  if (!tenant || !isLiveTenantStatus(tenant.status)) return 'tenant_not_active';
   if (pending.organization !== null && ![tenant.id, tenant.slug].includes(pending.organization.toLowerCase()))
     return 'organization_mismatch';
   if (pending.connectionId !== null && pending.connectionId !== result.connectionId)

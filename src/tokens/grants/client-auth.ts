@@ -85,7 +85,7 @@ export async function findClient(db: Database, clientId: string): Promise<App | 
 /**
  * argon2id costs tens of milliseconds per check, so its outcome is memoized:
  * keyed by a SHA-256 of (stored hash, presented secret), a pure function of
- * both, for a minute (DESIGN.md §5). Whether the secret still counts — the app
+ * both, for a minute (docs/architecture.md). Whether the secret still counts — the app
  * not deleted, the secret neither rotated out, expired nor deleted — is read
  * from the database on every request (currentSecretHash), never from the cache.
  */

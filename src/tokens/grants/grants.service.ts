@@ -4,10 +4,8 @@ import type { Config } from '../../config/config.js';
 import type { Database } from '../../db/database.js';
 import { resolveTenantBySession } from '../../db/resolvers.js';
 import { sha256Base64url } from '../../digest.js';
-import { User } from '../../directory/user.entity.js';
-import type { Session } from '../../sessions/session.entity.js';
-import { findActiveSession } from '../../sessions/sessions.service.js';
-import { anyAppDeleted, rolesForSession, tenantIsActive } from '../status/access-token.js';
+import type { NotLiveReason } from '../../sessions/live-grant.js';
+import { liveGrantWithPerson } from '../status/access-token.js';
 import type { App } from '../../apps/app.entity.js';
 import { AuthorizationCode } from './authorization-code.entity.js';
 import { OAuthError } from '../oauth-errors.js';
@@ -97,9 +95,7 @@ export async function exchangeAuthorizationCode(
     } else if (input.codeVerifier !== null) {
       return refused('code_verifier given but the authorization request had no code_challenge');
     }
-    const session = await findActiveSession(em, parsed.sessionId, now);
-    if (!session) return refused('The session behind this code has ended');
-    return issueForSession(em, deps, app, session, code.scope, code.nonce, now);
+    return issueForSession(em, deps, app, parsed.sessionId, code.scope, code.nonce, now);
   });
 }
 
@@ -137,28 +133,31 @@ export async function exchangeRefreshToken(
         throw new OAuthError('invalid_scope', 'The scope exceeds what was granted');
       scope = [...new Set(asked)].join(' ');
     }
-    const session = await findActiveSession(em, parsed.sessionId, now);
-    if (!session) return refused('The session has ended');
-    return issueForSession(em, deps, app, session, scope, null, now);
+    return issueForSession(em, deps, app, parsed.sessionId, scope, null, now);
   });
 }
 
-/** A new refresh token and signed access + ID tokens for a live session of an active person. */
+const NOT_LIVE: Record<NotLiveReason, string> = {
+  session_ended: 'The session has ended',
+  person_not_active: 'The person is no longer active',
+  tenant_not_active: 'The organization is not active',
+  app_deleted: 'The application has been deleted',
+};
+
+/** A new refresh token and signed access + ID tokens, when the grant is still live (sessions/live-grant.ts). */
 async function issueForSession(
   em: EntityManager,
   deps: GrantDeps,
   app: App,
-  session: Session,
+  sessionId: string,
   scope: string,
   nonce: string | null,
   now: Date,
 ): Promise<Outcome> {
-  const user = await em.findOneBy(User, { id: session.userId });
-  if (!user || user.status !== 'active') return refused('The person is no longer active');
-  if (!(await tenantIsActive(em, session.tenantId))) return refused('The organization is not active');
   // The app may have been deleted since it authenticated (its sessions are being revoked).
-  if (await anyAppDeleted(em, [app.id, session.appId])) return refused('The application has been deleted');
-  const roles = await rolesForSession(em, session);
+  const grant = await liveGrantWithPerson(em, { sessionId, appId: app.id, now });
+  if (!grant.live) return refused(NOT_LIVE[grant.reason], grant.reason);
+  const { session, user, roles } = grant;
   const { token: refreshToken, hash } = mintSessionToken(REFRESH_TOKEN_PREFIX, session.id);
   const refreshExpiry = Math.min(
     now.getTime() + deps.config.tokens.refreshTokenTtl * 1000,

@@ -4,7 +4,7 @@ import { sha256Base64url } from '../../digest.js';
 /**
  * Authorization codes and refresh tokens: `<prefix><session id>.<256 random bits>`.
  * The session id lets resolveTenantBySession find the tenant before withTenant
- * (DESIGN.md §2); the random part makes the value unguessable. Only a SHA-256
+ * (docs/architecture.md); the random part makes the value unguessable. Only a SHA-256
  * of the whole value is stored: with 256 bits of entropy a fast hash cannot be
  * brute-forced, and a slow one (argon2) would need a lookup key besides.
  * The prefixes let secret scanners recognise leaked values.

@@ -45,7 +45,7 @@ export function personClaims(user: User, tenantId: string, roles: string[]): Rec
   const claims: Record<string, unknown> = {};
   if (user.email) {
     claims.email = user.email;
-    // DESIGN.md §3: true only when the email's domain is a verified domain of the tenant.
+    // docs/architecture.md: true only when the email's domain is a verified domain of the tenant.
     claims.email_verified = user.emailVerified;
   }
   const name = displayName(user);

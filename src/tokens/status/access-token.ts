@@ -3,10 +3,10 @@ import type { EntityManager } from 'typeorm';
 import { z } from 'zod';
 import type { Database } from '../../db/database.js';
 import { resolveTenantBySession } from '../../db/resolvers.js';
-import { rolesForUser } from '../../directory/roles.service.js';
+import { rolesForLogin } from '../../directory/roles.service.js';
 import { User } from '../../directory/user.entity.js';
 import type { Session } from '../../sessions/session.entity.js';
-import { findActiveSession } from '../../sessions/sessions.service.js';
+import { liveGrant, type LiveGrantInput, type NotLiveReason } from '../../sessions/live-grant.js';
 import { OAuthError } from '../oauth-errors.js';
 import type { SigningKeyStore } from '../keys/key-store.js';
 import { SIGNING_ALGS } from '../keys/signing-keys.service.js';
@@ -72,9 +72,10 @@ export interface LiveSession {
 }
 
 /**
- * The session behind a token, if it is live, belongs to `tid` and `sub`, the
- * person is active, and neither the token's app (`client_id`) nor the
- * session's app has been deleted.
+ * The session behind a token, if it is live (sessions/live-grant.ts: not
+ * revoked or expired, the person active, the tenant live, neither the token's
+ * app — `client_id` — nor the session's app deleted), belongs to `tid` and to
+ * `sub`; with the person and their roles now.
  */
 export async function liveSession(
   db: Database,
@@ -85,38 +86,36 @@ export async function liveSession(
   // idor check: the session must live in the tenant the token names
   if (!tenantId || tenantId !== claims.tid) return null;
   return db.withTenant(tenantId, async (em) => {
-    const session = await findActiveSession(em, claims.sid, now);
-    if (!session || session.userId !== claims.sub) return null;
-    if (await anyAppDeleted(em, [claims.client_id, session.appId])) return null;
-    const user = await em.findOneBy(User, { id: session.userId });
-    if (!user || user.status !== 'active' || !(await tenantIsActive(em, tenantId))) return null;
-    return { tenantId, session, user, roles: await rolesForSession(em, session) };
+    const grant = await liveGrantWithPerson(em, {
+      sessionId: claims.sid,
+      userId: claims.sub,
+      appId: claims.client_id,
+      now,
+    });
+    return grant.live ? { tenantId, session: grant.session, user: grant.user, roles: grant.roles } : null;
   });
 }
 
-/** Whether one of these apps is deleted (or unknown): its tokens and sessions no longer count. */
-export async function anyAppDeleted(em: EntityManager, ids: (string | null | undefined)[]): Promise<boolean> {
-  const wanted = [...new Set(ids.filter((id): id is string => typeof id === 'string'))];
-  if (wanted.length === 0) return false;
-  const rows = await em.query<{ id: string }[]>(
-    'SELECT id FROM apps WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL',
-    [wanted],
-  );
-  return rows.length !== wanted.length;
-}
+export type LiveGrantWithPerson =
+  { live: true; session: Session; user: User; roles: string[] } | { live: false; reason: NotLiveReason };
 
-/** A suspended or deleted tenant's sessions stop working, whatever their own state. */
-export async function tenantIsActive(em: EntityManager, tenantId: string): Promise<boolean> {
-  const rows = await em.query<{ status: string }[]>('SELECT status FROM tenants WHERE id = $1', [tenantId]);
-  return rows[0]?.status === 'active';
+/**
+ * liveGrant (the one "still true?" answer) plus what a token carries about the
+ * person: their record and their roles now. In the caller's tenant transaction.
+ */
+export async function liveGrantWithPerson(
+  em: EntityManager,
+  input: LiveGrantInput,
+): Promise<LiveGrantWithPerson> {
+  const grant = await liveGrant(em, input);
+  if (!grant.live) return grant;
+  const user = await em.findOneBy(User, { id: grant.session.userId });
+  // liveGrant saw the person active in this transaction; a row gone since is not.
+  if (!user) return { live: false, reason: 'person_not_active' };
+  return { live: true, session: grant.session, user, roles: await rolesForSession(em, grant.session) };
 }
 
 /** The person's roles now: mapped from their groups, else the default role of the connection they used. */
 export async function rolesForSession(em: EntityManager, session: Session): Promise<string[]> {
-  const connections = session.connectionId
-    ? await em.query<{ default_role: string }[]>('SELECT default_role FROM connections WHERE id = $1', [
-        session.connectionId,
-      ])
-    : [];
-  return rolesForUser(em, session.userId, connections[0]?.default_role ?? null);
+  return rolesForLogin(em, session.userId, session.connectionId);
 }

@@ -1,13 +1,14 @@
 import type { EntityManager } from 'typeorm';
-import { recordAudit, type AuditActor } from '../../audit/audit.service.js';
-import { revokeSession } from '../../sessions/sessions.service.js';
+import type { AuditActor } from '../../audit/audit.service.js';
+import { revokeSessions } from '../../sessions/revoke-sessions.js';
 
 const SYSTEM: AuditActor = { type: 'system', id: 'gatehouse' };
 
 /**
  * Revokes a session for a reason (code or refresh-token reuse, client
- * revocation, RP-initiated logout, a burnt login) and writes the audit event in
- * the same transaction. True when the session was live.
+ * revocation, RP-initiated logout, a burnt login) with its `session.revoked`
+ * audit event, through sessions/revoke-sessions.ts. True when the session was
+ * live. `tenantId` is the session's tenant, the one `em` is scoped to.
  */
 export async function revokeSessionAudited(
   em: EntityManager,
@@ -16,15 +17,8 @@ export async function revokeSessionAudited(
   reason: string,
   context: { actor?: AuditActor; requestId?: string; sourceIp?: string } = {},
 ): Promise<boolean> {
-  const revoked = await revokeSession(em, sessionId, reason);
-  if (revoked)
-    await recordAudit(em, tenantId, {
-      actor: context.actor ?? SYSTEM,
-      action: 'session.revoked',
-      target: { type: 'session', id: sessionId },
-      requestId: context.requestId,
-      sourceIp: context.sourceIp,
-      after: { reason },
-    });
-  return revoked;
+  const revoked = await revokeSessions(em, { session: sessionId }, reason, {
+    audit: { actor: context.actor ?? SYSTEM, requestId: context.requestId, sourceIp: context.sourceIp },
+  });
+  return revoked.some((s) => s.tenantId === tenantId);
 }

@@ -2,16 +2,8 @@ import type { Config } from '../../config/config.js';
 import type { Database } from '../../db/database.js';
 import { resolveTenantBySession } from '../../db/resolvers.js';
 import { Session } from '../../sessions/session.entity.js';
-import { findActiveSession } from '../../sessions/sessions.service.js';
-import { User } from '../../directory/user.entity.js';
-import {
-  anyAppDeleted,
-  liveSession,
-  looksLikeJwt,
-  tenantIsActive,
-  verifyAccessToken,
-  type AccessTokenClaims,
-} from './access-token.js';
+import { liveGrant } from '../../sessions/live-grant.js';
+import { liveSession, looksLikeJwt, verifyAccessToken, type AccessTokenClaims } from './access-token.js';
 import type { App } from '../../apps/app.entity.js';
 import { OAuthError } from '../oauth-errors.js';
 import { parseSessionToken, REFRESH_TOKEN_PREFIX } from '../grants/opaque-tokens.js';
@@ -80,16 +72,14 @@ async function introspectRefreshToken(
   return db.withTenant(tenantId, async (em): Promise<IntrospectionResponse> => {
     const row = await em.findOneBy(RefreshToken, { tokenHash: parsed.hash, sessionId: parsed.sessionId });
     if (!row || row.usedAt || row.expiresAt <= now || row.appId !== app.id) return INACTIVE;
-    const session = await findActiveSession(em, row.sessionId, now);
-    if (!session) return INACTIVE;
-    const user = await em.findOneBy(User, { id: session.userId });
-    if (!user || user.status !== 'active' || !(await tenantIsActive(em, tenantId))) return INACTIVE;
-    if (await anyAppDeleted(em, [app.id, session.appId])) return INACTIVE;
+    const grant = await liveGrant(em, { sessionId: row.sessionId, appId: app.id, now });
+    if (!grant.live) return INACTIVE;
+    const { session } = grant;
     return {
       active: true,
       token_type: 'refresh_token',
       iss: config.baseUrl,
-      sub: user.id,
+      sub: session.userId,
       client_id: app.id,
       scope: row.scope,
       exp: seconds(row.expiresAt),
