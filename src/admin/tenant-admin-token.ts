@@ -2,7 +2,8 @@ import type { TenantAdminResolver } from './auth.js';
 import type { Config } from '../config/config.js';
 import { TENANT_ADMIN_ROLE } from '../directory/roles.service.js';
 import type { Database } from '../db/database.js';
-import { liveSession, verifyAccessToken } from '../tokens/status/access-token.js';
+import { liveSession } from '../tokens/live-session.js';
+import { verifyAccessToken } from '../tokens/status/access-token.js';
 import { OAuthError } from '../tokens/oauth-errors.js';
 import type { SigningKeyStore } from '../tokens/keys/key-store.js';
 

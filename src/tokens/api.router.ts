@@ -2,7 +2,8 @@ import { Router, type ErrorRequestHandler, type Request, type Response } from 'e
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { fromBodyParserError } from '../http/error-handler.js';
-import { liveSession, verifyAccessToken } from './status/access-token.js';
+import { liveSession } from './live-session.js';
+import { verifyAccessToken } from './status/access-token.js';
 import { authenticateClient, readClientCredentials } from './grants/client-auth.js';
 import { allowAnyOrigin } from './cors.js';
 import { exchangeAuthorizationCode, exchangeRefreshToken } from './grants/grants.service.js';

@@ -341,4 +341,27 @@ describe('import direction (docs/architecture.md)', () => {
     );
     expect(gone).toEqual([]);
   });
+
+  it('keeps the tokens/ pipelines in one direction: authorize → status → grants → keys', () => {
+    // docs/architecture.md §2: tokens/ is split by pipeline; files at tokens/ root are the shared parts
+    // (routers that compose, oauth errors, live-session, session-revocation) and are not a pipeline.
+    const PIPELINES = ['authorize', 'status', 'grants', 'keys'];
+    const TOKENS = path.join(SRC, 'tokens');
+    const pipelineOf = (file: string): string | null => {
+      const [first, ...rest] = path.relative(TOKENS, file).split(path.sep);
+      return rest.length > 0 && first && PIPELINES.includes(first) ? first : null;
+    };
+    const against: string[] = [];
+    for (const file of sourceFiles(TOKENS)) {
+      const from = pipelineOf(file);
+      if (!from) continue;
+      const text = readFileSync(file, 'utf8');
+      for (const [, specifier = ''] of text.matchAll(/from '(\.[^']+)'/g)) {
+        const to = pipelineOf(path.resolve(path.dirname(file), specifier));
+        if (to && to !== from && PIPELINES.indexOf(to) < PIPELINES.indexOf(from))
+          against.push(`${path.relative(ROOT, file)} (${from} → ${to})`);
+      }
+    }
+    expect(against).toEqual([]);
+  });
 });

@@ -9,7 +9,7 @@ import { AuthorizationCode } from '../grants/authorization-code.entity.js';
 import { AuthorizationRequest } from './authorization-request.entity.js';
 import type { ValidAuthorizationRequest } from './authorize.js';
 import { CODE_PREFIX, mintSessionToken } from '../grants/opaque-tokens.js';
-import { revokeSessionAudited } from '../status/session-revocation.js';
+import { revokeSessionAudited } from '../session-revocation.js';
 
 /**
  * The life of a pending authorization (platform table authorization_requests):

@@ -5,13 +5,13 @@ import type { Database } from '../../db/database.js';
 import { resolveTenantBySession } from '../../db/resolvers.js';
 import { sha256Base64url } from '../../digest.js';
 import type { NotLiveReason } from '../../sessions/live-grant.js';
-import { liveGrantWithPerson } from '../status/access-token.js';
+import { liveGrantWithPerson } from '../live-session.js';
 import type { App } from '../../apps/app.entity.js';
 import { AuthorizationCode } from './authorization-code.entity.js';
 import { OAuthError } from '../oauth-errors.js';
 import { CODE_PREFIX, mintSessionToken, parseSessionToken, REFRESH_TOKEN_PREFIX } from './opaque-tokens.js';
 import { RefreshToken } from './refresh-token.entity.js';
-import { revokeSessionAudited } from '../status/session-revocation.js';
+import { revokeSessionAudited } from '../session-revocation.js';
 import { signTokenResponse, type TokenResponse } from './token-claims.js';
 import type { TokenSigner } from '../../sessions/token-signer.js';
 

@@ -5,7 +5,7 @@ import type { Database } from '../../db/database.js';
 import { resolveTenantBySession } from '../../db/resolvers.js';
 import { Session } from '../../sessions/session.entity.js';
 import { findClient } from '../grants/client-auth.js';
-import { revokeSessionAudited } from './session-revocation.js';
+import { revokeSessionAudited } from '../session-revocation.js';
 import type { SigningKeyStore } from '../keys/key-store.js';
 import { SIGNING_ALGS } from '../keys/signing-keys.service.js';
 import { ID_TOKEN_TYP } from '../grants/token-claims.js';

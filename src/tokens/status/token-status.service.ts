@@ -3,12 +3,13 @@ import type { Database } from '../../db/database.js';
 import { resolveTenantBySession } from '../../db/resolvers.js';
 import { Session } from '../../sessions/session.entity.js';
 import { liveGrant } from '../../sessions/live-grant.js';
-import { liveSession, looksLikeJwt, verifyAccessToken, type AccessTokenClaims } from './access-token.js';
+import { liveSession } from '../live-session.js';
+import { looksLikeJwt, verifyAccessToken, type AccessTokenClaims } from './access-token.js';
 import type { App } from '../../apps/app.entity.js';
 import { OAuthError } from '../oauth-errors.js';
 import { parseSessionToken, REFRESH_TOKEN_PREFIX } from '../grants/opaque-tokens.js';
 import { RefreshToken } from '../grants/refresh-token.entity.js';
-import { revokeSessionAudited } from './session-revocation.js';
+import { revokeSessionAudited } from '../session-revocation.js';
 import type { SigningKeyStore } from '../keys/key-store.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
-import type { AuditActor } from '../../audit/audit.service.js';
-import { revokeSessions } from '../../sessions/revoke-sessions.js';
+import type { AuditActor } from '../audit/audit.service.js';
+import { revokeSessions } from '../sessions/revoke-sessions.js';
 
 const SYSTEM: AuditActor = { type: 'system', id: 'gatehouse' };
 
