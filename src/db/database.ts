@@ -10,6 +10,13 @@ export function isUuid(value: string): boolean {
 /** The tenant under which platform-level audit events (apps, keys) are chained. */
 export const PLATFORM_TENANT_ID = '00000000-0000-0000-0000-000000000000';
 
+/** The SECURITY DEFINER resolvers withResolvedTenant may enter a tenant by. */
+const TENANT_RESOLVERS = {
+  connection: 'resolve_tenant_by_connection',
+  session: 'resolve_tenant_by_session',
+} as const;
+export type TenantResolver = keyof typeof TENANT_RESOLVERS;
+
 export class InvalidTenantIdError extends Error {
   readonly code = 'invalid_tenant_id';
 }
@@ -54,6 +61,39 @@ export class Database {
     } finally {
       await runner.release();
     }
+  }
+
+  /**
+   * One transaction that starts on platform tables and enters a tenant once a
+   * pre-tenant resolver (db/resolvers.ts) names it from a key known only inside
+   * it (a connection id from an ACS URL, the session of a claimed request):
+   * the lookup and the tenant setting are one statement, not a round trip and
+   * a transaction of their own (issue 9; docs/architecture.md §4). enterTenant
+   * answers null, and tenant tables stay empty, when the resolver names no
+   * tenant; it may be called once, so one transaction never spans two tenants.
+   */
+  withResolvedTenant<T>(
+    fn: (
+      em: EntityManager,
+      enterTenant: (resolver: TenantResolver, key: string) => Promise<string | null>,
+    ) => Promise<T>,
+  ): Promise<T> {
+    return this.dataSource.transaction((em) => {
+      let entered = false;
+      const enterTenant = async (resolver: TenantResolver, key: string): Promise<string | null> => {
+        if (entered) throw new Error('a transaction enters one tenant only');
+        entered = true;
+        if (!UUID.test(key)) return null;
+        // The resolver name comes from the closed TenantResolver set, never from input.
+        const rows = await em.query<{ tenant_id: string }[]>(
+          `SELECT set_config('app.tenant_id', COALESCE(${TENANT_RESOLVERS[resolver]}($1)::text, ''), true) AS tenant_id`,
+          [key],
+        );
+        const tenantId = rows[0]?.tenant_id ?? '';
+        return tenantId === '' ? null : tenantId;
+      };
+      return fn(em, enterTenant);
+    });
   }
 
   /** A transaction on platform tables (tenants, apps, signing keys); tenant tables read empty. */

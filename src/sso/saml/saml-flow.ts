@@ -12,7 +12,6 @@ import { resolveProfileAttributes } from '../../connections/attribute-mapping.js
 import { Connection } from '../../connections/connection.entity.js';
 import { BINDING_POST } from '../../connections/saml-metadata.js';
 import { serviceProviderDetails } from '../../connections/sp.js';
-import { resolveTenantByConnection } from '../../db/resolvers.js';
 import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
 import { sendPage } from '../../http/pages.js';
 import { completeLogin } from '../complete-login.js';
@@ -148,13 +147,17 @@ export class SamlFlow {
 
   /** POST /saml/{connectionId}/acs */
   async acs(req: Request, res: Response, connectionId: string): Promise<void> {
-    const tenantId = await resolveTenantByConnection(this.deps.db, connectionId);
-    if (!tenantId)
+    // The connection names the tenant; resolving it and loading the connection is one transaction.
+    const found = await this.deps.db.withResolvedTenant(async (em, enterTenant) => {
+      const tenantId = await enterTenant('connection', connectionId);
+      if (!tenantId) return null;
+      // idor check: the connection is read under the tenant its own id resolves to (RLS).
+      return { tenantId, connection: await em.findOneBy(Connection, { id: connectionId, type: 'saml' }) };
+    });
+    if (!found)
       return refuseLogin(this.deps, req, res, new LoginRefusedError('connection_unknown', connectionId));
+    const { tenantId, connection } = found;
     req.tenantId = tenantId;
-    const connection = await this.deps.db.withTenant(tenantId, (em) =>
-      em.findOneBy(Connection, { id: connectionId, type: 'saml' }),
-    );
     if (!connection)
       return refuseLogin(this.deps, req, res, new LoginRefusedError('connection_unknown', connectionId));
 
@@ -268,30 +271,42 @@ export class SamlFlow {
       clockSkewMs: this.timing.clockSkewMs,
       maxAssertionAgeMs: this.timing.maxAssertionAgeMs,
     });
-    const fresh = await rememberAssertionId(this.deps.db, {
-      tenantId: connection.tenantId,
-      connectionId: connection.id,
-      assertionId: identity.assertionId,
-      acceptableUntil: identity.acceptableUntil,
-      now,
+    // Pure: run before the transaction, its refusal thrown only after the assertion id is remembered.
+    let facts: AssertionFacts | null = null;
+    let checkRefusal: unknown = null;
+    try {
+      facts = checkSignedAssertion({
+        assertionXml,
+        acsUrl: serviceProviderDetails(this.deps.config.baseUrl, connection.id).acsUrl,
+        idpEntityId: connection.samlIdpEntityId,
+        envelopeInResponseTo: acs.envelopeInResponseTo,
+        allowIdpInitiated: connection.samlAllowIdpInitiated,
+        now,
+        clockSkewMs: this.timing.clockSkewMs,
+      });
+    } catch (error) {
+      checkRefusal = error;
+    }
+    const inResponseTo = facts?.inResponseTo ?? null;
+    // One transaction for steps 1 and 3 (issue 9). It commits before any refusal below is
+    // thrown, so a verified assertion enters the replay cache even when the login is refused.
+    const { fresh, loginId } = await this.deps.db.withTenant(connection.tenantId, async (em) => {
+      const fresh = await rememberAssertionId(em, {
+        tenantId: connection.tenantId,
+        connectionId: connection.id,
+        assertionId: identity.assertionId,
+        acceptableUntil: identity.acceptableUntil,
+        now,
+      });
+      if (!fresh || inResponseTo === null) return { fresh, loginId: null };
+      // idor check: the request row is found only for this tenant, connection and browser.
+      const pending = await acs.requests.consumeIn(em, inResponseTo);
+      return { fresh, loginId: pending ? acs.requests.loginIdOf(inResponseTo) : null };
     });
     if (!fresh) refuse('saml_assertion_replayed', `assertion ${identity.assertionId}`);
-    const facts = checkSignedAssertion({
-      assertionXml,
-      acsUrl: serviceProviderDetails(this.deps.config.baseUrl, connection.id).acsUrl,
-      idpEntityId: connection.samlIdpEntityId,
-      envelopeInResponseTo: acs.envelopeInResponseTo,
-      allowIdpInitiated: connection.samlAllowIdpInitiated,
-      now,
-      clockSkewMs: this.timing.clockSkewMs,
-    });
-    let loginId: string | null = null;
-    if (facts.inResponseTo !== null) {
-      // idor check: the request row is found only for this tenant, connection and browser.
-      const found = await acs.requests.getAsync(facts.inResponseTo);
-      loginId = found ? acs.requests.loginIdOf(facts.inResponseTo) : null;
-      if (!loginId) refuse('saml_in_response_to_invalid', 'no pending request of this browser');
-    }
+    if (!facts) throw checkRefusal;
+    if (inResponseTo !== null && !loginId)
+      refuse('saml_in_response_to_invalid', 'no pending request of this browser');
     const attributes = (profile.attributes ?? {}) as Record<string, unknown>;
     return { facts, attributes, loginId };
   }

@@ -1,4 +1,5 @@
 import type { CacheItem, CacheProvider } from '@node-saml/node-saml';
+import type { EntityManager } from 'typeorm';
 import type { Database } from '../../db/database.js';
 
 /**
@@ -52,15 +53,25 @@ export class SamlRequestCache implements CacheProvider {
   async getAsync(key: string): Promise<string | null> {
     const memo = this.consumed.get(key);
     if (memo) return memo.createdAt.toISOString();
-    const { tenantId, connectionId, browserHash } = this.scope;
+    if (!this.scope.browserHash) return null;
+    return this.db.withTenant(this.scope.tenantId, (em) => this.consumeIn(em, key));
+  }
+
+  /**
+   * getAsync inside the caller's transaction of this tenant (the ACS's, which
+   * also remembers the assertion id: one transaction, issue 9). The row is
+   * deleted when the transaction commits.
+   */
+  async consumeIn(em: EntityManager, key: string): Promise<string | null> {
+    const memo = this.consumed.get(key);
+    if (memo) return memo.createdAt.toISOString();
+    const { connectionId, browserHash } = this.scope;
     if (!browserHash) return null;
-    const rows = await this.db.withTenant(tenantId, (em) =>
-      em.query<[{ login_id: string; created_at: Date }[], number]>(
-        `DELETE FROM saml_requests
-          WHERE id = $1 AND connection_id = $2 AND browser_hash = $3 AND expires_at > now()
-          RETURNING login_id, created_at`,
-        [key, connectionId, browserHash],
-      ),
+    const rows = await em.query<[{ login_id: string; created_at: Date }[], number]>(
+      `DELETE FROM saml_requests
+        WHERE id = $1 AND connection_id = $2 AND browser_hash = $3 AND expires_at > now()
+        RETURNING login_id, created_at`,
+      [key, connectionId, browserHash],
     );
     const row = rows[0][0];
     if (!row) return null;

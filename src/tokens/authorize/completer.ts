@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
+import type { EntityManager } from 'typeorm';
 import type { Config } from '../../config/config.js';
 import type { Database } from '../../db/database.js';
 import { sha256Base64url } from '../../digest.js';
@@ -15,6 +16,7 @@ import {
   attachSessionToLogin,
   failPendingLogin,
   findPendingLogin,
+  readPendingLogin,
 } from './authorization-requests.service.js';
 import { authorizationResponseUrl } from './authorize.js';
 import { sendErrorPage } from './error-page.js';
@@ -130,18 +132,19 @@ export function createAuthorizationCompleter(
 
   async function complete(req: Request, res: Response, loginId: string, result: LoginResult): Promise<void> {
     const now = new Date();
-    const pending = await findPendingLogin(db, loginId);
-    if (!pending || pending.authenticatedAt || pending.completedAt)
-      return loginGone(req, res, 'login_not_found');
-    if (pending.expiresAt <= now) return loginGone(req, res, 'login_expired');
-    const mismatch = await requestMismatch(db, pending, result);
-    // Checked at the ACS (no Lax cookie there); the person is authenticated, only not for this request.
-    if (mismatch) return redirectFailure(req, res, loginId, { error: 'access_denied', reason: mismatch });
-
     const completionToken = randomBytes(32).toString('base64url');
     const completionHash = sha256Base64url(completionToken);
     try {
+      // One transaction (issue 9; docs/architecture.md §4): the pending request and the
+      // tenant are platform rows, read here rather than in transactions of their own.
       await db.withTenant(result.tenantId, async (em) => {
+        const pending = await readPendingLogin(em, loginId);
+        if (!pending || pending.authenticatedAt || pending.completedAt)
+          throw new LoginRefused('login_not_found');
+        if (pending.expiresAt <= now) throw new LoginRefused('login_expired');
+        const mismatch = await requestMismatch(em, pending, result);
+        // Checked at the ACS (no Lax cookie there); the person is authenticated, only not for this request.
+        if (mismatch) throw new LoginRefused(mismatch);
         const connections = await em.query<unknown[]>('SELECT 1 FROM connections WHERE id = $1', [
           result.connectionId,
         ]);
@@ -161,7 +164,8 @@ export function createAuthorizationCompleter(
       });
     } catch (error) {
       if (!(error instanceof LoginRefused)) throw error;
-      if (error.reason === 'login_not_found') return loginGone(req, res, error.reason);
+      if (error.reason === 'login_not_found' || error.reason === 'login_expired')
+        return loginGone(req, res, error.reason);
       return redirectFailure(req, res, loginId, { error: 'access_denied', reason: error.reason });
     }
     const next = new URL(`${config.baseUrl}/oauth/authorize/continue`);
@@ -219,15 +223,14 @@ export function createAuthorizationCompleter(
  * connection) the app asked for, and that tenant must be active.
  */
 async function requestMismatch(
-  db: Database,
+  em: EntityManager,
   pending: AuthorizationRequest,
   result: LoginResult,
 ): Promise<string | null> {
-  const tenants = await db.withPlatform((em) =>
-    em.query<{ id: string; slug: string; status: string }[]>(
-      'SELECT id, slug, status FROM tenants WHERE id = $1',
-      [result.tenantId],
-    ),
+  // tenants is a platform table (no row-level security): readable in the tenant's transaction.
+  const tenants = await em.query<{ id: string; slug: string; status: string }[]>(
+    'SELECT id, slug, status FROM tenants WHERE id = $1',
+    [result.tenantId],
   );
   const tenant = tenants[0];
   if (!tenant || !isLiveTenantStatus(tenant.status)) return 'tenant_not_active';
