@@ -9,13 +9,11 @@ import {
   listApps,
   type OperatorUrlPolicy,
   rotateAppSecret,
+  rotateWebhookSecret,
   updateApp,
 } from '../apps/apps.service.js';
 import { redirectUriProblem } from '../apps/redirect-uri.js';
-import {
-  DEFAULT_WEBHOOK_ROTATION_OVERLAP_SECONDS,
-  rotateWebhookSecret,
-} from '../webhooks/webhook-secrets.js';
+import { DEFAULT_WEBHOOK_ROTATION_OVERLAP_SECONDS } from '../webhooks/webhook-secrets.js';
 import { auditContext, isOperator } from './principal.js';
 import { pageQuery, parseBody, parseQuery } from './validation.js';
 

@@ -7,7 +7,11 @@ import { type Database, isUuid, PLATFORM_TENANT_ID } from '../db/database.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
 import { App, type SigningAlg } from './app.entity.js';
 import { AppSecret } from './app-secret.entity.js';
-import { ensureWebhookSecret } from '../webhooks/webhook-secrets.js';
+import {
+  ensureWebhookSecret,
+  rotateWebhookSecretOfLockedApp,
+  type RotatedWebhookSecret,
+} from '../webhooks/webhook-secrets.js';
 import { revokeAppSessions } from './app-sessions.js';
 
 /**
@@ -312,10 +316,46 @@ export async function rotateAppSecret(
   });
 }
 
+/**
+ * Rotates the app's webhook signing secret (webhooks/webhook-secrets.ts) with
+ * the live app's row locked for the transaction, so a concurrent delete waits.
+ */
+export async function rotateWebhookSecret(
+  db: Database,
+  masterKey: Buffer,
+  appId: string,
+  input: { overlapSeconds: number },
+  ctx: AuditContext,
+): Promise<RotatedWebhookSecret> {
+  const now = new Date();
+  return db.withTenant(PLATFORM_TENANT_ID, async (em) => {
+    const found = isUuid(appId)
+      ? await em.query<unknown[]>('SELECT 1 FROM apps WHERE id = $1 AND deleted_at IS NULL FOR UPDATE', [
+          appId,
+        ])
+      : [];
+    if (found.length === 0) throw new NotFoundError('App');
+    return rotateWebhookSecretOfLockedApp(em, masterKey, appId, { ...input, now }, ctx);
+  });
+}
+
 /** The app behind a client_id, when registered and not deleted (for /oauth/*). */
 export async function findApp(db: Database, appId: string): Promise<App | null> {
   if (!isUuid(appId)) return null;
   return db.withPlatform((em) => em.findOneBy(App, { id: appId, deletedAt: IsNull() }));
+}
+
+/**
+ * Does `appId` name a registered, not deleted app with an initiate_login_uri
+ * (the app an IdP-initiated login of a connection lands in)? In the caller's
+ * transaction, tenant or platform: apps are platform rows every tenant reads.
+ */
+export async function appTakesIdpInitiatedLogin(em: EntityManager, appId: string): Promise<boolean> {
+  const rows = await em.query<unknown[]>(
+    'SELECT 1 FROM apps WHERE id = $1 AND deleted_at IS NULL AND initiate_login_uri IS NOT NULL',
+    [appId],
+  );
+  return rows.length > 0;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
+import { appTakesIdpInitiatedLogin } from '../apps/apps.service.js';
 import { recordAudit, type AuditContext } from '../audit/audit.service.js';
 import { open, seal } from '../config/secret-box.js';
 import type { Database } from '../db/database.js';
@@ -108,6 +109,19 @@ export async function loadConnection(em: EntityManager, connectionId: string): P
 }
 
 /**
+ * The role a person signed in through this connection gets when no group maps
+ * to one (directory/roles.service.ts decides when); null when the connection
+ * is gone. In the caller's tenant transaction (RLS scopes the read).
+ */
+export async function connectionDefaultRole(em: EntityManager, connectionId: string): Promise<string | null> {
+  const rows = await em.query<{ default_role: string }[]>(
+    'SELECT default_role FROM connections WHERE id = $1',
+    [connectionId],
+  );
+  return rows[0]?.default_role ?? null;
+}
+
+/**
  * Apps are platform rows, so the connection holds a plain uuid: it must name a
  * live app with an initiate_login_uri (read in the connection's transaction;
  * the login checks again, as the app may change later). One message for every
@@ -115,11 +129,7 @@ export async function loadConnection(em: EntityManager, connectionId: string): P
  */
 async function checkIdpInitiatedApp(em: EntityManager, appId: string | null | undefined): Promise<void> {
   if (appId === undefined || appId === null) return;
-  const rows = await em.query<unknown[]>(
-    'SELECT 1 FROM apps WHERE id = $1 AND deleted_at IS NULL AND initiate_login_uri IS NOT NULL',
-    [appId],
-  );
-  if (rows.length === 0) {
+  if (!(await appTakesIdpInitiatedLogin(em, appId))) {
     throw new BadRequestError('idp_initiated_app_id: must name a registered app with an initiate_login_uri');
   }
 }

@@ -313,6 +313,19 @@ export async function findGroupsByExternalId(
   return rows.map((r) => groupFromRow(em, r));
 }
 
+/**
+ * SQL expressions for filters on membership, in the shape SCIM renders it
+ * (RFC 7643 §4.1.2 `groups`, §4.2 `members`), for the WHERE clauses that
+ * listUsers (alias `u`) and listGroups (alias `g`) run; scim/scim-schema-paths.ts
+ * maps the attributes onto them. Here because group_members is this folder's table.
+ */
+export const USER_SCIM_GROUPS_SQL = `(SELECT COALESCE(jsonb_agg(jsonb_build_object('value', g.id::text, 'display', g.display_name,
+  'type', 'direct')), '[]'::jsonb) FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id
+  AND g.id = gm.group_id WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id AND g.source = 'scim')`;
+
+export const GROUP_MEMBERS_SQL = `(SELECT COALESCE(jsonb_agg(jsonb_build_object('value', gm.user_id::text, 'type', 'User')),
+  '[]'::jsonb) FROM group_members gm WHERE gm.tenant_id = g.tenant_id AND gm.group_id = g.id)`;
+
 /** A group's members (live users), in a stable order. */
 export async function groupMembers(em: EntityManager, groupId: string): Promise<MemberRef[]> {
   const rows = await em.query<{ id: string; user_name: string; display_name: string | null }[]>(

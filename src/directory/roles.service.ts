@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import { connectionDefaultRole } from '../connections/connections.service.js';
 
 /**
  * Which role? (docs/architecture.md: the four questions.) The one home of the
@@ -45,10 +46,6 @@ export async function rolesForLogin(
   userId: string,
   connectionId: string | null,
 ): Promise<string[]> {
-  const connections = connectionId
-    ? await em.query<{ default_role: string }[]>('SELECT default_role FROM connections WHERE id = $1', [
-        connectionId,
-      ])
-    : [];
-  return rolesForUser(em, userId, connections[0]?.default_role ?? null);
+  const defaultRole = connectionId ? await connectionDefaultRole(em, connectionId) : null;
+  return rolesForUser(em, userId, defaultRole);
 }

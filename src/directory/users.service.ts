@@ -6,6 +6,7 @@ import { isUniqueViolation } from '../db/pg-errors.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { revokeUserSessions } from '../sessions/sessions.service.js';
 import { emailDomain } from '../tenants/domain-name.js';
+import { isVerifiedDomain } from '../tenants/domains.service.js';
 import { groupEvent, userEvent } from '../webhooks/webhook-events.js';
 import { Group } from './group.entity.js';
 import { userColumnsProblem } from './limits.js';
@@ -61,12 +62,7 @@ function assertStorable(fields: Parameters<typeof userColumnsProblem>[0]): void 
 
 export async function isVerifiedDomainEmail(em: EntityManager, email: string | null): Promise<boolean> {
   const domain = email === null ? null : emailDomain(email);
-  if (domain === null) return false;
-  const rows = await em.query<unknown[]>(
-    'SELECT 1 FROM domains WHERE domain = $1 AND verified_at IS NOT NULL LIMIT 1',
-    [domain],
-  );
-  return rows.length > 0;
+  return domain !== null && (await isVerifiedDomain(em, domain));
 }
 
 async function assertUserNameFree(em: EntityManager, userName: string, exceptId: string | null) {

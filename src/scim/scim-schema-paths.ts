@@ -1,4 +1,5 @@
 import SCIMMY from 'scimmy';
+import { GROUP_MEMBERS_SQL, USER_SCIM_GROUPS_SQL } from '../directory/groups.service.js';
 import { invalidFilter, type FilterResolver, type Operand, type SqlParams } from './scim-filter.js';
 
 /**
@@ -106,13 +107,6 @@ const USER_EMAILS = `(CASE WHEN jsonb_typeof(u.attributes->'emails') = 'array' T
   WHEN u.email IS NOT NULL THEN jsonb_build_array(jsonb_build_object('value', u.email, 'type', 'work', 'primary', true))
   ELSE '[]'::jsonb END)`;
 
-const USER_GROUPS = `(SELECT COALESCE(jsonb_agg(jsonb_build_object('value', g.id::text, 'display', g.display_name,
-  'type', 'direct')), '[]'::jsonb) FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id
-  AND g.id = gm.group_id WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id AND g.source = 'scim')`;
-
-const GROUP_MEMBERS = `(SELECT COALESCE(jsonb_agg(jsonb_build_object('value', gm.user_id::text, 'type', 'User')),
-  '[]'::jsonb) FROM group_members gm WHERE gm.tenant_id = g.tenant_id AND gm.group_id = g.id)`;
-
 export const userFilterResolver: FilterResolver = resolverFor({
   definition: () => SCIMMY.Schemas.User.definition,
   coreUrn: CORE_USER,
@@ -129,7 +123,7 @@ export const userFilterResolver: FilterResolver = resolverFor({
     'meta.lastmodified': { sql: 'u.updated_at', type: 'dateTime', caseExact: true },
     'meta.resourcetype': { sql: "'User'", type: 'string', caseExact: true },
   },
-  specialElements: { emails: USER_EMAILS, groups: USER_GROUPS },
+  specialElements: { emails: USER_EMAILS, groups: USER_SCIM_GROUPS_SQL },
 });
 
 export const groupFilterResolver: FilterResolver = resolverFor({
@@ -144,5 +138,5 @@ export const groupFilterResolver: FilterResolver = resolverFor({
     'meta.lastmodified': { sql: 'g.updated_at', type: 'dateTime', caseExact: true },
     'meta.resourcetype': { sql: "'Group'", type: 'string', caseExact: true },
   },
-  specialElements: { members: GROUP_MEMBERS },
+  specialElements: { members: GROUP_MEMBERS_SQL },
 });

@@ -41,13 +41,21 @@ export async function createSession(
   return session;
 }
 
+/**
+ * The session row, live or not (callers that need "still true?" ask
+ * live-grant.ts); for checks such as "is this the token's person's session?".
+ */
+export async function findSession(em: EntityManager, sessionId: string): Promise<Session | null> {
+  return em.findOneBy(Session, { id: sessionId });
+}
+
 /** The session when it is neither revoked nor expired at `now` (live-grant.ts), else null. */
 export async function findActiveSession(
   em: EntityManager,
   sessionId: string,
   now: Date,
 ): Promise<Session | null> {
-  const session = await em.findOneBy(Session, { id: sessionId });
+  const session = await findSession(em, sessionId);
   return session && isSessionLive(session, now) ? session : null;
 }
 

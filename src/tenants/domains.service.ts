@@ -186,3 +186,16 @@ export async function verifyDomain(
     throw error;
   }
 }
+
+/**
+ * Is `domain` (normalised, as tenants/domain-name.ts returns it) a verified
+ * domain of the caller's tenant? RLS scopes the read to the tenant of the
+ * caller's withTenant transaction; the directory asks it for email_verified.
+ */
+export async function isVerifiedDomain(em: EntityManager, domain: string): Promise<boolean> {
+  const rows = await em.query<unknown[]>(
+    'SELECT 1 FROM domains WHERE domain = $1 AND verified_at IS NOT NULL LIMIT 1',
+    [domain],
+  );
+  return rows.length > 0;
+}

@@ -2,7 +2,8 @@ import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database.js';
 import { resolveTenantBySession } from '../db/resolvers.js';
 import { rolesForLogin } from '../directory/roles.service.js';
-import { User } from '../directory/user.entity.js';
+import { findUser } from '../directory/users.service.js';
+import type { User } from '../directory/user.entity.js';
 import { liveGrant, type LiveGrantInput, type NotLiveReason } from '../sessions/live-grant.js';
 import type { Session } from '../sessions/session.entity.js';
 
@@ -59,7 +60,7 @@ export async function liveGrantWithPerson(
 ): Promise<LiveGrantWithPerson> {
   const grant = await liveGrant(em, input);
   if (!grant.live) return grant;
-  const user = await em.findOneBy(User, { id: grant.session.userId });
+  const user = await findUser(em, grant.session.userId, { includeDeleted: true });
   // liveGrant saw the person active in this transaction; a row gone since is not.
   if (!user) return { live: false, reason: 'person_not_active' };
   return { live: true, session: grant.session, user, roles: await rolesForSession(em, grant.session) };

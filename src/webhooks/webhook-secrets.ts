@@ -2,8 +2,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { recordAudit, type AuditContext } from '../audit/audit.service.js';
 import { open, seal } from '../config/secret-box.js';
-import { type Database, isUuid, PLATFORM_TENANT_ID } from '../db/database.js';
-import { NotFoundError } from '../errors.js';
+import { PLATFORM_TENANT_ID } from '../db/database.js';
 import { AppWebhookSecret } from './app-webhook-secret.entity.js';
 
 /**
@@ -73,53 +72,49 @@ export async function openWebhookSecrets(
   );
 }
 
-/**
- * Rotation with overlap, like client secrets: a new secret (shown once); the
- * earlier ones keep signing (an extra `v1=` in the header) until now +
- * overlapSeconds, so the app can roll out the new one without rejecting events.
- */
-export async function rotateWebhookSecret(
-  db: Database,
-  masterKey: Buffer,
-  appId: string,
-  input: { overlapSeconds: number },
-  ctx: AuditContext,
-): Promise<{
+export interface RotatedWebhookSecret {
   client_id: string;
   webhook_secret: string;
   secret_id: string;
   previous_secrets_expire_at: string;
-}> {
-  const now = new Date();
+}
+
+/**
+ * Rotation with overlap, like client secrets: a new secret (shown once); the
+ * earlier ones keep signing (an extra `v1=` in the header) until now +
+ * overlapSeconds, so the app can roll out the new one without rejecting events.
+ * In the caller's platform transaction, which holds the live app's row locked
+ * (apps/apps.service.ts rotateWebhookSecret), so a concurrent delete waits.
+ */
+export async function rotateWebhookSecretOfLockedApp(
+  em: EntityManager,
+  masterKey: Buffer,
+  appId: string,
+  input: { overlapSeconds: number; now: Date },
+  ctx: AuditContext,
+): Promise<RotatedWebhookSecret> {
+  const { now } = input;
   const expiresAt = new Date(now.getTime() + input.overlapSeconds * 1000);
-  return db.withTenant(PLATFORM_TENANT_ID, async (em) => {
-    const found = isUuid(appId)
-      ? await em.query<unknown[]>('SELECT 1 FROM apps WHERE id = $1 AND deleted_at IS NULL FOR UPDATE', [
-          appId,
-        ])
-      : [];
-    if (found.length === 0) throw new NotFoundError('App');
-    const previous = await liveSecretRows(em, appId, now);
-    for (const secret of previous) {
-      if (!secret.expiresAt || secret.expiresAt > expiresAt)
-        await em.update(AppWebhookSecret, { id: secret.id }, { expiresAt });
-    }
-    const issued = await insertSecret(em, masterKey, appId, now);
-    await recordAudit(em, PLATFORM_TENANT_ID, {
-      ...ctx,
-      action: 'app.webhook_secret_rotated',
-      target: { type: 'app', id: appId },
-      after: {
-        new_secret_id: issued.id,
-        previous_secret_ids: previous.map((s) => s.id),
-        previous_expire_at: expiresAt.toISOString(),
-      },
-    });
-    return {
-      client_id: appId,
-      webhook_secret: issued.secret,
-      secret_id: issued.id,
-      previous_secrets_expire_at: expiresAt.toISOString(),
-    };
+  const previous = await liveSecretRows(em, appId, now);
+  for (const secret of previous) {
+    if (!secret.expiresAt || secret.expiresAt > expiresAt)
+      await em.update(AppWebhookSecret, { id: secret.id }, { expiresAt });
+  }
+  const issued = await insertSecret(em, masterKey, appId, now);
+  await recordAudit(em, PLATFORM_TENANT_ID, {
+    ...ctx,
+    action: 'app.webhook_secret_rotated',
+    target: { type: 'app', id: appId },
+    after: {
+      new_secret_id: issued.id,
+      previous_secret_ids: previous.map((s) => s.id),
+      previous_expire_at: expiresAt.toISOString(),
+    },
   });
+  return {
+    client_id: appId,
+    webhook_secret: issued.secret,
+    secret_id: issued.id,
+    previous_secrets_expire_at: expiresAt.toISOString(),
+  };
 }

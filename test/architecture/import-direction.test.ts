@@ -145,10 +145,12 @@ const ALLOWED: Record<string, readonly string[]> = {
 
   // Domain rooms. directory is where JIT and SCIM land; tenants, connections
   // and apps revoke sessions when they go away; webhooks is the outbox of
-  // directory events for apps.
-  directory: ['audit', 'db', 'sessions', 'tenants', 'webhooks', ...LEAVES],
+  // directory events for apps. Each table has one owner (table-ownership.test.ts):
+  // directory asks connections for a connection's default role, connections
+  // asks apps whether an app takes IdP-initiated logins.
+  directory: ['audit', 'connections', 'db', 'sessions', 'tenants', 'webhooks', ...LEAVES],
   apps: ['audit', 'db', 'outbound', 'sessions', 'webhooks', ...LEAVES],
-  connections: ['audit', 'db', 'outbound', 'sessions', 'tenants', ...LEAVES],
+  connections: ['apps', 'audit', 'db', 'outbound', 'sessions', 'tenants', ...LEAVES],
   tenants: ['audit', 'db', 'sessions', ...LEAVES],
   webhooks: ['audit', 'db', 'outbound', ...LEAVES],
   // "Is it still true?": sessions answers it for every token path and fans

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Config } from '../../config/config.js';
 import type { Database } from '../../db/database.js';
 import { resolveTenantBySession } from '../../db/resolvers.js';
-import { Session } from '../../sessions/session.entity.js';
+import { findSession } from '../../sessions/sessions.service.js';
 import { findClient } from '../grants/client-auth.js';
 import { revokeSessionAudited } from '../session-revocation.js';
 import type { SigningKeyStore } from '../keys/key-store.js';
@@ -84,7 +84,7 @@ export async function endSession(
   // idor check: the session must be in the token's tenant and belong to its subject
   if (tenantId && tenantId === hint.tid) {
     await deps.db.withTenant(tenantId, async (em) => {
-      const session = await em.findOneBy(Session, { id: hint.sid });
+      const session = await findSession(em, hint.sid);
       if (session?.userId !== hint.sub) return;
       await revokeSessionAudited(em, tenantId, session.id, 'rp_initiated_logout', {
         actor: { type: 'user', id: hint.sub },

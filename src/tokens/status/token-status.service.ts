@@ -1,7 +1,7 @@
 import type { Config } from '../../config/config.js';
 import type { Database } from '../../db/database.js';
 import { resolveTenantBySession } from '../../db/resolvers.js';
-import { Session } from '../../sessions/session.entity.js';
+import { findSession } from '../../sessions/sessions.service.js';
 import { liveGrant } from '../../sessions/live-grant.js';
 import { liveSession } from '../live-session.js';
 import { looksLikeJwt, verifyAccessToken, type AccessTokenClaims } from './access-token.js';
@@ -135,7 +135,7 @@ export async function revokeToken(
     }
     if (access) {
       // idor check: the session must be the access token's person's, as liveSession and logout require
-      const session = await em.findOneBy(Session, { id: sessionId });
+      const session = await findSession(em, sessionId);
       if (!session || session.userId !== access.sub) return;
     }
     await revokeSessionAudited(em, tenantId, sessionId, 'revoked_by_client', {
