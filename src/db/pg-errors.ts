@@ -16,3 +16,9 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   const e = error as PgErrorFields;
   return e.code === '23505' && (constraint === undefined || e.constraint === constraint);
 }
+
+/** foreign_key_violation (SQLSTATE 23503): the row referred to is gone (e.g. deleted while a request ran). */
+export function isForeignKeyViolation(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  return (error as PgErrorFields).code === '23503';
+}

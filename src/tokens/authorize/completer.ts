@@ -7,6 +7,7 @@ import { sha256Base64url } from '../../digest.js';
 import { presentedBinding } from '../../http/browser-binding.js';
 import { liveGrant, type NotLiveReason } from '../../sessions/live-grant.js';
 import { createSession } from '../../sessions/sessions.service.js';
+import { isForeignKeyViolation } from '../../db/pg-errors.js';
 import { isLiveTenantStatus } from '../../db/tenant-liveness.js';
 import type { AuthorizationCompleter, LoginFailure, LoginResult } from '../../sso/login-handoff.js';
 import type { FailureReturn, UnsolicitedLoginCompleter } from '../../sso/outcome.js';
@@ -155,6 +156,10 @@ export function createAuthorizationCompleter(
           connectionId: result.connectionId,
           authTime: result.authTime,
           ttlSeconds: config.tokens.sessionTtl,
+        }).catch((error: unknown) => {
+          // The person (or their tenant) was deleted while they were at the IdP: a refusal, not a 500.
+          if (isForeignKeyViolation(error)) throw new LoginRefused('user_not_active');
+          throw error;
         });
         // The one "still true?" answer (sessions/live-grant.ts), asked of the session just made.
         const grant = await liveGrant(em, { sessionId: session.id, userId: result.userId, now });
