@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { isStorableText, LIMITS } from '../directory/limits.js';
+import { hasPrototypeSegment, jsonProblem, LIMITS, type JsonProblem } from '../directory/limits.js';
 import { BadRequestError } from '../errors.js';
 
 /**
@@ -12,34 +12,19 @@ import { BadRequestError } from '../errors.js';
  * which would otherwise end in a 500 from the database.
  */
 
-const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+const MESSAGES: Record<JsonProblem, string> = {
+  too_deep: `nested deeper than ${LIMITS.jsonDepth}`,
+  unstorable_value: 'a value contains a NUL character or an unpaired surrogate',
+  unstorable_key: 'a field name contains a NUL character or an unpaired surrogate',
+  prototype_key: 'a field name is a forbidden name (__proto__, constructor, prototype)',
+};
 
 /** A prototype key, in any case: never a field or attribute name. */
-export const isPrototypeKey = (name: string): boolean => FORBIDDEN.has(name.trim().toLowerCase());
+export const isPrototypeKey = (name: string): boolean => hasPrototypeSegment(name.trim());
 
-function checkValue(root: unknown, where: string): void {
-  const stack: [unknown, number][] = [[root, 0]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop() as [unknown, number];
-    if (typeof value === 'string') {
-      if (!isStorableText(value))
-        throw new BadRequestError(`${where}: a value contains a NUL character or an unpaired surrogate`);
-      continue;
-    }
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth >= LIMITS.jsonDepth)
-      throw new BadRequestError(`${where}: nested deeper than ${LIMITS.jsonDepth}`);
-    if (Array.isArray(value)) {
-      for (const item of value) stack.push([item, depth + 1]);
-      continue;
-    }
-    for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-      if (isPrototypeKey(key)) throw new BadRequestError(`${where}: forbidden field name '${key}'`);
-      if (!isStorableText(key))
-        throw new BadRequestError(`${where}: a field name contains a NUL character or an unpaired surrogate`);
-      stack.push([item, depth + 1]);
-    }
-  }
+function checkValue(value: unknown, where: string): void {
+  const problem = jsonProblem(value);
+  if (problem) throw new BadRequestError(`${where}: ${MESSAGES[problem]}`);
 }
 
 export const adminInputGuard: RequestHandler = (req, _res, next) => {

@@ -62,6 +62,51 @@ export const isStorableText = (value: string): boolean =>
   !value.includes('\u0000') && !LONE_SURROGATE.test(value);
 
 /**
+ * Names that reach Object.prototype when used as a key path (`__proto__`,
+ * `constructor`, `prototype`), in any case: never an attribute or field name
+ * a client may choose (docs/security.md §3).
+ */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Whether a name, taken as a path of segments (split at anything but [A-Za-z0-9_$]), has a prototype key. */
+export function hasPrototypeSegment(name: string): boolean {
+  return name.split(/[^A-Za-z0-9_$]+/).some((segment) => PROTOTYPE_KEYS.has(segment.toLowerCase()));
+}
+
+/** What makes a parsed JSON value unsafe to hand on: the first problem found, if any. */
+export type JsonProblem = 'too_deep' | 'unstorable_value' | 'unstorable_key' | 'prototype_key';
+
+/**
+ * Every key and string of a parsed JSON value (request bodies of SCIM and the
+ * admin API), walked without recursion — a 1 MB body can nest 500,000 deep:
+ * no nesting beyond LIMITS.jsonDepth, no string or key PostgreSQL cannot
+ * store, no key with a prototype segment (JSON.parse makes `"__proto__"` an
+ * own property, so own keys are walked). Each surface words its own error.
+ */
+export function jsonProblem(root: unknown): JsonProblem | null {
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number];
+    if (typeof value === 'string') {
+      if (!isStorableText(value)) return 'unstorable_value';
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= LIMITS.jsonDepth) return 'too_deep';
+    if (Array.isArray(value)) {
+      for (const item of value) stack.push([item, depth + 1]);
+      continue;
+    }
+    for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+      if (!isStorableText(key)) return 'unstorable_key';
+      if (hasPrototypeSegment(key)) return 'prototype_key';
+      stack.push([item, depth + 1]);
+    }
+  }
+  return null;
+}
+
+/**
  * Why `value` cannot be stored as the attribute `name` (at most `maxBytes`
  * UTF-8 bytes, storable text), or undefined when it can.
  */

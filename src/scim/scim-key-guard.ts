@@ -1,5 +1,11 @@
 import type { Request, RequestHandler } from 'express';
-import { isStorableText, LIMITS } from '../directory/limits.js';
+import {
+  hasPrototypeSegment,
+  isStorableText,
+  jsonProblem,
+  LIMITS,
+  type JsonProblem,
+} from '../directory/limits.js';
 import { ScimError } from './scim-context.js';
 
 /**
@@ -18,12 +24,7 @@ import { ScimError } from './scim-context.js';
  * as `urn:…:User:__proto__`), `[`, `]`, `/`, `-`.
  */
 
-const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
-
-/** Whether a name, taken as a path of segments, has a segment that is a prototype key. */
-export function hasForbiddenSegment(name: string): boolean {
-  return name.split(/[^A-Za-z0-9_$]+/).some((segment) => FORBIDDEN.has(segment.toLowerCase()));
-}
+const hasForbiddenSegment = hasPrototypeSegment;
 
 /** The longest filter or path we read: scimmy's parser is not linear, and real ones are < 200. */
 const MAX_EXPRESSION = 2000;
@@ -135,36 +136,17 @@ function checkPatchOperations(body: Record<string, unknown>): void {
   }
 }
 
-/**
- * Every key and string of a JSON body, walked without recursion (a body may
- * be nested thousands deep): no prototype key at any depth (JSON.parse makes
- * `"__proto__"` an own property, so own keys are walked), no nesting beyond
- * LIMITS.jsonDepth, and no string PostgreSQL cannot store.
- */
+const BODY_REFUSALS: Record<JsonProblem, ['invalidSyntax' | 'invalidValue', string]> = {
+  too_deep: ['invalidSyntax', `The request body is nested deeper than ${LIMITS.jsonDepth}`],
+  unstorable_value: ['invalidValue', 'A value contains a NUL character or an unpaired surrogate'],
+  unstorable_key: ['invalidSyntax', 'A key contains a NUL character or an unpaired surrogate'],
+  prototype_key: ['invalidSyntax', 'The request body has a forbidden attribute name'],
+};
+
+/** Every key and string of a JSON body (directory/limits.ts jsonProblem), as an RFC 7644 §3.12 error. */
 export function checkJsonBody(body: unknown): void {
-  const stack: [unknown, number][] = [[body, 0]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop() as [unknown, number];
-    if (typeof value === 'string') {
-      if (!isStorableText(value))
-        throw new ScimError(400, 'invalidValue', 'A value contains a NUL character or an unpaired surrogate');
-      continue;
-    }
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth >= LIMITS.jsonDepth)
-      throw new ScimError(400, 'invalidSyntax', `The request body is nested deeper than ${LIMITS.jsonDepth}`);
-    if (Array.isArray(value)) {
-      for (const item of value) stack.push([item, depth + 1]);
-      continue;
-    }
-    for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-      if (!isStorableText(key))
-        throw new ScimError(400, 'invalidSyntax', 'A key contains a NUL character or an unpaired surrogate');
-      if (hasForbiddenSegment(key))
-        throw new ScimError(400, 'invalidSyntax', 'The request body has a forbidden attribute name');
-      stack.push([item, depth + 1]);
-    }
-  }
+  const problem = jsonProblem(body);
+  if (problem) throw new ScimError(400, ...BODY_REFUSALS[problem]);
 }
 
 const isPatch = (req: Request) => req.method === 'PATCH';
