@@ -1,3 +1,5 @@
+import type { UserFields } from './users.service.js';
+
 /**
  * Limits on the strings the directory stores, in one place, matched to the
  * schema in migrations/. Every text column below is a PostgreSQL `text`, so
@@ -117,14 +119,7 @@ export function textProblem(name: string, value: string, maxBytes: number): stri
 }
 
 /** The columns of a user (src/directory/users.service.ts UserFields), checked against LIMITS. */
-export function userColumnsProblem(fields: {
-  userName: string;
-  email: string | null;
-  givenName: string | null;
-  familyName: string | null;
-  displayName: string | null;
-  externalId: string | null;
-}): string | undefined {
+export function userColumnsProblem(fields: Omit<UserFields, 'attributes'>): string | undefined {
   const checks: [string, string | null, number][] = [
     ['userName', fields.userName, LIMITS.userName],
     ['emails.value', fields.email, LIMITS.email],
