@@ -346,16 +346,21 @@ export async function findApp(db: Database, appId: string): Promise<App | null> 
 }
 
 /**
- * Does `appId` name a registered, not deleted app with an initiate_login_uri
- * (the app an IdP-initiated login of a connection lands in)? In the caller's
+ * The initiate_login_uri of a registered, not deleted app (the app an
+ * IdP-initiated login of a connection lands in), or null. In the caller's
  * transaction, tenant or platform: apps are platform rows every tenant reads.
  */
-export async function appTakesIdpInitiatedLogin(em: EntityManager, appId: string): Promise<boolean> {
-  const rows = await em.query<unknown[]>(
-    'SELECT 1 FROM apps WHERE id = $1 AND deleted_at IS NULL AND initiate_login_uri IS NOT NULL',
+export async function idpInitiatedLoginUri(em: EntityManager, appId: string): Promise<string | null> {
+  const rows = await em.query<{ initiate_login_uri: string | null }[]>(
+    'SELECT initiate_login_uri FROM apps WHERE id = $1 AND deleted_at IS NULL',
     [appId],
   );
-  return rows.length > 0;
+  return rows[0]?.initiate_login_uri ?? null;
+}
+
+/** Does `appId` name an app that takes IdP-initiated logins (idpInitiatedLoginUri)? */
+export async function appTakesIdpInitiatedLogin(em: EntityManager, appId: string): Promise<boolean> {
+  return (await idpInitiatedLoginUri(em, appId)) !== null;
 }
 
 /**

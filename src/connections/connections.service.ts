@@ -109,6 +109,25 @@ export async function loadConnection(em: EntityManager, connectionId: string): P
 }
 
 /**
+ * A connection a login may start or finish through, or null: active when
+ * `status` says so, of one protocol when `type` does. In the caller's tenant
+ * transaction (RLS scopes the read to it).
+ */
+export async function findConnectionForLogin(
+  em: EntityManager,
+  connectionId: string,
+  only: { status?: 'active'; type?: Connection['type'] } = {},
+): Promise<Connection | null> {
+  // idor check: RLS scopes this read to the tenant of the transaction
+  return em.findOneBy(Connection, { id: connectionId, ...only });
+}
+
+/** The tenant's active connections, by name (home realm discovery's chooser). */
+export async function activeConnections(em: EntityManager): Promise<Connection[]> {
+  return em.find(Connection, { where: { status: 'active' }, order: { name: 'ASC', id: 'ASC' } });
+}
+
+/**
  * The role a person signed in through this connection gets when no group maps
  * to one (directory/roles.service.ts decides when); null when the connection
  * is gone. In the caller's tenant transaction (RLS scopes the read).

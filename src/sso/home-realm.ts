@@ -1,4 +1,5 @@
 import { Connection } from '../connections/connection.entity.js';
+import { activeConnections, findConnectionForLogin } from '../connections/connections.service.js';
 import type { Database } from '../db/database.js';
 import { resolveTenantByConnection, resolveTenantByEmailDomain } from '../db/resolvers.js';
 import { emailDomain, splitEmailAddress } from '../tenants/domain-name.js';
@@ -35,10 +36,8 @@ export function normalizeEmail(input: string): string | null {
   return `${localPart}@${domain}`;
 }
 
-async function activeConnections(db: Database, tenantId: string): Promise<Connection[]> {
-  return db.withTenant(tenantId, (em) =>
-    em.find(Connection, { where: { status: 'active' }, order: { name: 'ASC', id: 'ASC' } }),
-  );
+async function activeConnectionsOf(db: Database, tenantId: string): Promise<Connection[]> {
+  return db.withTenant(tenantId, (em) => activeConnections(em));
 }
 
 async function tenantOfEmail(db: Database, email: string): Promise<string | null> {
@@ -70,7 +69,7 @@ export async function discover(db: Database, input: DiscoveryInput): Promise<Dis
     const tenantId = await resolveTenantByConnection(db, input.connectionId);
     if (!tenantId) refuse('discovery_connection_unknown', input.connectionId);
     const connection = await db.withTenant(tenantId, (em) =>
-      em.findOneBy(Connection, { id: input.connectionId ?? '', status: 'active' }),
+      findConnectionForLogin(em, input.connectionId ?? '', { status: 'active' }),
     );
     if (!connection) refuse('discovery_connection_unknown', input.connectionId);
     // idor check: the connection must belong to the tenant the other hints name.
@@ -91,13 +90,13 @@ export async function discover(db: Database, input: DiscoveryInput): Promise<Dis
       if (emailTenant !== null && emailTenant !== tenantId)
         refuse('discovery_conflict', 'the email domain is verified by another tenant');
     }
-    return pick(tenantId, await activeConnections(db, tenantId));
+    return pick(tenantId, await activeConnectionsOf(db, tenantId));
   }
 
   if (email) {
     const tenantId = await tenantOfEmail(db, email);
     if (!tenantId) refuse('discovery_domain_unknown', emailDomain(email) ?? undefined);
-    return pick(tenantId, await activeConnections(db, tenantId));
+    return pick(tenantId, await activeConnectionsOf(db, tenantId));
   }
   return { kind: 'ask_email' };
 }
@@ -110,7 +109,7 @@ export async function chosenConnection(
 ): Promise<Connection> {
   // idor check: looked up inside the email's tenant only.
   const connection = await db.withTenant(tenantId, (em) =>
-    em.findOneBy(Connection, { id: connectionId, status: 'active' }),
+    findConnectionForLogin(em, connectionId, { status: 'active' }),
   );
   if (!connection) throw new LoginRefusedError('discovery_connection_unknown', connectionId);
   return connection;

@@ -74,6 +74,21 @@ export async function getTenant(db: Database, tenantId: string): Promise<TenantV
   return tenantView(await db.withPlatform((em) => load(em, tenantId)));
 }
 
+/**
+ * The tenant's id, slug and status, read in the caller's transaction (tenant
+ * or platform: tenants has no row-level security), or null when there is none.
+ */
+export async function tenantStatusOf(
+  em: EntityManager,
+  tenantId: string,
+): Promise<{ id: string; slug: string; status: string } | null> {
+  const rows = await em.query<{ id: string; slug: string; status: string }[]>(
+    'SELECT id, slug, status FROM tenants WHERE id = $1',
+    [tenantId],
+  );
+  return rows[0] ?? null;
+}
+
 /** By id or slug (the `organization` parameter of /oauth/authorize accepts both). */
 export async function findTenantByIdOrSlug(db: Database, idOrSlug: string): Promise<TenantView | null> {
   return db.withPlatform(async (em) => {

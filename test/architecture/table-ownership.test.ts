@@ -119,31 +119,6 @@ const KNOWN_CROSS_READS: readonly { file: string; table: string; why: string }[]
     table: 'tenants',
     why: 'token and tenant status in one statement on every uncached SCIM request',
   },
-  // Off limits while the SAML login's round trips are reduced (issue 9); next: loadConnection
-  // (connections/), appTakesIdpInitiatedLogin (apps/), findUser (directory/).
-  { file: 'src/sso/home-realm.ts', table: 'connections', why: "a tenant's active connections, by id" },
-  { file: 'src/sso/oidc/oidc-flow.ts', table: 'connections', why: 'the connection an OIDC login starts' },
-  { file: 'src/sso/saml/saml-flow.ts', table: 'connections', why: 'the connection a SAML login starts' },
-  {
-    file: 'src/tokens/authorize/completer.ts',
-    table: 'apps',
-    why: "the IdP-initiated app's initiate_login_uri",
-  },
-  {
-    file: 'src/tokens/authorize/completer.ts',
-    table: 'connections',
-    why: 'the connection still exists; its IdP-initiated app',
-  },
-  {
-    file: 'src/tokens/authorize/completer.ts',
-    table: 'users',
-    why: "the person's email for the IdP-initiated redirect",
-  },
-  {
-    file: 'src/tokens/authorize/completer.ts',
-    table: 'tenants',
-    why: 'the tenant is live and matches organization=',
-  },
 ];
 
 interface Touch {

@@ -4,6 +4,7 @@ import { Strategy, type VerifyFunctionWithRequest } from 'openid-client/passport
 import { Passport } from 'passport';
 import { resolveProfileAttributes } from '../../connections/attribute-mapping.js';
 import { Connection } from '../../connections/connection.entity.js';
+import { findConnectionForLogin } from '../../connections/connections.service.js';
 import { resolveTenantByConnection } from '../../db/resolvers.js';
 import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
 import { openidClientFetch, refusedCallMessage } from '../../outbound/fetch-client.js';
@@ -112,7 +113,7 @@ export class OidcFlow {
       return refuseLogin(this.deps, req, res, new LoginRefusedError('connection_unknown', connectionId));
     req.tenantId = tenantId;
     const connection = await this.deps.db.withTenant(tenantId, (em) =>
-      em.findOneBy(Connection, { id: connectionId, type: 'oidc' }),
+      findConnectionForLogin(em, connectionId, { type: 'oidc' }),
     );
     if (!connection)
       return refuseLogin(this.deps, req, res, new LoginRefusedError('connection_unknown', connectionId));

@@ -10,6 +10,7 @@ import type { Request, Response } from 'express';
 import { Passport, type Strategy } from 'passport';
 import { resolveProfileAttributes } from '../../connections/attribute-mapping.js';
 import { Connection } from '../../connections/connection.entity.js';
+import { findConnectionForLogin } from '../../connections/connections.service.js';
 import { BINDING_POST } from '../../connections/saml-metadata.js';
 import { serviceProviderDetails } from '../../connections/sp.js';
 import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
@@ -152,7 +153,7 @@ export class SamlFlow {
       const tenantId = await enterTenant('connection', connectionId);
       if (!tenantId) return null;
       // idor check: the connection is read under the tenant its own id resolves to (RLS).
-      return { tenantId, connection: await em.findOneBy(Connection, { id: connectionId, type: 'saml' }) };
+      return { tenantId, connection: await findConnectionForLogin(em, connectionId, { type: 'saml' }) };
     });
     if (!found)
       return refuseLogin(this.deps, req, res, new LoginRefusedError('connection_unknown', connectionId));

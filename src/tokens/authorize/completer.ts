@@ -9,6 +9,10 @@ import { liveGrant, type NotLiveReason } from '../../sessions/live-grant.js';
 import { createSession } from '../../sessions/sessions.service.js';
 import { isForeignKeyViolation } from '../../db/pg-errors.js';
 import { isLiveTenantStatus } from '../../db/tenant-liveness.js';
+import { idpInitiatedLoginUri } from '../../apps/apps.service.js';
+import { findConnectionForLogin } from '../../connections/connections.service.js';
+import { findUser } from '../../directory/users.service.js';
+import { tenantStatusOf } from '../../tenants/tenants.service.js';
 import type { AuthorizationCompleter, LoginFailure, LoginResult } from '../../sso/login-handoff.js';
 import type { FailureReturn, UnsolicitedLoginCompleter } from '../../sso/outcome.js';
 import { authorizationBinding, ISSUED_BINDING } from './authorization-binding.js';
@@ -146,10 +150,8 @@ export function createAuthorizationCompleter(
         const mismatch = await requestMismatch(em, pending, result);
         // Checked at the ACS (no Lax cookie there); the person is authenticated, only not for this request.
         if (mismatch) throw new LoginRefused(mismatch);
-        const connections = await em.query<unknown[]>('SELECT 1 FROM connections WHERE id = $1', [
-          result.connectionId,
-        ]);
-        if (connections.length === 0) throw new LoginRefused('connection_not_found');
+        if (!(await findConnectionForLogin(em, result.connectionId)))
+          throw new LoginRefused('connection_not_found');
         const session = await createSession(em, result.tenantId, {
           userId: result.userId,
           appId: pending.appId,
@@ -192,21 +194,15 @@ export function createAuthorizationCompleter(
    */
   async function completeUnsolicited(req: Request, res: Response, result: LoginResult): Promise<boolean> {
     const target = await db.withTenant(result.tenantId, async (em) => {
-      // idor check: RLS scopes both rows to the tenant of the login.
-      const [row] = await em.query<{ app_id: string | null; email: string | null }[]>(
-        `SELECT c.idp_initiated_app_id AS app_id, u.email
-           FROM connections c JOIN users u ON u.id = $2
-          WHERE c.id = $1`,
-        [result.connectionId, result.userId],
-      );
-      if (!row?.app_id) return null;
+      // idor check: RLS scopes the connection and the person to the tenant of the login.
+      const connection = await findConnectionForLogin(em, result.connectionId);
+      const appId = connection?.idpInitiatedAppId;
+      if (!appId) return null;
       // apps is a platform table (no tenant rows): readable in any transaction.
-      const [app] = await em.query<{ initiate_login_uri: string | null }[]>(
-        'SELECT initiate_login_uri FROM apps WHERE id = $1 AND deleted_at IS NULL',
-        [row.app_id],
-      );
-      if (!app?.initiate_login_uri) return null;
-      return { appId: row.app_id, uri: app.initiate_login_uri, email: row.email };
+      const uri = await idpInitiatedLoginUri(em, appId);
+      if (!uri) return null;
+      const person = await findUser(em, result.userId);
+      return { appId, uri, email: person?.email ?? null };
     });
     if (!target) return false;
     const next = new URL(target.uri);
@@ -233,11 +229,7 @@ async function requestMismatch(
   result: LoginResult,
 ): Promise<string | null> {
   // tenants is a platform table (no row-level security): readable in the tenant's transaction.
-  const tenants = await em.query<{ id: string; slug: string; status: string }[]>(
-    'SELECT id, slug, status FROM tenants WHERE id = $1',
-    [result.tenantId],
-  );
-  const tenant = tenants[0];
+  const tenant = await tenantStatusOf(em, result.tenantId);
   if (!tenant || !isLiveTenantStatus(tenant.status)) return 'tenant_not_active';
   if (pending.organization !== null && ![tenant.id, tenant.slug].includes(pending.organization.toLowerCase()))
     return 'organization_mismatch';
