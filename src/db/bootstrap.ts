@@ -5,6 +5,27 @@ export const APP_ROLE = 'gatehouse_app';
 /** The owner role the embedded database is given; external databases bring their own. */
 export const OWNER_ROLE = 'gatehouse_owner';
 
+/**
+ * Runs `fn` as the owner while holding the bootstrap advisory lock of this
+ * database: provisioning, migrating and joining the installation happen once
+ * at a time however many nodes start together (issue 11). A session lock on
+ * its own connection, so TypeORM's migration connection is free to run its
+ * own transactions meanwhile; released when `fn` ends or the connection drops.
+ */
+export async function withBootstrapLock<T>(
+  ownerUrl: string,
+  fn: (owner: pg.Client) => Promise<T>,
+): Promise<T> {
+  return withClient(ownerUrl, async (c) => {
+    await c.query(`SELECT pg_advisory_lock(hashtext('gatehouse:bootstrap'))`);
+    try {
+      return await fn(c);
+    } finally {
+      await c.query(`SELECT pg_advisory_unlock(hashtext('gatehouse:bootstrap'))`).catch(() => undefined);
+    }
+  });
+}
+
 async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -39,14 +60,13 @@ export async function provisionOwner(
 }
 
 /**
- * As the owner, after migrations: lets the runtime role log in with the given
- * password and returns its URL. The owner created the role, so it may alter it.
+ * As the owner, after migrations, on the first node only (db/installation.ts):
+ * lets the runtime role log in with the given password. The owner created the
+ * role, so it may alter it. Never called when the database is initialised
+ * already: re-keying the role under running nodes breaks their new connections.
  */
-export async function enableAppLogin(ownerUrl: string, appPassword: string): Promise<string> {
-  await withClient(ownerUrl, (c) =>
-    c.query(`ALTER ROLE ${APP_ROLE} LOGIN PASSWORD ${c.escapeLiteral(appPassword)}`),
-  );
-  return withCredentials(ownerUrl, APP_ROLE, appPassword);
+export async function enableAppLogin(owner: pg.Client, appPassword: string): Promise<void> {
+  await owner.query(`ALTER ROLE ${APP_ROLE} LOGIN PASSWORD ${owner.escapeLiteral(appPassword)}`);
 }
 
 export function withCredentials(url: string, user: string, password: string, database?: string): string {

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
+import type { Secrets } from '../config/secrets.js';
 import { readOrCreateSecret } from '../config/secrets.js';
-import { enableAppLogin, provisionOwner } from './bootstrap.js';
+import { APP_ROLE, enableAppLogin, provisionOwner, withBootstrapLock, withCredentials } from './bootstrap.js';
 import { createDataSource, runMigrations, type DataSourceOptions } from './data-source.js';
 import { Database } from './database.js';
+import { joinInstallation } from './installation.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded.js';
 
 export interface DatabaseRuntime {
@@ -13,6 +15,10 @@ export interface DatabaseRuntime {
   appUrl: string;
   embedded: EmbeddedDatabase | undefined;
   migrationsApplied: string[];
+  /** The installation's secrets as this node holds them (db/installation.ts). */
+  secrets: Secrets;
+  /** True when this start initialised the database (the first node of an installation). */
+  installationCreated: boolean;
   /** Closes the pool, then stops the embedded server if there is one. */
   close(): Promise<void>;
 }
@@ -48,13 +54,16 @@ export async function openDatabase(
     });
   }
   try {
-    const migrationsApplied = await runMigrations(ownerUrl);
-    const appUrl =
-      config.databaseAppUrl ??
-      (await enableAppLogin(
-        ownerUrl,
-        (await readOrCreateSecret(config.dataDir, 'db-app-password', password)).value,
-      ));
+    const owner = ownerUrl;
+    // Once at a time across nodes: migrate, then join (or initialise) the installation.
+    const { migrationsApplied, joined } = await withBootstrapLock(owner, async (c) => {
+      const applied = await runMigrations(owner);
+      return {
+        migrationsApplied: applied,
+        joined: await joinInstallation(c, config, (appPassword) => enableAppLogin(c, appPassword)),
+      };
+    });
+    const appUrl = config.databaseAppUrl ?? withCredentials(owner, APP_ROLE, joined.appPassword ?? '');
     const dataSource = createDataSource({ url: appUrl, entities });
     await dataSource.initialize();
     const db = new Database(dataSource);
@@ -64,6 +73,8 @@ export async function openDatabase(
       appUrl,
       embedded,
       migrationsApplied,
+      secrets: joined.secrets,
+      installationCreated: joined.initialised,
       close: async () => {
         await db.close();
         await embedded?.stop();

@@ -46,8 +46,12 @@ const OWNERS: Record<string, string> = {
   oidc_login_states: 'sso',
   audit_events: 'audit',
   webhook_outbox: 'webhooks',
+  gatehouse_installation: 'db',
   app_webhook_secrets: 'webhooks',
 };
+
+/** Tables without an entity, on purpose (db/installation.ts reads its row with plain SQL as the owner). */
+const UNMAPPED = new Set(['gatehouse_installation']);
 
 /** Files that may touch any table: the SECURITY DEFINER pre-tenant lookups (docs/architecture.md §1). */
 const ANYWHERE = new Set(['src/db/resolvers.ts']);
@@ -283,7 +287,7 @@ describe('table ownership (docs/architecture.md, "Tables and their owners")', ()
       .filter(([, e]) => OWNERS[e.table] !== folderOf(e.file))
       .map(([name, e]) => `${name} (${e.table}) in ${e.file}, owner ${OWNERS[e.table] ?? 'none'}`);
     expect(misplaced).toEqual([]);
-    expect(entities.size).toBe(Object.keys(OWNERS).length);
+    expect(entities.size).toBe(Object.keys(OWNERS).filter((t) => !UNMAPPED.has(t)).length);
   });
 
   it('sees SQL in literals, entity calls and dynamic table names (the scan reads the tree)', () => {

@@ -9,6 +9,9 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
  * are beyond what TypeORM generates), so this compares the mapped columns with
  * the migrated catalog, both ways.
  */
+/** Tables no entity maps, on purpose: only the owner's bootstrap reads them, with plain SQL. */
+const UNMAPPED_TABLES = ['gatehouse_installation'];
+
 let t: TestDatabase;
 beforeAll(async () => {
   t = await createTestDatabase();
@@ -40,8 +43,9 @@ it('maps exactly the columns the migrations create, with their types, nullabilit
     const catalog = await t.asOwner<CatalogColumn>(
       `SELECT table_name AS table, column_name AS column, data_type AS type, udt_name AS udt,
               is_nullable = 'YES' AS nullable
-         FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> $1`,
-      [MIGRATIONS_TABLE],
+         FROM information_schema.columns
+        WHERE table_schema = 'public' AND table_name <> $1 AND NOT table_name = ANY($2)`,
+      [MIGRATIONS_TABLE, UNMAPPED_TABLES],
     );
     const primaryKeys = await t.asOwner<{ table: string; column: string }>(`
       SELECT tc.table_name AS table, kcu.column_name AS column

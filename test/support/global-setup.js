@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { enableAppLogin, provisionOwner, withCredentials } from '../../dist/src/db/bootstrap.js';
+import { enableAppLogin, withBootstrapLock, provisionOwner, withCredentials } from '../../dist/src/db/bootstrap.js';
 import { runMigrations } from '../../dist/src/db/data-source.js';
 import { startEmbeddedPostgres } from '../../dist/src/db/embedded.js';
 import { TEMPLATE_DATABASE, TEST_ENV } from './test-env.js';
@@ -53,7 +53,7 @@ export default async function globalSetup() {
 
   const ownerUrl = await provisionOwner(adminUrl, { database: TEMPLATE_DATABASE, ownerPassword });
   await runMigrations(ownerUrl);
-  await enableAppLogin(ownerUrl, appPassword);
+  await withBootstrapLock(ownerUrl, (owner) => enableAppLogin(owner, appPassword));
 
   process.env[TEST_ENV.adminUrl] = adminUrl;
   process.env[TEST_ENV.ownerUrl] = ownerUrl;
