@@ -8,7 +8,7 @@ import type { Config } from './config/config.js';
 import type { Secrets } from './config/secrets.js';
 import type { Database } from './db/database.js';
 import type { NotificationBus } from './db/notification-bus.js';
-import { jsonErrorHandler, jsonNotFound } from './http/error-handler.js';
+import { jsonErrorHandler, jsonNotFound, retryAfterOnUnavailable } from './http/error-handler.js';
 import { healthRouter } from './http/health.router.js';
 import { createHttpMetrics, type HttpMetrics } from './http/metrics.js';
 import { requestId } from './http/request-context.js';
@@ -52,13 +52,16 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', config.trustProxy);
 
   app.use(requestId);
+  app.use(retryAfterOnUnavailable);
   app.use(requestLogger(logger));
   app.use(metrics.middleware);
   app.use(helmet());
   app.use(express.json({ limit: config.bodyLimit, type: JSON_TYPES }));
   app.use(express.urlencoded({ limit: config.bodyLimit, extended: false }));
 
-  app.use(healthRouter(db, metrics, { metricsToken: config.metrics.token }));
+  app.use(
+    healthRouter(db, metrics, { metricsToken: config.metrics.token, notifications: deps.notifications }),
+  );
   const signingKeys = deps.signingKeys ?? createSigningKeyStore(config, db, deps.secrets.masterKey);
   const resolveTenantAdmin =
     deps.resolveTenantAdmin ?? createTenantAdminResolver({ config, db, keys: signingKeys });

@@ -24,6 +24,9 @@ export function createDataSource(options: DataSourceOptions): DataSource {
     synchronize: false,
     logging: false,
     poolSize: options.poolSize ?? 10,
+    // A bounded wait for a connection (docs/operations.md, "Database outages"): while PostgreSQL
+    // is unreachable a request fails fast into a 503 instead of queueing forever.
+    connectTimeoutMS: 5_000,
     applicationName: options.applicationName ?? 'gatehouse',
   });
 }

@@ -34,7 +34,10 @@ export async function notifyInTransaction(
 export interface NotificationBusOptions {
   /** A URL of the runtime role; the bus holds one dedicated connection (not a pool slot). */
   url: string;
-  /** First reconnect delay; doubles up to maxReconnectDelayMs. */
+  /**
+   * First reconnect delay; doubles up to maxReconnectDelayMs (default 1 s: after an outage the
+   * connection is back within a second of PostgreSQL, so caches are trusted again at once).
+   */
   reconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
   onError?: (error: unknown) => void;
@@ -61,6 +64,8 @@ export class NotificationBus {
   private timer: NodeJS.Timeout | null = null;
   private connecting: Promise<void> | null = null;
   private everConnected = false;
+  /** When the current outage of the LISTEN connection began (null: never lost since it connected). */
+  private lostAt: number | null = null;
   private listenQueue: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: NotificationBusOptions) {
@@ -70,6 +75,11 @@ export class NotificationBus {
   /** True while the LISTEN connection is up: notifications are being received. */
   get listening(): boolean {
     return this.connected;
+  }
+
+  /** How long the LISTEN connection has been down (0 while it is up), for /readyz. */
+  downForMs(now = Date.now()): number {
+    return this.connected || this.lostAt === null ? 0 : now - this.lostAt;
   }
 
   /** True once `channel` is being listened to on the current connection. */
@@ -147,6 +157,7 @@ export class NotificationBus {
     const reconnected = this.everConnected;
     this.connected = true;
     this.everConnected = true;
+    this.lostAt = null;
     this.delay = this.options.reconnectDelayMs ?? 250;
     if (reconnected) for (const handler of this.reconnectHandlers) this.safely(handler);
   }
@@ -182,6 +193,7 @@ export class NotificationBus {
     if (this.client !== client) return;
     this.client = null;
     this.connected = false;
+    this.lostAt ??= Date.now();
     this.active.clear();
     void client.end().catch(() => undefined);
     if (this.closed) return;
@@ -192,7 +204,7 @@ export class NotificationBus {
   private scheduleReconnect(): void {
     if (this.closed || this.timer) return;
     const wait = this.delay;
-    this.delay = Math.min(this.delay * 2, this.options.maxReconnectDelayMs ?? 10_000);
+    this.delay = Math.min(this.delay * 2, this.options.maxReconnectDelayMs ?? 1_000);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.connect().catch((error: unknown) => {

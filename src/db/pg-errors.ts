@@ -22,3 +22,51 @@ export function isForeignKeyViolation(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   return (error as PgErrorFields).code === '23503';
 }
+
+/** Socket-level failures node-postgres surfaces as plain Errors with a Node error code. */
+const UNREACHABLE_ERRNO = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * SQLSTATEs that mean "the database cannot serve now", not "this request is
+ * wrong": class 08 (connection exception), 53300 too_many_connections,
+ * 57P01–57P03 (admin/crash shutdown, cannot connect now).
+ */
+function isUnavailableSqlState(code: unknown): boolean {
+  return (
+    typeof code === 'string' && (code.startsWith('08') || ['53300', '57P01', '57P02', '57P03'].includes(code))
+  );
+}
+
+/** Messages node-postgres and its pool use for a connection that died or never came (no code on them). */
+const UNREACHABLE_MESSAGE =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated unexpectedly)/;
+
+/**
+ * Is this error the database being unreachable (down, restarting, refusing
+ * connections, the connection cut mid-query)? Such a request is answered 503
+ * with Retry-After on every surface (docs/operations.md, "Database outages"),
+ * never 500. Looks through TypeORM's QueryFailedError (`driverError`) and
+ * `cause` chains.
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 4) return false;
+  const e = error as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && UNREACHABLE_ERRNO.has(e.code)) return true;
+  if (isUnavailableSqlState(e.code)) return true;
+  if (typeof e.message === 'string' && UNREACHABLE_MESSAGE.test(e.message)) return true;
+  if (error instanceof AggregateError && error.errors.some((x) => isDatabaseUnavailable(x, depth + 1)))
+    return true;
+  return isDatabaseUnavailable(e.driverError, depth + 1) || isDatabaseUnavailable(e.cause, depth + 1);
+}
+
+/** Seconds a client is told to wait (Retry-After) when the database is unavailable. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;

@@ -1,4 +1,5 @@
-import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import { isDatabaseUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../db/pg-errors.js';
 import { DomainError, type ErrorCode } from '../errors.js';
 
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -24,15 +25,27 @@ export function fromBodyParserError(error: unknown): DomainError | undefined {
   return undefined;
 }
 
-/** Any thrown value as a domain error; unknown errors become a generic `internal`. */
+/** The message every surface gives when the database cannot be reached (503, Retry-After). */
+export const UNAVAILABLE_MESSAGE = 'Gatehouse cannot reach its database right now; retry shortly';
+
+/** Any thrown value as a domain error; an unreachable database is `unavailable`, other unknown errors `internal`. */
 export function toDomainError(error: unknown): DomainError {
   if (error instanceof DomainError) return error;
+  if (isDatabaseUnavailable(error))
+    return new DomainError('unavailable', UNAVAILABLE_MESSAGE, { cause: error });
   return fromBodyParserError(error) ?? new DomainError('internal', 'Internal server error', { cause: error });
+}
+
+/** Sets Retry-After on a 503 answer (RFC 9110 §10.2.3): the outage is expected to pass. */
+export function setRetryAfter(res: Response): void {
+  if (!res.headersSent) res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
 }
 
 export function logFailure(req: Request, error: DomainError): void {
   if (error.code === 'internal') {
     req.log.error({ err: error.cause ?? error, request_id: req.requestId }, 'request failed');
+  } else if (error.code === 'unavailable' && error.message === UNAVAILABLE_MESSAGE) {
+    req.log.warn({ request_id: req.requestId }, 'database unavailable; answered 503');
   } else {
     req.log.info({ code: error.code, detail: error.detail, request_id: req.requestId }, error.message);
   }
@@ -44,6 +57,7 @@ export const jsonErrorHandler: ErrorRequestHandler = (error: unknown, req, res, 
   logFailure(req, domainError);
   if (res.headersSent) return;
   const status = STATUS_BY_CODE[domainError.code];
+  if (status === 503) setRetryAfter(res);
   res
     .status(status)
     .json({ code: domainError.code, message: domainError.message, request_id: req.requestId });
@@ -51,4 +65,19 @@ export const jsonErrorHandler: ErrorRequestHandler = (error: unknown, req, res, 
 
 export const jsonNotFound: RequestHandler = (req, res) => {
   res.status(404).json({ code: 'not_found', message: 'No such endpoint', request_id: req.requestId });
+};
+
+/**
+ * Every 503 carries Retry-After (RFC 9110 §10.2.3), whichever surface wrote
+ * it — including answers a library sends for us (scimmy-routers' SCIM
+ * errors): set as the status line is written, unless the handler set its own.
+ */
+export const retryAfterOnUnavailable: RequestHandler = (_req, res, next) => {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: Response, ...args: Parameters<Response['writeHead']>) {
+    if (args[0] === 503 && !this.getHeader('Retry-After'))
+      this.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    return writeHead.apply(this, args);
+  } as Response['writeHead'];
+  next();
 };

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
 import type { Database } from '../db/database.js';
+import type { NotificationBus } from '../db/notification-bus.js';
 import type { HttpMetrics } from './metrics.js';
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
@@ -29,10 +30,13 @@ export function metricsAuthorization(token: string | undefined): RequestHandler 
   };
 }
 
+/** How long the LISTEN connection may be down before the node says it is not ready. */
+export const LISTEN_GRACE_MS = 10_000;
+
 export function healthRouter(
   db: Database,
   metrics: HttpMetrics,
-  options: { metricsToken?: string } = {},
+  options: { metricsToken?: string; notifications?: Pick<NotificationBus, 'downForMs'> } = {},
 ): Router {
   const router = Router();
 
@@ -41,8 +45,13 @@ export function healthRouter(
     res.json({ status: 'ok' });
   });
 
-  // Readiness: the database answers and every known migration is applied.
+  // Readiness: the database answers, every known migration is applied, and the LISTEN connection
+  // (revocations from other nodes) has not been down beyond a grace period.
   router.get('/readyz', async (req, res) => {
+    if ((options.notifications?.downForMs() ?? 0) > LISTEN_GRACE_MS) {
+      res.status(503).json({ status: 'unavailable', reason: 'listen_connection_down' });
+      return;
+    }
     try {
       await db.ping();
       const pending = await db.pendingMigrations();

@@ -61,7 +61,9 @@ export function requestLogger(logger: Logger): RequestHandler {
           tenant_id: req.tenantId,
           ...(res.writableFinished ? {} : { aborted: true }),
         };
-        if (res.statusCode >= 500) req.log.error(line, 'request errored');
+        // 503 is a dependency outage answered as designed (docs/operations.md): a warning, not an error.
+        if (res.statusCode === 503) req.log.warn(line, 'request unavailable');
+        else if (res.statusCode >= 500) req.log.error(line, 'request errored');
         else req.log.info(line, res.writableFinished ? 'request completed' : 'request aborted');
       } catch (error) {
         reportHookFailure(req, 'request-log', error);

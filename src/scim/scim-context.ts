@@ -4,6 +4,8 @@ import type { Database } from '../db/database.js';
 import { DomainError } from '../errors.js';
 import { GroupNameTakenError, UnknownMembersError } from '../directory/groups.service.js';
 import { StaleVersionError, UserNameTakenError } from '../directory/users.service.js';
+import { isDatabaseUnavailable } from '../db/pg-errors.js';
+import { UNAVAILABLE_MESSAGE } from '../http/error-handler.js';
 
 export const ScimError = SCIMMY.Types.Error;
 export type ScimError = InstanceType<typeof SCIMMY.Types.Error>;
@@ -60,6 +62,8 @@ export function toScimError(error: unknown, ctx: ScimContext): ScimError {
     if (error.code === 'conflict') return new ScimError(409, '', error.message);
     if (error.code === 'bad_request') return new ScimError(400, 'invalidValue', error.message);
   }
+  // An unreachable database is 503 (Retry-After set app-wide), never 500: docs/operations.md.
+  if (isDatabaseUnavailable(error)) return new ScimError(503, '', UNAVAILABLE_MESSAGE);
   ctx.logError(error);
   return new ScimError(500, '', 'Internal server error');
 }

@@ -6,7 +6,8 @@ import SCIMMYRouters from 'scimmy-routers';
 import type { Config } from '../config/config.js';
 import { isUuid, type Database } from '../db/database.js';
 import type { NotificationBus } from '../db/notification-bus.js';
-import { fromBodyParserError } from '../http/error-handler.js';
+import { fromBodyParserError, UNAVAILABLE_MESSAGE } from '../http/error-handler.js';
+import { isDatabaseUnavailable } from '../db/pg-errors.js';
 import { scimAuthentication, ScimTokenVerifier } from './scim-auth.js';
 import { ScimError, type ScimContext } from './scim-context.js';
 import { discoveryRouter } from './scim-discovery.js';
@@ -137,6 +138,7 @@ export const scimErrorHandler: ErrorRequestHandler = (error: unknown, req, res, 
   const parse = fromBodyParserError(error);
   if (parse?.code === 'bad_request') return sendError(res, 400, 'invalidSyntax', parse.message);
   if (parse?.code === 'payload_too_large') return sendError(res, 413, undefined, parse.message);
+  if (isDatabaseUnavailable(error)) return sendError(res, 503, undefined, UNAVAILABLE_MESSAGE);
   req.log?.error({ err: error, request_id: req.requestId }, 'SCIM request failed');
   if (res.headersSent) return next(error);
   sendError(res, 500, undefined, 'Internal server error');

@@ -9,6 +9,8 @@ import { sealFailureHandoff } from './failure-link.js';
 import type { AuthorizationCompleter, LoginResult } from './login-handoff.js';
 import { errorPage, noApplicationPage } from './pages.js';
 import { LoginRefusedError, loginFailureOf, type ReasonCode } from './reasons.js';
+import { isDatabaseUnavailable } from '../db/pg-errors.js';
+import { setRetryAfter } from '../http/error-handler.js';
 
 /**
  * An IdP-initiated (unsolicited) SAML login has no pending authorization of
@@ -100,6 +102,10 @@ export function reasonOf(req: Request, error: unknown): ReasonCode {
     );
     return error.reason;
   }
+  if (isDatabaseUnavailable(error)) {
+    req.log.warn({ request_id: req.requestId }, 'sign-in: database unavailable; answered 503');
+    return 'temporarily_unavailable';
+  }
   req.log.error({ err: error, request_id: req.requestId }, 'sign-in failed');
   return 'server_error';
 }
@@ -153,6 +159,7 @@ export async function refuseLogin(
     returnUrl: returnUrl ?? undefined,
   });
   if (res.headersSent) return;
+  if (page.status === 503) setRetryAfter(res);
   sendPage(res, {
     status: page.status,
     title: 'Sign-in did not complete',

@@ -138,6 +138,12 @@ export const REASONS = {
     'More than one account matches your email address. Ask your IT administrator to resolve it.',
   ),
 
+  // The database could not be reached (docs/operations.md, "Database outages"): 503, not 500.
+  temporarily_unavailable: {
+    status: 503,
+    message: 'Sign-in is briefly unavailable. Please try again in a few seconds.',
+    error: 'temporarily_unavailable',
+  },
   server_error: {
     status: 500,
     message: 'Something went wrong on our side. Please try again.',

@@ -1,7 +1,8 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
-import { fromBodyParserError } from '../http/error-handler.js';
+import { isDatabaseUnavailable } from '../db/pg-errors.js';
+import { fromBodyParserError, setRetryAfter, UNAVAILABLE_MESSAGE } from '../http/error-handler.js';
 import { liveSession } from './live-session.js';
 import { verifyAccessToken } from './status/access-token.js';
 import { authenticateClient, readClientCredentials } from './grants/client-auth.js';
@@ -137,6 +138,11 @@ const oauthErrors: ErrorRequestHandler = (error: unknown, req, res, _next) => {
     req.log.info({ error: oauth.error, detail: oauth.detail, request_id: req.requestId }, oauth.description);
   } else if (fromBodyParserError(error)) {
     oauth = new OAuthError('invalid_request', 'The request body could not be read');
+  } else if (isDatabaseUnavailable(error)) {
+    // RFC 6749 §4.1.2.1's code for "cannot handle the request now", with a 503 and Retry-After.
+    req.log.warn({ request_id: req.requestId }, 'oauth: database unavailable; answered 503');
+    oauth = new OAuthError('temporarily_unavailable', UNAVAILABLE_MESSAGE, { status: 503 });
+    setRetryAfter(res);
   } else {
     req.log.error({ err: error, request_id: req.requestId }, 'oauth request failed');
     oauth = new OAuthError('server_error', 'Internal server error', { status: 500 });

@@ -11,6 +11,8 @@ import { sendErrorPage, sendInfoPage } from './error-page.js';
 import { endSession } from '../status/logout.service.js';
 import { discoveryProbeLimited } from '../rate-limits.js';
 import type { SigningKeyStore } from '../keys/key-store.js';
+import { isDatabaseUnavailable } from '../../db/pg-errors.js';
+import { setRetryAfter } from '../../http/error-handler.js';
 
 export interface BrowserRouterDeps {
   config: Config;
@@ -164,6 +166,17 @@ export function browserRouter(deps: BrowserRouterDeps): Router {
 
 /** Anything unexpected in a browser flow: a page with a reason code, never a stack trace. */
 const pageErrors: ErrorRequestHandler = (error: unknown, req, res, _next) => {
+  if (isDatabaseUnavailable(error)) {
+    req.log.warn({ request_id: req.requestId }, 'sign-in: database unavailable; answered 503');
+    if (res.headersSent) return;
+    setRetryAfter(res);
+    return sendErrorPage(req, res, {
+      status: 503,
+      reason: 'temporarily_unavailable',
+      title: 'Briefly unavailable',
+      message: 'Sign-in is briefly unavailable. Try again from the application in a few seconds.',
+    });
+  }
   req.log.error({ err: error, request_id: req.requestId }, 'sign-in request failed');
   if (res.headersSent) return;
   sendErrorPage(req, res, {
