@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps): Express {
   const loginFlow = deps.createLoginFlow?.(completer) ?? sso.loginFlow;
   app.use(oauthProviderRouter({ config, db, keys: signingKeys, loginFlow }));
   // Home realm discovery probes (which domains have SSO), per address (src/tokens/rate-limits.ts).
-  app.use('/login', loginDiscoveryLimiter(config));
+  app.use('/login', loginDiscoveryLimiter(config, db));
   app.use(sso.router);
 
   app.use(spMetadataRouter({ db, baseUrl: config.baseUrl, spSigningCertificate: sso.spSigningCertificate }));

@@ -21,6 +21,7 @@ import { OidcLoginState } from './sso/oidc/oidc-login-state.entity.js';
 import { LogoutOutboxEntry } from './sessions/logout-outbox.entity.js';
 import { WebhookOutboxEntry } from './webhooks/webhook-outbox.entity.js';
 import { AppWebhookSecret } from './webhooks/app-webhook-secret.entity.js';
+import { RateLimitCounter } from './http/rate-limit-counter.entity.js';
 
 /** Every entity, handed to the data source (db does not import feature folders). */
 export const ENTITIES = [
@@ -47,4 +48,5 @@ export const ENTITIES = [
   LogoutOutboxEntry,
   WebhookOutboxEntry,
   AppWebhookSecret,
+  RateLimitCounter,
 ];

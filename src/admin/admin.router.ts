@@ -4,6 +4,7 @@ import type { Secrets } from '../config/secrets.js';
 import type { Database } from '../db/database.js';
 import { jsonErrorHandler, jsonNotFound } from '../http/error-handler.js';
 import { adminAuthentication, failedAuthLimiter, type TenantAdminResolver } from './auth.js';
+import { sharedLimiterOptions } from '../http/rate-limit-store.js';
 import { tenantsRouter } from './tenants.router.js';
 import { createTxtResolver } from '../tenants/dns-verifier.js';
 import { auditEventsRouter } from './audit-events.router.js';
@@ -32,7 +33,8 @@ export interface AdminDeps {
  */
 export function adminRouter(deps: AdminDeps): Router {
   const router = Router();
-  router.use(failedAuthLimiter({ limit: deps.config.adminAuthFailureLimit, windowMs: 60_000 }));
+  const shared = sharedLimiterOptions(deps.config, deps.db, 'admin-auth'); // issue 11: counted for all nodes
+  router.use(failedAuthLimiter({ limit: deps.config.adminAuthFailureLimit, windowMs: 60_000, shared }));
   router.use(adminAuthentication(deps.secrets.adminToken, deps.resolveTenantAdmin));
   // Issue 8: prototype keys, deep nesting and unstorable text, before any schema or service.
   router.use(adminInputGuard);

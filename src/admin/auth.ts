@@ -4,6 +4,7 @@ import { rateLimit } from 'express-rate-limit';
 import passport from 'passport';
 import { Strategy as BearerStrategy } from 'passport-http-bearer';
 import { DomainError } from '../errors.js';
+import type { SharedLimiterOptions } from '../http/rate-limit-store.js';
 import type { AdminPrincipal } from './principal.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
@@ -61,8 +62,14 @@ export function adminAuthentication(
  * Repeated bad tokens from one address are slowed down: only failed
  * authentications count, and past the limit every request is answered 429.
  */
-export function failedAuthLimiter(options: { limit: number; windowMs: number }): RequestHandler {
+export function failedAuthLimiter(options: {
+  limit: number;
+  windowMs: number;
+  /** Where failures are counted: shared by every node (src/http/rate-limit-store.ts). */
+  shared: SharedLimiterOptions;
+}): RequestHandler {
   return rateLimit({
+    ...options.shared,
     windowMs: options.windowMs,
     limit: options.limit,
     skipSuccessfulRequests: true,

@@ -1,8 +1,15 @@
 import { isIP } from 'node:net';
+import express from 'express';
 import { z } from 'zod';
 
 /** Names of settings that hold secrets: redacted wherever the config is shown. */
-export const SECRET_KEYS = ['databaseUrl', 'databaseAppUrl', 'adminToken', 'masterKey'] as const;
+export const SECRET_KEYS = [
+  'databaseUrl',
+  'databaseAppUrl',
+  'databaseListenUrl',
+  'adminToken',
+  'masterKey',
+] as const;
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -62,6 +69,58 @@ function isCidr(entry: string): boolean {
 }
 
 /**
+ * Whether Express's `trust proxy` takes this entry (an address, a CIDR range or
+ * a preset: loopback, linklocal, uniquelocal). Express compiles the setting
+ * with proxy-addr, whose address parser is stricter than node:net's (it
+ * refuses `::0.0.0.0`), so Express itself is asked: an entry it would throw on
+ * at start is a configuration error instead.
+ */
+function trustProxyEntryAccepted(entry: string): boolean {
+  if (entry.includes('/') ? !isCidr(entry) : isIP(entry) === 0 && !TRUST_PROXY_PRESETS.has(entry))
+    return false;
+  try {
+    express().set('trust proxy', [entry]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const TRUST_PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * GATEHOUSE_TRUST_PROXY as Express's `trust proxy` takes it: `false` (default:
+ * the socket's address is the client), a hop count (`1`: one proxy in front;
+ * the client is the address that proxy appended to X-Forwarded-For), a
+ * comma-separated list of proxy addresses, CIDR ranges and the presets
+ * `loopback`, `linklocal`, `uniquelocal`, or `true` (trust every hop: any
+ * client can then choose its own address). Anything else is refused at start.
+ */
+const trustProxy = z
+  .string()
+  .trim()
+  .default('false')
+  .transform((value, ctx): boolean | number | string[] => {
+    if (value === 'false') return false;
+    if (value === 'true') return true;
+    if (/^\d{1,2}$/.test(value)) return Number(value);
+    const entries = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const bad = entries.filter((e) => !trustProxyEntryAccepted(e));
+    if (entries.length === 0 || bad.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'must be false, true, a hop count (e.g. 1) or comma-separated proxy addresses, CIDR ranges ' +
+          `and loopback/linklocal/uniquelocal (e.g. 10.0.0.0/8,loopback)${bad.length ? `; not understood: ${bad.join(', ')}` : ''}`,
+      });
+      return z.NEVER;
+    }
+    return entries;
+  });
+
+/**
  * Every setting Gatehouse reads, from environment variables. Parsed once at start
  * (src/main.ts) and passed down; nothing else reads process.env.
  */
@@ -69,6 +128,7 @@ export const configSchema = z
   .object({
     DATABASE_URL: postgresUrl.optional(),
     GATEHOUSE_DATABASE_APP_URL: postgresUrl.optional(),
+    GATEHOUSE_DATABASE_LISTEN_URL: postgresUrl.optional(),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().min(1).default('0.0.0.0'),
     GATEHOUSE_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -95,7 +155,7 @@ export const configSchema = z
       .regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 1mb')
       .default('1mb'),
     GATEHOUSE_SHUTDOWN_TIMEOUT: z.coerce.number().int().positive().max(9).default(8),
-    GATEHOUSE_TRUST_PROXY: booleanFlag,
+    GATEHOUSE_TRUST_PROXY: trustProxy,
     GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
     GATEHOUSE_DNS_SERVERS: dnsServers.optional(),
     GATEHOUSE_DNS_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(5000),
@@ -120,11 +180,14 @@ export const configSchema = z
     GATEHOUSE_SCIM_MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
     GATEHOUSE_SCIM_TOKEN_CACHE_TTL: seconds(300),
     GATEHOUSE_SCIM_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
+    /** Days a SCIM request stays in the provisioning log (src/scim/scim-request-log.ts); 0: not logged. */
+    GATEHOUSE_SCIM_REQUEST_LOG_DAYS: z.coerce.number().int().min(0).max(3650).default(14),
     GATEHOUSE_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
     GATEHOUSE_BACKCHANNEL_LOGOUT_TIMEOUT: z.coerce.number().int().positive().max(60).default(5),
     GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
     GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT_PER_CLIENT: z.coerce.number().int().positive().default(60),
     GATEHOUSE_LOGIN_DISCOVERY_RATE_LIMIT: z.coerce.number().int().positive().default(60),
+    GATEHOUSE_RATE_LIMIT_STORE: z.enum(['postgres', 'memory']).default('postgres'),
     GATEHOUSE_OUTBOUND_ALLOWED_NETWORKS: cidrList.optional(),
     GATEHOUSE_CLEANUP_INTERVAL: seconds(600),
     GATEHOUSE_CLEANUP_GRACE: seconds(3600),
@@ -140,6 +203,8 @@ export const configSchema = z
     return {
       databaseUrl: env.DATABASE_URL,
       databaseAppUrl: env.GATEHOUSE_DATABASE_APP_URL,
+      /** A direct (not transaction-pooled) URL for the LISTEN connection, when the app URL goes through PgBouncer. */
+      databaseListenUrl: env.GATEHOUSE_DATABASE_LISTEN_URL,
       port,
       host: env.HOST,
       baseUrl: (env.GATEHOUSE_BASE_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
@@ -209,14 +274,18 @@ export const configSchema = z
         tokenCacheTtlSeconds: env.GATEHOUSE_SCIM_TOKEN_CACHE_TTL,
         /** Failed authentications per source address and tenant per minute before 429. */
         authFailureLimit: env.GATEHOUSE_SCIM_AUTH_FAILURE_LIMIT,
+        /** Days each request is kept in the tenant's provisioning log; 0 turns the log off. */
+        requestLogDays: env.GATEHOUSE_SCIM_REQUEST_LOG_DAYS,
       },
       /** OIDC Back-Channel Logout delivery (src/sessions/backchannel-logout.ts). */
       backchannelLogout: {
         maxAttempts: env.GATEHOUSE_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS,
         timeoutSeconds: env.GATEHOUSE_BACKCHANNEL_LOGOUT_TIMEOUT,
       },
-      /** Per-node limits on guessing (src/tokens/rate-limits.ts); past them 429 + Retry-After. */
+      /** Limits on guessing (src/tokens/rate-limits.ts), shared by every node; past them 429 + Retry-After. */
       rateLimits: {
+        /** Where the counters live: `postgres` (shared by all nodes, src/http/rate-limit-store.ts) or `memory` (per node). */
+        store: env.GATEHOUSE_RATE_LIMIT_STORE,
         /** Failed client authentications at /oauth/token, introspect, revoke per source address per minute. */
         clientAuthFailuresPerAddress: env.GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT,
         /** The same, per client_id per minute (from any address). */

@@ -73,11 +73,11 @@ export const jsonNotFound: RequestHandler = (req, res) => {
  * errors): set as the status line is written, unless the handler set its own.
  */
 export const retryAfterOnUnavailable: RequestHandler = (_req, res, next) => {
-  const writeHead = res.writeHead;
-  res.writeHead = function (this: Response, ...args: Parameters<Response['writeHead']>) {
-    if (args[0] === 503 && !this.getHeader('Retry-After'))
-      this.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
-    return writeHead.apply(this, args);
-  } as Response['writeHead'];
+  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => Response;
+  res.writeHead = ((...args: unknown[]) => {
+    if (args[0] === 503 && !res.getHeader('Retry-After'))
+      res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    return writeHead(...args);
+  }) as Response['writeHead'];
   next();
 };

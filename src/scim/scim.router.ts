@@ -14,6 +14,7 @@ import { discoveryRouter } from './scim-discovery.js';
 import { parseFilter } from './scim-filter.js';
 import { scimKeyGuard } from './scim-key-guard.js';
 import { declareScimResources, resetScimConfig } from './scim-setup.js';
+import { sharedLimiterOptions } from '../http/rate-limit-store.js';
 
 export interface ScimRouterDeps {
   config: Config;
@@ -58,6 +59,7 @@ export function scimRouter(deps: ScimRouterDeps): Router {
   router.use(scimAuthentication(verifier));
   router.use(
     rateLimit({
+      ...sharedLimiterOptions(deps.config, deps.db, 'scim-tenant'), // issue 11: one count for all nodes
       windowMs: scim.rateWindowSeconds * 1000,
       limit: scim.rateLimit,
       keyGenerator: (req) => req.scim?.tenantId ?? '',

@@ -51,7 +51,7 @@ export function apiRouter(deps: ApiRouterDeps): Router {
   const router = Router();
   router.options(['/oauth/token', '/oauth/userinfo', '/oauth/revoke'], allowAnyOrigin);
   // Failed client authentications, per address and per client_id (rate-limits.ts).
-  const limited = clientAuthLimiters(config);
+  const limited = clientAuthLimiters(config, db);
 
   router.post('/oauth/token', allowAnyOrigin, ...limited, async (req, res) => {
     requireForm(req);

@@ -1,12 +1,13 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { ipKeyGenerator, MemoryStore, rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { Config } from '../config/config.js';
-import { isUuid } from '../db/database.js';
+import { isUuid, type Database } from '../db/database.js';
+import { sharedLimiterOptions, type SharedLimiterOptions } from '../http/rate-limit-store.js';
 import { sendErrorPage } from './authorize/error-page.js';
 import { OAuthError } from './oauth-errors.js';
 
 /**
- * Limits on guessing, per node (in memory, like the admin API's):
+ * Limits on guessing, counted for all nodes together (src/http/rate-limit-store.ts):
  *
  * - client secrets at /oauth/token, /oauth/introspect and /oauth/revoke: only
  *   failed client authentications count (the 401 `invalid_client` answers),
@@ -60,8 +61,13 @@ const tooManyOAuth = (req: Request, res: Response) => {
   res.status(429).set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(error.toJSON());
 };
 
-function failedClientAuthLimiter(limit: number, keyGenerator: (req: Request) => string): RequestHandler {
+function failedClientAuthLimiter(
+  limit: number,
+  keyGenerator: (req: Request) => string,
+  shared: SharedLimiterOptions,
+): RequestHandler {
   return rateLimit({
+    ...shared,
     windowMs: MINUTE_MS,
     limit,
     keyGenerator,
@@ -75,14 +81,19 @@ function failedClientAuthLimiter(limit: number, keyGenerator: (req: Request) => 
 }
 
 /** Both limiters, for the endpoints where clients authenticate. */
-export function clientAuthLimiters(config: Config): RequestHandler[] {
+export function clientAuthLimiters(config: Config, db: Database): RequestHandler[] {
   const { clientAuthFailuresPerAddress, clientAuthFailuresPerClient } = config.rateLimits;
   const perClient = failedClientAuthLimiter(
     clientAuthFailuresPerClient,
     (req) => `client:${presentedClientId(req) ?? ''}`,
+    sharedLimiterOptions(config, db, 'client-auth-client'),
   );
   return [
-    failedClientAuthLimiter(clientAuthFailuresPerAddress, addressKey),
+    failedClientAuthLimiter(
+      clientAuthFailuresPerAddress,
+      addressKey,
+      sharedLimiterOptions(config, db, 'client-auth-address'),
+    ),
     (req, res, next) => (presentedClientId(req) ? perClient(req, res, next) : next()),
   ];
 }
@@ -94,15 +105,17 @@ interface DiscoveryLimiter {
   consume(req: Request): Promise<boolean>;
 }
 
-/** One counter per configuration (i.e. per node's app), shared by /login and /oauth/authorize. */
+/** One limiter per configuration (i.e. per node's app), shared by /login and /oauth/authorize. */
 const discoveryLimiters = new WeakMap<Config, DiscoveryLimiter>();
 
-function discoveryLimiterOf(config: Config): DiscoveryLimiter {
+function discoveryLimiterOf(config: Config, db: Database): DiscoveryLimiter {
   const existing = discoveryLimiters.get(config);
   if (existing) return existing;
-  const store = new MemoryStore();
+  const shared = sharedLimiterOptions(config, db, 'login-discovery');
+  const { store } = shared;
   const limit = config.rateLimits.loginDiscoveryPerAddress;
   const middleware = rateLimit({
+    ...shared,
     windowMs: MINUTE_MS,
     limit,
     keyGenerator: addressKey,
@@ -121,7 +134,15 @@ function discoveryLimiterOf(config: Config): DiscoveryLimiter {
   const limiter: DiscoveryLimiter = {
     middleware,
     // The store was initialised (window) by rateLimit above; the key is the one it uses.
-    consume: async (req) => (await store.increment(addressKey(req))).totalHits > limit,
+    consume: async (req) => {
+      try {
+        return (await store.increment(addressKey(req))).totalHits > limit;
+      } catch (err) {
+        // Fail open, as passOnStoreError does for the middleware (src/http/rate-limit-store.ts).
+        shared.logger.warn(err, 'rate limit not counted: the store failed; request allowed');
+        return false;
+      }
+    },
   };
   discoveryLimiters.set(config, limiter);
   return limiter;
@@ -134,11 +155,11 @@ function discoveryLimiterOf(config: Config): DiscoveryLimiter {
  * counts against the same counter through discoveryProbeLimited, so the
  * authorize endpoint is no way around it.
  */
-export function loginDiscoveryLimiter(config: Config): RequestHandler {
-  return discoveryLimiterOf(config).middleware;
+export function loginDiscoveryLimiter(config: Config, db: Database): RequestHandler {
+  return discoveryLimiterOf(config, db).middleware;
 }
 
 /** Counts a discovery probe made through /oauth/authorize; true when this address is over the limit. */
-export function discoveryProbeLimited(config: Config, req: Request): Promise<boolean> {
-  return discoveryLimiterOf(config).consume(req);
+export function discoveryProbeLimited(config: Config, db: Database, req: Request): Promise<boolean> {
+  return discoveryLimiterOf(config, db).consume(req);
 }

@@ -89,6 +89,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     'audit',
     'connections',
     'directory',
+    'http',
     'scim',
     'sessions',
     'sso',

@@ -48,6 +48,7 @@ const OWNERS: Record<string, string> = {
   webhook_outbox: 'webhooks',
   gatehouse_installation: 'db',
   app_webhook_secrets: 'webhooks',
+  rate_limit_counters: 'http',
 };
 
 /** Tables without an entity, on purpose (db/installation.ts reads its row with plain SQL as the owner). */

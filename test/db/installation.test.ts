@@ -109,7 +109,9 @@ describe('many nodes on one database', () => {
 
   it('a node without the master key, or with another one, or another admin token, refuses and changes nothing', async () => {
     const first = opened.find((r) => r.installationCreated);
-    const firstName = (await readFile(path.join(parent, 'node-a', 'db-app-password'), 'utf8').catch(() => null))
+    const firstName = (await readFile(path.join(parent, 'node-a', 'db-app-password'), 'utf8').catch(
+      () => null,
+    ))
       ? 'node-a'
       : 'node-b';
     expect(first).toBeDefined();
@@ -141,7 +143,9 @@ describe('many nodes on one database', () => {
       expect((error as Error).message).toMatch(/GATEHOUSE_MASTER_KEY and GATEHOUSE_ADMIN_TOKEN/);
       // It generated no secret of its own…
       for (const file of ['master-key', 'admin-token', 'db-app-password'])
-        await expect(readFile(path.join(parent, name, file), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+        await expect(readFile(path.join(parent, name, file), 'utf8')).rejects.toMatchObject({
+          code: 'ENOENT',
+        });
       // …and the first node's runtime role password still works for new connections.
       expect(await appConnects(firstName)).toBe(true);
     }

@@ -6,7 +6,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { enableAppLogin, withBootstrapLock, provisionOwner, withCredentials } from '../../dist/src/db/bootstrap.js';
+import {
+  enableAppLogin,
+  withBootstrapLock,
+  provisionOwner,
+  withCredentials,
+} from '../../dist/src/db/bootstrap.js';
 import { runMigrations } from '../../dist/src/db/data-source.js';
 import { startEmbeddedPostgres } from '../../dist/src/db/embedded.js';
 import { TEMPLATE_DATABASE, TEST_ENV } from './test-env.js';

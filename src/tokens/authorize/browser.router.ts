@@ -86,7 +86,7 @@ export function browserRouter(deps: BrowserRouterDeps): Router {
       );
     }
     // Discovery of the app's login_hint answers which domains have SSO: the /login limiter's budget.
-    if (request.loginHint !== null && (await discoveryProbeLimited(config, req))) {
+    if (request.loginHint !== null && (await discoveryProbeLimited(config, db, req))) {
       req.log.warn({ request_id: req.requestId }, 'home realm discovery rate limit reached');
       return res.set('Retry-After', '60').redirect(
         303,

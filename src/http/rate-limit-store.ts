@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import {
+  MemoryStore,
+  type ClientRateLimitInfo,
+  type IncrementResponse,
+  type Options,
+  type Store,
+} from 'express-rate-limit';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Database } from '../db/database.js';
+import { createLogger } from './logger.js';
+
+/**
+ * How do the rate limits hold when Gatehouse runs on many nodes behind a load
+ * balancer (issue 11, "Limits hold across nodes")?
+ *
+ * Every limiter stays an express-rate-limit middleware (its semantics:
+ * skipSuccessfulRequests, handlers, draft-7 headers) and counts in one shared
+ * place: this Store over the platform table `rate_limit_counters`, so N
+ * requests on node A and one on node B are N + 1 hits of the same key.
+ *
+ * Why a small Store over our own table and not rate-limiter-flexible's
+ * PostgreSQL store: express-rate-limit documents this Store interface, so no
+ * limiter's behaviour is rewritten and no dependency is added; and
+ * rate-limiter-flexible creates its table at run time, which the runtime role
+ * (`gatehouse_app`, owns nothing) may not do, while a migration gives the
+ * table its grants, its constraints and its owner like every other table.
+ *
+ * - Fixed windows of the limiter's windowMs, starting at a key's first hit
+ *   (as express-rate-limit's MemoryStore does); timed by the database clock,
+ *   so nodes with skewed clocks agree.
+ * - Each call is one statement on the pool, outside any transaction: the
+ *   increment is one `INSERT … ON CONFLICT … DO UPDATE … RETURNING`.
+ * - Keys (addresses, client ids, tenant ids) are stored as SHA-256 digests
+ *   only: the table holds no address.
+ * - Ended windows are deleted lazily, at most once a minute per node, after
+ *   an increment and off the request's path (sweepEndedWindows).
+ * - Failing open: when the database cannot count, express-rate-limit's
+ *   passOnStoreError lets the request through and the miss is logged at warn.
+ *   A limiter outage must not become an outage of sign-in and SCIM; the
+ *   request itself then meets the database and answers as its surface does.
+ *
+ * GATEHOUSE_RATE_LIMIT_STORE=memory keeps the counters in each node's memory
+ * instead (one node, development).
+ */
+
+const INCREMENT = `
+  INSERT INTO rate_limit_counters AS c (limiter, key, hits, reset_at)
+  VALUES ($1, $2, 1, now() + make_interval(secs => $3::double precision / 1000))
+  ON CONFLICT (limiter, key) DO UPDATE
+     SET hits = CASE WHEN c.reset_at <= now() THEN 1 ELSE LEAST(c.hits, 2147483646) + 1 END,
+         reset_at = CASE WHEN c.reset_at <= now() THEN EXCLUDED.reset_at ELSE c.reset_at END
+  RETURNING hits, reset_at`;
+
+const DECREMENT = `
+  UPDATE rate_limit_counters SET hits = hits - 1
+   WHERE limiter = $1 AND key = $2 AND hits > 0 AND reset_at > now()`;
+
+const GET = `
+  SELECT hits, reset_at FROM rate_limit_counters
+   WHERE limiter = $1 AND key = $2 AND reset_at > now()`;
+
+const RESET_KEY = `DELETE FROM rate_limit_counters WHERE limiter = $1 AND key = $2`;
+const RESET_ALL = `DELETE FROM rate_limit_counters WHERE limiter = $1`;
+
+/** One batch of ended windows; SKIP LOCKED so two nodes sweeping at once do not wait on each other. */
+const SWEEP = `
+  DELETE FROM rate_limit_counters WHERE (limiter, key) IN (
+    SELECT limiter, key FROM rate_limit_counters WHERE reset_at <= now() LIMIT $1 FOR UPDATE SKIP LOCKED)`;
+
+const SWEEP_EVERY_MS = 60_000;
+const SWEEP_BATCH = 1000;
+const SWEEP_MAX_BATCHES = 20;
+
+/** A limiter's name: the `limiter` column, and the prefix express-rate-limit's double-count check uses. */
+const LIMITER_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+
+export const keyDigest = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
+
+interface CounterRow {
+  hits: number;
+  reset_at: Date;
+}
+
+/** When this node last swept (per database handle, i.e. per node). */
+const lastSweep = new WeakMap<Database, number>();
+
+/** Deletes counters whose window has ended, in batches; returns how many. */
+export async function sweepEndedWindows(db: Database): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < SWEEP_MAX_BATCHES; i++) {
+    const [, deleted] = await db.queryOutsideTenant<unknown>(SWEEP, [SWEEP_BATCH]);
+    total += Number(deleted);
+    if (Number(deleted) < SWEEP_BATCH) break;
+  }
+  return total;
+}
+
+/** An express-rate-limit Store whose counters every node shares (see the header). */
+export class PostgresRateLimitStore implements Store {
+  /** Keys counted here are seen by every node (express-rate-limit's double-count check). */
+  readonly localKeys = false;
+  readonly prefix: string;
+  private windowMs = 60_000;
+
+  constructor(
+    private readonly db: Database,
+    readonly limiter: string,
+    private readonly log: Logger,
+  ) {
+    if (!LIMITER_NAME.test(limiter)) throw new Error(`not a rate limiter name: ${limiter}`);
+    this.prefix = `${limiter}:`;
+  }
+
+  init(options: Options): void {
+    this.windowMs = options.windowMs;
+  }
+
+  async increment(key: string): Promise<IncrementResponse> {
+    const [row] = await this.db.queryOutsideTenant<CounterRow>(INCREMENT, [
+      this.limiter,
+      keyDigest(key),
+      this.windowMs,
+    ]);
+    if (!row) throw new Error('rate_limit_counters: the increment returned no row');
+    this.maybeSweep();
+    return { totalHits: row.hits, resetTime: new Date(row.reset_at) };
+  }
+
+  async decrement(key: string): Promise<void> {
+    await this.db.queryOutsideTenant(DECREMENT, [this.limiter, keyDigest(key)]);
+  }
+
+  async get(key: string): Promise<ClientRateLimitInfo | undefined> {
+    const [row] = await this.db.queryOutsideTenant<CounterRow>(GET, [this.limiter, keyDigest(key)]);
+    return row ? { totalHits: row.hits, resetTime: new Date(row.reset_at) } : undefined;
+  }
+
+  async resetKey(key: string): Promise<void> {
+    await this.db.queryOutsideTenant(RESET_KEY, [this.limiter, keyDigest(key)]);
+  }
+
+  async resetAll(): Promise<void> {
+    await this.db.queryOutsideTenant(RESET_ALL, [this.limiter]);
+  }
+
+  private maybeSweep(): void {
+    const now = Date.now();
+    if (now - (lastSweep.get(this.db) ?? 0) < SWEEP_EVERY_MS) return;
+    lastSweep.set(this.db, now);
+    sweepEndedWindows(this.db).catch((err: unknown) =>
+      this.log.warn({ err }, 'rate limit counters: sweep of ended windows failed'),
+    );
+  }
+}
+
+/** The options every limiter adds to its own: where it counts, and what happens when counting fails. */
+export type SharedLimiterOptions = Pick<Options, 'passOnStoreError' | 'logger'> & { store: Store };
+
+/** One logger per configuration (per node): the limiters are built where no request logger exists yet. */
+const loggers = new WeakMap<Config, Logger>();
+
+function limiterLogger(config: Config): Logger {
+  let log = loggers.get(config);
+  if (!log) {
+    log = createLogger(config.logLevel).child({ component: 'rate-limit' });
+    loggers.set(config, log);
+  }
+  return log;
+}
+
+/**
+ * The store, fail-open setting and logger of the limiter named `limiter`
+ * (`[a-z][a-z0-9_-]*`, unique per limit: it is the `limiter` column). Each
+ * limiter gets its own Store instance, as express-rate-limit requires.
+ */
+export function sharedLimiterOptions(config: Config, db: Database, limiter: string): SharedLimiterOptions {
+  const log = limiterLogger(config);
+  const store =
+    config.rateLimits.store === 'memory' ? new MemoryStore() : new PostgresRateLimitStore(db, limiter, log);
+  return {
+    store,
+    // A request must not fail because its counter could not be written (see the header).
+    passOnStoreError: true,
+    logger: {
+      warn: (error, message) => log.warn({ err: error, limiter }, message ?? 'rate limiter warning'),
+      // express-rate-limit reports a failed count as an error; for us it is a warning (fail open).
+      // Its other errors are configuration mistakes (e.g. ERR_ERL_UNEXPECTED_X_FORWARDED_FOR).
+      error: (error, message) =>
+        message?.includes('error from store')
+          ? log.warn({ err: error, limiter }, 'rate limit not counted: the store failed; request allowed')
+          : log.error({ err: error, limiter }, message ?? 'rate limiter error'),
+    },
+  };
+}
