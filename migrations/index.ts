@@ -8,6 +8,7 @@ import { OutboxRetention1764900000000 } from './1764900000000-outbox-retention.j
 import { IdpInitiatedLogin1765000000000 } from './1765000000000-idp-initiated-login.js';
 import { ConnectionTrustSettings1765100000000 } from './1765100000000-connection-trust-settings.js';
 import { Installation1765200000000 } from './1765200000000-installation.js';
+import { ScimRequestLog1765300000000 } from './1765300000000-scim-request-log.js';
 import { SharedRateLimits1765400000000 } from './1765400000000-shared-rate-limits.js';
 
 /** Every migration, in order. A new migration file is added here. */
@@ -22,5 +23,6 @@ export const MIGRATIONS = [
   IdpInitiatedLogin1765000000000,
   ConnectionTrustSettings1765100000000,
   Installation1765200000000,
+  ScimRequestLog1765300000000,
   SharedRateLimits1765400000000,
 ];

@@ -22,6 +22,7 @@ import { LogoutOutboxEntry } from './sessions/logout-outbox.entity.js';
 import { WebhookOutboxEntry } from './webhooks/webhook-outbox.entity.js';
 import { AppWebhookSecret } from './webhooks/app-webhook-secret.entity.js';
 import { RateLimitCounter } from './http/rate-limit-counter.entity.js';
+import { ScimRequest } from './scim/scim-request.entity.js';
 
 /** Every entity, handed to the data source (db does not import feature folders). */
 export const ENTITIES = [
@@ -49,4 +50,5 @@ export const ENTITIES = [
   WebhookOutboxEntry,
   AppWebhookSecret,
   RateLimitCounter,
+  ScimRequest,
 ];

@@ -11,6 +11,7 @@ import { auditEventsRouter } from './audit-events.router.js';
 import { domainsRouter } from './domains.router.js';
 import { roleMappingsRouter } from './role-mappings.router.js';
 import { scimTokensRouter } from './scim-tokens.router.js';
+import { scimRequestsRouter } from './scim-requests.router.js';
 import { outboundPolicy } from '../outbound/pinned-request.js';
 import { appsRouter } from './apps.router.js';
 import { adminInputGuard } from './input-guard.js';
@@ -47,6 +48,7 @@ export function adminRouter(deps: AdminDeps): Router {
   );
   router.use(roleMappingsRouter(deps.db));
   router.use(scimTokensRouter(deps.db, deps.config));
+  router.use(scimRequestsRouter(deps.db));
   router.use(auditEventsRouter(deps.db));
   router.use(
     connectionsRouter({

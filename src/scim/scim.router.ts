@@ -15,6 +15,7 @@ import { parseFilter } from './scim-filter.js';
 import { scimKeyGuard } from './scim-key-guard.js';
 import { declareScimResources, resetScimConfig } from './scim-setup.js';
 import { sharedLimiterOptions } from '../http/rate-limit-store.js';
+import { scimRequestLog } from './scim-request-log.js';
 
 export interface ScimRouterDeps {
   config: Config;
@@ -42,6 +43,7 @@ export function scimRouter(deps: ScimRouterDeps): Router {
   const tenantBase = (tenantId: string) => `${deps.config.baseUrl}/scim/v2/${tenantId}`;
 
   const router = Router({ mergeParams: true });
+  router.use(scimRequestLog(deps)); // issue 10: the provisioning log, written after the response
   router.use((req, res, next) => {
     res.setHeader('Content-Type', SCIM_MEDIA_TYPE);
     // Express 5 re-parses req.query on every read; scimmy-routers converts

@@ -11,7 +11,8 @@ import { tenantsWithExpiredRows } from '../db/resolvers.js';
  * plus skew, so a replay stays refused as long as it could be accepted), and
  * finished rows (delivered or given up) of both outboxes — back-channel
  * logouts and webhooks — past the outbox retention (the delivery workers do
- * not purge on their own).
+ * not purge on their own), and SCIM provisioning log rows past their
+ * retention (scim_requests.expires_at).
  *
  * Every node runs it. Deletes are small batches of `… WHERE expires_at < cutoff
  * … FOR UPDATE SKIP LOCKED`: two nodes cleaning at once skip each other's rows
@@ -39,6 +40,7 @@ export interface CleanupCounts {
   oidc_login_states: number;
   logout_outbox: number;
   webhook_outbox: number;
+  scim_requests: number;
   tenants: number;
 }
 
@@ -54,6 +56,8 @@ const TENANT_TABLES = {
   // Delivered, or given up (next_attempt_at is then the last attempt plus its lease).
   logout_outbox: { key: 'id', expired: OUTBOX_FINISHED, outbox: true },
   webhook_outbox: { key: 'id', expired: OUTBOX_FINISHED, outbox: true },
+  // The SCIM provisioning log: expires_at is fixed at write (GATEHOUSE_SCIM_REQUEST_LOG_DAYS).
+  scim_requests: { key: 'id', expired: 'expires_at < $1', outbox: false },
 } as const;
 
 type TenantTable = keyof typeof TENANT_TABLES;
@@ -76,6 +80,7 @@ export async function runCleanup(
     oidc_login_states: 0,
     logout_outbox: 0,
     webhook_outbox: 0,
+    scim_requests: 0,
     tenants: 0,
   };
 

@@ -29,7 +29,16 @@ export function tenantView(t: Tenant): TenantView {
 }
 
 /** Tables emptied when a tenant is deleted (children go by foreign-key cascade). */
-const TENANT_DATA = ['sessions', 'users', 'groups', 'role_mappings', 'connections', 'domains', 'scim_tokens'];
+const TENANT_DATA = [
+  'sessions',
+  'users',
+  'groups',
+  'role_mappings',
+  'connections',
+  'domains',
+  'scim_tokens',
+  'scim_requests',
+];
 
 async function load(em: EntityManager, tenantId: string): Promise<Tenant> {
   const tenant = await em.findOneBy(Tenant, { id: tenantId });

@@ -37,6 +37,7 @@ const OWNERS: Record<string, string> = {
   apps: 'apps',
   app_secrets: 'apps',
   scim_tokens: 'scim',
+  scim_requests: 'scim',
   authorization_requests: 'tokens',
   authorization_codes: 'tokens',
   refresh_tokens: 'tokens',

@@ -84,6 +84,7 @@ function tenantRoutes(tenantId: string, ids: typeof g & { connectionId: string }
     ['DELETE', `${base}/role-mappings/${ids.mappingId}`],
     ['POST', `${base}/scim-tokens`, { description: 'pwned' }],
     ['GET', `${base}/scim-tokens`],
+    ['GET', `${base}/scim-requests`],
     ['DELETE', `${base}/scim-tokens/${ids.scimTokenId}`],
     ['GET', `${base}/audit-events`],
     ['GET', `${base}/audit-events/verify`],

@@ -34,6 +34,8 @@ const SCIM = 'test/security/cross-tenant-scim.security.test.ts';
 const SCIM_EVERY = "refuses tenant A's token on every SCIM route of tenant B with 401 and no B data";
 const SCIM_SEARCH = "finds none of B's users or groups through /.search with A's token on A's path";
 const SCIM_SEARCH_ON_B = "refuses A's token on B's /.search endpoints with 401 and nothing of B in the body";
+const REQUEST_LOG_CROSS_TENANT =
+  "answers 404 to tenant B's admin reading tenant A's SCIM request log, and shows B none of A's rows";
 const SCIM_OLD = 'test/scim/cross-tenant.security.test.ts';
 const SCIM_OLD_IDS = "answers 404 for B's user and group ids through A's token, and changes nothing of B";
 const SCIM_OLD_PATH = "refuses tenant A's token on tenant B's path with the same 401 as an invalid token";
@@ -85,6 +87,10 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
   'DELETE /admin/v1/tenants/:tenantId/scim-tokens/:tokenId': admin(ADMIN_ALL, ADMIN_MIXED),
   'GET /admin/v1/tenants/:tenantId/audit-events': admin(ADMIN_ALL),
   'GET /admin/v1/tenants/:tenantId/audit-events/verify': admin(ADMIN_ALL),
+  'GET /admin/v1/tenants/:tenantId/scim-requests': [
+    ...admin(ADMIN_ALL),
+    { file: 'test/scim/request-log.test.ts', test: REQUEST_LOG_CROSS_TENANT },
+  ],
   'POST /admin/v1/tenants/:tenantId/connections': admin(ADMIN_ALL),
   'GET /admin/v1/tenants/:tenantId/connections': admin(ADMIN_ALL),
   'GET /admin/v1/tenants/:tenantId/connections/:connectionId': [

@@ -87,8 +87,12 @@ export async function tenantSnapshot(t: TestDatabase, tenantId: string): Promise
   const snapshot: Record<string, unknown> = {};
   await t.db.withTenant(tenantId, async (em) => {
     for (const { table_name } of tables) {
+      // The SCIM request log records the tenant's own requests (control requests too, written after the
+      // answer); a row under another credential is what must never appear.
+      const own =
+        table_name === 'scim_requests' ? ' WHERE scim_token_id NOT IN (SELECT id FROM scim_tokens)' : '';
       const [row] = await em.query<{ rows: unknown }[]>(
-        `SELECT coalesce(json_agg(x ORDER BY to_jsonb(x)::text), '[]'::json) AS rows FROM "${table_name}" x`,
+        `SELECT coalesce(json_agg(x ORDER BY to_jsonb(x)::text), '[]'::json) AS rows FROM "${table_name}" x${own}`,
       );
       snapshot[table_name] = row?.rows;
     }
