@@ -56,6 +56,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestLogger(logger));
   app.use(metrics.middleware);
   app.use(helmet());
+  // SCIM reads its own bodies (any JSON or no Content-Type) and routes before parsing (405 on discovery).
+  app.use(
+    '/scim/v2/:tenantId',
+    scimRouter({ config, db, notifications: deps.notifications }),
+    scimErrorHandler,
+  );
   app.use(express.json({ limit: config.bodyLimit, type: JSON_TYPES }));
   app.use(express.urlencoded({ limit: config.bodyLimit, extended: false }));
 
@@ -80,12 +86,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(sso.router);
 
   app.use(spMetadataRouter({ db, baseUrl: config.baseUrl, spSigningCertificate: sso.spSigningCertificate }));
-
-  app.use(
-    '/scim/v2/:tenantId',
-    scimRouter({ config, db, notifications: deps.notifications }),
-    scimErrorHandler,
-  );
 
   app.use(jsonNotFound);
   app.use(jsonErrorHandler);

@@ -4,6 +4,7 @@ import type { Database } from '../db/database.js';
 import { DomainError } from '../errors.js';
 import { GroupNameTakenError, UnknownMembersError } from '../directory/groups.service.js';
 import { StaleVersionError, UserNameTakenError } from '../directory/users.service.js';
+import type { FilterNode } from './scim-filter-parser.js';
 import { isDatabaseUnavailable } from '../db/pg-errors.js';
 import { UNAVAILABLE_MESSAGE } from '../http/error-handler.js';
 
@@ -26,6 +27,11 @@ export interface ScimContext {
   /** The If-Match header, when sent (RFC 7644 §3.14). */
   ifMatch: string | undefined;
   maxPageSize: number;
+  /**
+   * The request's `filter` (query or /.search body), parsed by our RFC 7644
+   * §3.4.2.2 parser; scimmy never sees it (its lexer mangles escaped quotes).
+   */
+  filter?: FilterNode;
   setHeader(name: string, value: string): void;
   /** Logs an unexpected error with the request's id (never sent to the client). */
   logError(error: unknown): void;

@@ -1,13 +1,20 @@
-import SCIMMY from 'scimmy';
 import { isUuid } from '../db/database.js';
+import {
+  invalidFilter,
+  parseFilterExpression,
+  type CompValue,
+  type FilterNode,
+} from './scim-filter-parser.js';
+
+export { invalidFilter, type FilterNode } from './scim-filter-parser.js';
 
 /**
- * RFC 7644 §3.4.2.2 filters, parsed by scimmy, translated to one SQL condition
- * so that filtering, counting and paging all run in Postgres (a userName or
- * externalId lookup is an index probe whatever the directory's size). scimmy's
- * Filter is an OR of branches; a branch is an AND of attribute expressions;
- * `emails[type eq "work"].value` and `emails.value` become an EXISTS over the
- * elements of the multi-valued attribute.
+ * RFC 7644 §3.4.2.2 filters, parsed by scim-filter-parser.ts, translated to
+ * one SQL condition so that filtering, counting and paging all run in Postgres
+ * (a userName or externalId lookup is an index probe whatever the directory's
+ * size). `emails[type eq "work"]` and `emails.value` become an EXISTS over the
+ * elements of the multi-valued attribute; `not` is NOT COALESCE(…, false), so a
+ * comparison with an absent attribute counts as false before it is negated.
  */
 
 type AttrType = 'string' | 'boolean' | 'dateTime' | 'uuid';
@@ -41,117 +48,74 @@ export class SqlParams {
   }
 }
 
-export function invalidFilter(detail: string): InstanceType<typeof SCIMMY.Types.Error> {
-  return new SCIMMY.Types.Error(400, 'invalidFilter', detail);
-}
+type Scope =
+  /** Inside `attr[…]` on a multi-valued attribute: paths name sub-attributes of one element. */
+  | { kind: 'element'; alias: string; path: string[] }
+  /** Inside `attr[…]` on a singular complex attribute: paths are relative to it. */
+  | { kind: 'prefix'; path: string[] };
 
-type Expr = unknown[];
-type Branch = Record<string, unknown>;
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** The SQL condition for a parsed filter; parameters are appended to `sql`. */
-export function filterToSql(filter: Iterable<Branch>, resolver: FilterResolver, sql: SqlParams): string {
+/** The SQL condition for a parsed filter (scim-filter-parser.ts); parameters are appended to `sql`. */
+export function filterToSql(filter: FilterNode, resolver: FilterResolver, sql: SqlParams): string {
   let alias = 0;
   const nextAlias = () => `e${alias++}`;
 
-  const branchSql = (branch: Branch, prefix: string[], element: ElementScope | null): string => {
-    const parts = Object.entries(branch).map(([key, expr]) =>
-      entrySql([...prefix, ...splitKey(key)], expr, element),
-    );
-    if (parts.length === 0) throw invalidFilter('Empty filter expression');
-    return parts.length === 1 ? (parts[0] as string) : `(${parts.join(' AND ')})`;
-  };
-
-  const entrySql = (path: string[], expr: unknown, element: ElementScope | null): string => {
-    if (isPlainObject(expr)) {
-      const elements = element ? null : resolver.elements(path, sql);
-      if (elements) {
-        const scope: ElementScope = { alias: nextAlias(), path };
-        return `EXISTS (SELECT 1 FROM jsonb_array_elements(${elements}) AS ${scope.alias}(v) WHERE ${branchSql(expr, [], scope)})`;
-      }
-      return branchSql(expr, path, element);
-    }
-    if (!Array.isArray(expr) || expr.length === 0) throw invalidFilter('Malformed filter expression');
-    if (expr.every(Array.isArray))
-      return `(${(expr as Expr[]).map((e) => leafSql(path, e, element)).join(' AND ')})`;
-    if (expr.some((e) => isPlainObject(e) || Array.isArray(e)))
-      throw invalidFilter('Unsupported filter expression');
-    return leafSql(path, expr, element);
-  };
-
-  const leafSql = (path: string[], expr: Expr, element: ElementScope | null): string => {
-    const negate = typeof expr[0] === 'string' && expr[0].toLowerCase() === 'not';
-    const [comparator, value] = negate ? expr.slice(1) : expr;
-    if (typeof comparator !== 'string') throw invalidFilter('Missing comparison operator');
-    const op = comparator.toLowerCase();
-    const needsValue = op !== 'pr' && op !== 'np';
-    if (needsValue && (negate ? expr.length : expr.length + 1) !== 3)
-      throw invalidFilter(`Operator '${op}' needs a comparison value`);
-    let condition: string;
-    if (element) {
-      const sub = resolver.elementType(element.path, path.join('.'));
-      condition = compare(
-        {
-          sql: `(${element.alias}.v->>${sql.add(sub.name)})`,
-          type: sub.type,
-          caseExact: sub.caseExact,
-          json: true,
-        },
-        op,
-        value,
-        sql,
-      );
-    } else {
-      const elements = resolver.elements(path, sql);
-      if (elements) {
-        // `emails eq "x"` and `emails pr`: RFC 7644 §3.4.2.2 compares a multi-valued attribute by its value.
-        if (op === 'pr' || op === 'np') {
-          const present = `jsonb_array_length(${elements}) > 0`;
-          condition = op === 'pr' ? present : `NOT (${present})`;
-        } else {
-          const scope: ElementScope = { alias: nextAlias(), path };
-          const sub = resolver.elementType(path, 'value');
-          const inner = compare(
-            {
-              sql: `(${scope.alias}.v->>${sql.add(sub.name)})`,
-              type: sub.type,
-              caseExact: sub.caseExact,
-              json: true,
-            },
-            op,
-            value,
-            sql,
-          );
-          condition = `EXISTS (SELECT 1 FROM jsonb_array_elements(${elements}) AS ${scope.alias}(v) WHERE ${inner})`;
-        }
-      } else {
-        condition = compare(resolver.operand(path, sql), op, value, sql);
+  const nodeSql = (node: FilterNode, scope: Scope | null): string => {
+    switch (node.kind) {
+      case 'and':
+        return `(${nodeSql(node.left, scope)} AND ${nodeSql(node.right, scope)})`;
+      case 'or':
+        return `(${nodeSql(node.left, scope)} OR ${nodeSql(node.right, scope)})`;
+      case 'not':
+        return `NOT COALESCE(${nodeSql(node.filter, scope)}, false)`;
+      case 'present':
+        return leafSql(node.path, 'pr', null, scope);
+      case 'compare':
+        return leafSql(node.path, node.op, node.value, scope);
+      case 'valuePath': {
+        const path = scope?.kind === 'prefix' ? [...scope.path, ...node.path] : node.path;
+        if (scope?.kind === 'element')
+          throw invalidFilter('A value filter cannot contain another value filter');
+        const elements = resolver.elements(path, sql);
+        if (!elements) return nodeSql(node.filter, { kind: 'prefix', path });
+        const inner: Scope = { kind: 'element', alias: nextAlias(), path };
+        return `EXISTS (SELECT 1 FROM jsonb_array_elements(${elements}) AS ${inner.alias}(v) WHERE ${nodeSql(node.filter, inner)})`;
       }
     }
-    return negate ? `NOT COALESCE(${condition}, false)` : condition;
   };
 
-  const branches = [...filter];
-  if (branches.length === 0) throw invalidFilter('Empty filter');
-  const sqlBranches = branches.map((b) => branchSql(b, [], null));
-  return sqlBranches.length === 1 ? (sqlBranches[0] as string) : `(${sqlBranches.join(' OR ')})`;
-}
+  const elementOperand = (scope: { alias: string; path: string[] }, sub: string): Operand => {
+    const type = resolver.elementType(scope.path, sub);
+    return {
+      sql: `(${scope.alias}.v->>${sql.add(type.name)})`,
+      type: type.type,
+      caseExact: type.caseExact,
+      json: true,
+    };
+  };
 
-interface ElementScope {
-  alias: string;
-  path: string[];
-}
+  const leafSql = (relative: string[], op: string, value: CompValue, scope: Scope | null): string => {
+    if (scope?.kind === 'element') return compare(elementOperand(scope, relative.join('.')), op, value, sql);
+    const path = scope?.kind === 'prefix' ? [...scope.path, ...relative] : relative;
+    // `emails.value co "@x"`: the first multi-valued prefix ranges over its elements.
+    const first = path[0]?.toLowerCase().startsWith('urn:') ? 2 : 1;
+    for (let length = first; length <= path.length; length++) {
+      const elements = resolver.elements(path.slice(0, length), sql);
+      if (!elements) continue;
+      if (length === path.length && (op === 'pr' || op === 'np')) {
+        // RFC 7644 §3.4.2.2: `emails pr` is true when the attribute has a value.
+        const present = `jsonb_array_length(${elements}) > 0`;
+        return op === 'pr' ? present : `NOT (${present})`;
+      }
+      // `emails eq "x"` compares a multi-valued attribute by its `value` (§3.4.2.2).
+      const sub = length === path.length ? 'value' : path.slice(length).join('.');
+      const element = { alias: nextAlias(), path: path.slice(0, length) };
+      const inner = compare(elementOperand(element, sub), op, value, sql);
+      return `EXISTS (SELECT 1 FROM jsonb_array_elements(${elements}) AS ${element.alias}(v) WHERE ${inner})`;
+    }
+    return compare(resolver.operand(path, sql), op, value, sql);
+  };
 
-/** `urn:…:User:manager.value` → [urn, manager, value]; `name.givenName` → [name, givenName]. */
-function splitKey(key: string): string[] {
-  if (key.toLowerCase().startsWith('urn:')) {
-    const colon = key.lastIndexOf(':');
-    const urn = key.slice(0, colon);
-    return [urn, ...key.slice(colon + 1).split('.')];
-  }
-  return key.split('.');
+  return nodeSql(filter, null);
 }
 
 function compare(operand: Operand, op: string, value: unknown, sql: SqlParams): string {
@@ -241,14 +205,7 @@ function compareDate(operand: Operand, op: string, value: unknown, sql: SqlParam
   return `${left} ${symbol} ${sql.add(new Date(value).toISOString())}::timestamptz`;
 }
 
-/** Validates a filter string the way scimmy parses it, with clear 400 invalidFilter errors. */
-export function parseFilter(expression: string): InstanceType<typeof SCIMMY.Types.Filter> {
-  if (expression.length > 2000) throw invalidFilter('Filter is too long');
-  if (/\b(and|or|not)\s*$/i.test(expression.trim())) throw invalidFilter('Filter ends with an operator');
-  try {
-    return new SCIMMY.Types.Filter(expression);
-  } catch (error) {
-    if (error instanceof SCIMMY.Types.Error) throw error;
-    throw invalidFilter(`Malformed filter: ${expression.slice(0, 200)}`);
-  }
+/** A filter string as a tree (scim-filter-parser.ts), or 400 invalidFilter. */
+export function parseFilter(expression: string): FilterNode {
+  return parseFilterExpression(expression);
 }

@@ -17,7 +17,7 @@ import {
   type MemberRef,
 } from '../directory/groups.service.js';
 import { asContext, etagOf, notFound, ScimError, scimRun, type ScimContext } from './scim-context.js';
-import { parseFilter } from './scim-filter.js';
+import { parseFilter, type FilterNode } from './scim-filter.js';
 import { isObject, normalizePatch, requireObject } from './scim-normalize.js';
 import {
   applyPatchOp,
@@ -111,7 +111,11 @@ export class ScimGroups extends SCIMMY.Resources.Group {
     if (id === undefined) throw notFound('Group', id);
     await scimRun(c, async () => {
       const normalized = normalizePatch('Group', requireObject(message, 'PATCH'));
-      const patchOp = new SCIMMY.Messages.PatchOp(normalized as PatchOpMessage);
+      // Operations may all have vanished (null `add`s): then nothing changes.
+      const operations =
+        Array.isArray(normalized.Operations) && normalized.Operations.length === 0
+          ? []
+          : (new SCIMMY.Messages.PatchOp(normalized as PatchOpMessage).Operations as Json[]);
       const version = await c.db.withTenant(c.tenantId, async (em) => {
         const group = changeTarget(c, 'Group', id, await findGroup(em, id, { source: 'scim', lock: true }));
         const counts: MemberCounts = {
@@ -121,7 +125,7 @@ export class ScimGroups extends SCIMMY.Resources.Group {
           delta: { added: [], removed: [] },
         };
         const others: Json[] = [];
-        for (const op of patchOp.Operations as Json[]) {
+        for (const op of operations) {
           const kind = String(op.op).toLowerCase();
           if (typeof op.path === 'string' && isMembersPath(op.path)) {
             await applyMemberOp(em, c, group, kind, op.path, op.value, counts);
@@ -276,26 +280,81 @@ async function applyMemberOp(
 /** The members matched by a filter; `value eq "…"` (or an OR of them) needs no lookup. */
 async function matchingMembers(em: EntityManager, groupId: string, expression: string): Promise<string[]> {
   const filter = parseFilter(expression);
-  const branches = [...filter] as Json[];
-  const direct = branches.map((b) => {
-    const entries = Object.entries(b);
-    const expr = entries[0]?.[1];
-    return entries.length === 1 &&
-      entries[0]?.[0].toLowerCase() === 'value' &&
-      Array.isArray(expr) &&
-      expr.length === 2 &&
-      expr[0] === 'eq' &&
-      typeof expr[1] === 'string'
-      ? expr[1]
-      : null;
-  });
-  if (direct.every((v): v is string => v !== null)) return direct;
+  const direct = directValues(filter);
+  if (direct) return direct;
   const members = (await groupMembers(em, groupId)).map((m) => ({
     value: m.userId,
     display: m.displayName ?? m.userName,
     type: 'User',
   }));
-  return (filter.match(members) as { value: string }[]).map((m) => m.value);
+  return members.filter((m) => memberMatches(filter, m)).map((m) => m.value);
+}
+
+/** The ids of `value eq "a" or value eq "b"`, or null for any other filter. */
+function directValues(node: FilterNode): string[] | null {
+  if (node.kind === 'or') {
+    const left = directValues(node.left);
+    const right = directValues(node.right);
+    return left && right ? [...left, ...right] : null;
+  }
+  return node.kind === 'compare' &&
+    node.op === 'eq' &&
+    node.path.length === 1 &&
+    node.path[0]?.toLowerCase() === 'value' &&
+    typeof node.value === 'string'
+    ? [node.value]
+    : null;
+}
+
+/**
+ * One member against a members[…] value filter (RFC 7644 §3.5.2.2): `value`
+ * compares exactly (an id), `display` and `type` ignoring case (RFC 7643 §4.2).
+ */
+function memberMatches(node: FilterNode, member: Record<string, string>): boolean {
+  switch (node.kind) {
+    case 'and':
+      return memberMatches(node.left, member) && memberMatches(node.right, member);
+    case 'or':
+      return memberMatches(node.left, member) || memberMatches(node.right, member);
+    case 'not':
+      return !memberMatches(node.filter, member);
+    case 'valuePath':
+      throw new ScimError(400, 'invalidPath', 'A members filter cannot contain another value filter');
+    default: {
+      const name = node.path.join('.').toLowerCase();
+      const key = Object.keys(member).find((k) => k.toLowerCase() === name);
+      if (key === undefined) throw new ScimError(400, 'invalidPath', `Members have no attribute '${name}'`);
+      const exact = key === 'value';
+      const actual = exact ? (member[key] ?? '') : (member[key] ?? '').toLowerCase();
+      if (node.kind === 'present') return actual !== '';
+      if (typeof node.value !== 'string') return node.op === 'ne';
+      const wanted = exact ? node.value : node.value.toLowerCase();
+      return compareText(actual, node.op, wanted);
+    }
+  }
+}
+
+function compareText(actual: string, op: string, wanted: string): boolean {
+  switch (op) {
+    case 'eq':
+      return actual === wanted;
+    case 'ne':
+      return actual !== wanted;
+    case 'co':
+      return actual.includes(wanted);
+    case 'sw':
+      return actual.startsWith(wanted);
+    case 'ew':
+      return actual.endsWith(wanted);
+    case 'gt':
+      return actual > wanted;
+    case 'ge':
+      return actual >= wanted;
+    case 'lt':
+      return actual < wanted;
+    default:
+      return actual <= wanted;
+  }
 }
 
 /** displayName/externalId after the non-member operations, applied by scimmy to the group without members. */

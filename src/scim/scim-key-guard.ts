@@ -7,6 +7,7 @@ import {
   type JsonProblem,
 } from '../directory/limits.js';
 import { ScimError } from './scim-context.js';
+import { tokenizeFilter } from './scim-filter-parser.js';
 
 /**
  * No client string becomes an object key path (issue 8, defect 2). scimmy
@@ -31,8 +32,8 @@ const MAX_EXPRESSION = 2000;
 
 /**
  * scimmy's own filter lexicon (scimmy/dist/lib/types.js `lexicon`, v1.3.5),
- * so that what we take for a quoted value is exactly what scimmy takes for
- * one (its strings end at the first `"`, escapes or not), and every word it
+ * for what scimmy still parses (PATCH paths, `attributes`), so that what we
+ * take for a quoted value is exactly what scimmy takes for one (its strings end at the first `"`, escapes or not), and every word it
  * could read as an attribute name is one we check. Groups `( … )` and value
  * filters `[ … ]` are scanned again inside, as scimmy parses them again.
  */
@@ -83,10 +84,18 @@ function checkText(value: string, scimType: Refusal, what: string): void {
     throw new ScimError(400, scimType, `The ${what} contains a NUL character or an unpaired surrogate`);
 }
 
-/** A `filter` (query or /.search body): 400 invalidFilter when it names a prototype key. */
+/**
+ * A `filter` (query or /.search body): 400 invalidFilter when it names a
+ * prototype key. Filters are read by our own parser (scim-filter-parser.ts),
+ * never by scimmy, so its tokenizer says what is a quoted value and what is a
+ * word (an attribute path or a keyword): every word is checked.
+ */
 export function checkFilter(filter: string): void {
   checkText(filter, 'invalidFilter', 'filter');
-  scanExpression(filter, 'invalidFilter', 'filter');
+  for (const token of tokenizeFilter(filter)) {
+    if ((token.kind === 'word' || token.kind === 'subAttr') && hasForbiddenSegment(token.text))
+      throw new ScimError(400, 'invalidFilter', 'The filter names a forbidden attribute');
+  }
 }
 
 /** A PATCH `path`, `sortBy` or one entry of `attributes`: 400 invalidPath when it names a prototype key. */
@@ -95,9 +104,46 @@ export function checkAttributePath(path: string, what = 'path'): void {
   scanExpression(path, 'invalidPath', what);
 }
 
+/**
+ * `emails[type eq "work"]` in `attributes` (Microsoft's SCIM validator sends
+ * it): RFC 7644 §3.4.2.5 lists attribute names only, so the value filter is
+ * dropped (`dropFilters`) and the attribute returned whole. Commas inside
+ * `[…]` or a quoted string do not separate entries.
+ */
+export function attributeEntries(value: string, dropFilters: boolean): string[] {
+  const entries: string[] = [];
+  let current = '';
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i] as string;
+    if (quoted) {
+      if (!dropFilters) current += ch + (ch === '\\' ? (value[i + 1] ?? '') : '');
+      if (ch === '\\') i++;
+      else if (ch === '"') quoted = false;
+      continue;
+    }
+    if (ch === ',' && depth === 0) {
+      entries.push(current);
+      current = '';
+      continue;
+    }
+    if (ch === '"' && depth > 0) quoted = true;
+    else if (ch === '[') depth++;
+    else if (ch === ']' && depth > 0) depth--;
+    else if (depth === 0) {
+      current += ch;
+      continue;
+    }
+    if (!dropFilters) current += ch;
+  }
+  entries.push(current);
+  return entries.map((e) => e.trim());
+}
+
 /** `attributes` / `excludedAttributes`: a comma-separated string (query) or a list (/.search body). */
 function checkAttributeList(value: unknown, what: string): void {
-  const list = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : [];
+  const list = Array.isArray(value) ? value : typeof value === 'string' ? attributeEntries(value, false) : [];
   for (const entry of list) if (typeof entry === 'string') checkAttributePath(entry.trim(), what);
 }
 

@@ -133,40 +133,35 @@ export function checkSchemas(kind: 'User' | 'Group', body: Json): Json {
   return { ...body, schemas: schemas.filter((s) => known.includes(lower(s))) };
 }
 
-const keyOf = (body: Json, name: string) => Object.keys(body).find((k) => lower(k) === lower(name));
+/** Names of the attributes a client cannot set: readOnly in the schema (scimmy: `mutable: false`). */
+function readOnlyNames(kind: 'User' | 'Group'): Set<string> {
+  const names = attributesOf(kind)
+    .filter((a): a is Attribute => a instanceof SCIMMY.Types.Attribute && a.config.mutable === false)
+    .map((a) => lower(a.name));
+  return new Set(['id', 'meta', ...(kind === 'User' ? ['groups'] : []), ...names]);
+}
 
 /**
- * The read-only attributes of a POST/PUT body (RFC 7643 §3.1, §4.1.2): `id` is
- * assigned by the server (a POST may not set it, a PUT may only repeat it);
- * `meta` is ignored; `groups` is managed through /Groups, so a POST that sets
- * memberships is refused, while a PUT echoing them back (Okta does) is ignored.
+ * RFC 7644 §3.3 (POST) and §3.5.1 (PUT): attributes whose mutability is
+ * readOnly "SHALL be ignored". A client-sent `id`, `meta` or `groups` (or any
+ * other readOnly attribute) is dropped and the server's values stay; the
+ * request goes on. Memberships change through /Groups.
  */
-export function stripReadOnly(body: Json, mode: 'create' | 'replace', pathId?: string): Json {
-  const out = { ...body };
-  const id = keyOf(out, 'id');
-  if (id !== undefined) {
-    const value = out[id];
-    if (mode === 'create' || typeof value !== 'string' || lower(value) !== lower(pathId ?? ''))
-      throw new ScimError(
-        400,
-        'mutability',
-        "Attribute 'id' is assigned by the service provider and is read-only",
-      );
-    delete out[id];
-  }
-  const meta = keyOf(out, 'meta');
-  if (meta !== undefined) delete out[meta];
-  const groups = keyOf(out, 'groups');
-  if (groups !== undefined) {
-    const value = out[groups];
-    if (mode === 'create' && Array.isArray(value) && value.length > 0)
-      throw new ScimError(
-        400,
-        'mutability',
-        "Attribute 'groups' is read-only: change memberships through /Groups",
-      );
-    delete out[groups];
-  }
+export function stripReadOnly(kind: 'User' | 'Group', body: Json): Json {
+  const readOnly = readOnlyNames(kind);
+  return Object.fromEntries(Object.entries(body).filter(([key]) => !readOnly.has(lower(key))));
+}
+
+/**
+ * RFC 7643 §2.5: `null` is "unassigned", the same as leaving the attribute
+ * out (Entra sends `"phoneNumbers": null`, `"addresses": null`, …). Object
+ * keys whose value is null and null elements of lists are dropped, at any depth.
+ */
+export function dropNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.filter((v) => v !== null).map(dropNulls);
+  if (!isObject(value)) return value;
+  const out: Json = {};
+  for (const [key, v] of Object.entries(value)) if (v !== null) out[key] = dropNulls(v);
   return out;
 }
 
@@ -179,9 +174,10 @@ export function requireObject(body: unknown, what: string): Json {
 const stripCoreUrn = (kind: 'User' | 'Group', path: string) =>
   path.replace(new RegExp(`^${kind === 'User' ? CORE_USER : CORE_GROUP}:`, 'i'), '');
 
+/** RFC 7644 §3.5.2: an operation on a readOnly attribute is 400 mutability (ignored only on POST/PUT). */
 function checkWritable(kind: 'User' | 'Group', path: string): void {
-  const head = lower(stripCoreUrn(kind, path)).split(/[.[]/)[0];
-  if (head === 'meta' || (kind === 'User' && head === 'groups'))
+  const head = lower(stripCoreUrn(kind, path)).split(/[.[]/)[0] ?? '';
+  if (head !== 'id' && readOnlyNames(kind).has(head))
     throw new ScimError(400, 'mutability', `Attribute '${head}' is read-only`);
 }
 
@@ -193,7 +189,44 @@ function checkWritable(kind: 'User' | 'Group', path: string): void {
 export function normalizePatch(kind: 'User' | 'Group', message: Json): Json {
   const operations = message.Operations;
   if (!Array.isArray(operations)) return message;
-  return { ...message, Operations: operations.map((op) => normalizeOperation(kind, op)) };
+  if (operations.length === 0)
+    throw new ScimError(400, 'invalidValue', 'A PatchOp needs at least one operation (RFC 7644 §3.5.2)');
+  return {
+    ...message,
+    Operations: operations.flatMap(withoutNulls).map((op) => normalizeOperation(kind, op)),
+  };
+}
+
+/**
+ * RFC 7643 §2.5 in a PatchOp: `null` is unassigned. `replace` with a null
+ * value removes what the path names; `add` of null adds nothing (the
+ * operation is dropped); in a value object, a null attribute is removed by
+ * `replace` (a `remove` of its path) and skipped by `add`. Null list elements
+ * are dropped. An operation left with nothing to do disappears; a PatchOp
+ * whose operations all disappeared changes nothing.
+ */
+function withoutNulls(op: unknown): unknown[] {
+  if (!isObject(op)) return [op];
+  const name = typeof op.op === 'string' ? lower(op.op) : '';
+  if (name !== 'add' && name !== 'replace') return [op];
+  const valueKey = Object.keys(op).find((k) => lower(k) === 'value');
+  const value = valueKey === undefined ? undefined : op[valueKey];
+  const path = typeof op.path === 'string' ? op.path : undefined;
+  if (value === null && valueKey !== undefined) {
+    if (name === 'add') return [];
+    const rest = Object.fromEntries(Object.entries(op).filter(([k]) => k !== valueKey));
+    return path === undefined ? [op] : [{ ...rest, op: 'remove' }];
+  }
+  if (!isObject(value)) return [{ ...op, ...(valueKey ? { [valueKey]: dropNulls(value) } : {}) }];
+  // A value object: attribute names (no path) or sub-attributes of a plain attribute path.
+  const nulls = Object.keys(value).filter((k) => value[k] === null);
+  const kept = dropNulls(value) as Json;
+  const canRemove = name === 'replace' && (path === undefined || !/[[\]]/.test(path));
+  const removals = canRemove
+    ? nulls.map((k) => ({ op: 'remove', path: path === undefined ? k : `${path}.${k}` }))
+    : [];
+  const emptied = nulls.length > 0 && Object.keys(kept).length === 0;
+  return [...(emptied ? [] : [{ ...op, [valueKey as string]: kept }]), ...removals];
 }
 
 function normalizeOperation(kind: 'User' | 'Group', op: unknown): unknown {

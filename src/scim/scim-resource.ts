@@ -10,7 +10,13 @@ import {
 } from './scim-context.js';
 import { filterToSql, SqlParams, type FilterResolver } from './scim-filter.js';
 import { listResponse, pageOf, plain, withSchemas } from './scim-list.js';
-import { checkSchemas, normalizeResource, requireObject, stripReadOnly } from './scim-normalize.js';
+import {
+  checkSchemas,
+  dropNulls,
+  normalizeResource,
+  requireObject,
+  stripReadOnly,
+} from './scim-normalize.js';
 
 /**
  * The scimmy wiring /Users and /Groups share: reading one resource or a page
@@ -27,10 +33,7 @@ type SchemaOf<T extends ResourceType> = InstanceType<(typeof SCHEMAS)[T]>;
 const ENDPOINTS: Record<ResourceType, string> = { User: 'Users', Group: 'Groups' };
 
 /** What scimmy parsed from the request (`this` in a resource class). */
-type ResourceRequest = Pick<
-  InstanceType<typeof SCIMMY.Resources.User>,
-  'id' | 'filter' | 'constraints' | 'attributes'
->;
+type ResourceRequest = Pick<InstanceType<typeof SCIMMY.Resources.User>, 'id' | 'constraints' | 'attributes'>;
 
 export interface ResourceReader<T, R> {
   type: ResourceType;
@@ -63,7 +66,7 @@ export async function readResources<T, R extends InstanceType<typeof SCIMMY.Type
   }
   const page = pageOf(request.constraints, c.maxPageSize);
   const params = new SqlParams();
-  const where = request.filter ? filterToSql(request.filter, reader.filterResolver, params) : 'true';
+  const where = c.filter ? filterToSql(c.filter, reader.filterResolver, params) : 'true';
   const { total, items } = await c.db.withTenant(c.tenantId, (em) =>
     reader.findPage(em, { where, params: params.values, ...page }),
   );
@@ -75,18 +78,22 @@ export async function readResources<T, R extends InstanceType<typeof SCIMMY.Type
 }
 
 /**
- * A POST or PUT body (RFC 7644 §3.3, §3.5.1) checked, stripped of read-only
- * attributes, normalised and validated by scimmy's schema. `sent` is the body
- * as the client sent it (after the schemas check), for what a PUT omitted.
+ * A POST or PUT body (RFC 7644 §3.3, §3.5.1) checked, its nulls dropped
+ * (unassigned, RFC 7643 §2.5), stripped of read-only attributes (ignored,
+ * §3.3), normalised and validated by scimmy's schema. `sent` is the body as
+ * the client sent it (after the schemas check), for what a PUT omitted.
  */
 export function inboundResource(
   type: ResourceType,
   instance: unknown,
   id: string | undefined,
 ): { resource: Json; sent: Json } {
-  const sent = checkSchemas(type, requireObject(instance, id ? 'PUT' : 'POST'));
-  const body = normalizeResource(type, stripReadOnly(sent, id ? 'replace' : 'create', id));
-  return { resource: validateInbound(type, body), sent };
+  const body = requireObject(instance, id ? 'PUT' : 'POST');
+  const sent = checkSchemas(type, dropNulls(body) as Json);
+  const resource = validateInbound(type, normalizeResource(type, stripReadOnly(type, sent)));
+  // A key sent as null stays in `sent`: for a PUT it names what to clear (RFC 7643 §2.5).
+  for (const [key, value] of Object.entries(body)) if (value === null && !(key in sent)) sent[key] = null;
+  return { resource, sent };
 }
 
 /** A representation validated (and coerced) by scimmy's schema as coming in; a TypeError is a 400. */
@@ -132,6 +139,8 @@ export async function applyPatchOp(
   message: PatchOpMessage,
 ): Promise<Json> {
   let patched: Json = plain(current);
+  // Every operation was a null `add` (scim-normalize.ts withoutNulls): nothing changes.
+  if (Array.isArray(message?.Operations) && message.Operations.length === 0) return patched;
   try {
     await new SCIMMY.Messages.PatchOp(message).apply(current, (target) => {
       patched = plain(target);

@@ -7,15 +7,16 @@ import type { Config } from '../config/config.js';
 import { isUuid, type Database } from '../db/database.js';
 import type { NotificationBus } from '../db/notification-bus.js';
 import { fromBodyParserError, UNAVAILABLE_MESSAGE } from '../http/error-handler.js';
-import { isDatabaseUnavailable } from '../db/pg-errors.js';
+import { sharedLimiterOptions } from '../http/rate-limit-store.js';
 import { scimAuthentication, ScimTokenVerifier } from './scim-auth.js';
+import { discoveryIsReadOnly, scimBodyParser } from './scim-body.js';
 import { ScimError, type ScimContext } from './scim-context.js';
 import { discoveryRouter } from './scim-discovery.js';
-import { parseFilter } from './scim-filter.js';
-import { scimKeyGuard } from './scim-key-guard.js';
-import { declareScimResources, resetScimConfig } from './scim-setup.js';
-import { sharedLimiterOptions } from '../http/rate-limit-store.js';
+import { parseFilter, type FilterNode } from './scim-filter.js';
+import { attributeEntries, scimKeyGuard } from './scim-key-guard.js';
 import { scimRequestLog } from './scim-request-log.js';
+import { declareScimResources, resetScimConfig } from './scim-setup.js';
+import { isDatabaseUnavailable } from '../db/pg-errors.js';
 
 export interface ScimRouterDeps {
   config: Config;
@@ -77,6 +78,10 @@ export function scimRouter(deps: ScimRouterDeps): Router {
         ),
     }),
   );
+  // Before the body is read: a discovery endpoint answers 405 whatever the body (issue 10).
+  router.use(discoveryIsReadOnly);
+  // The app mounts SCIM before its own body parsers: SCIM reads JSON under any JSON or no Content-Type.
+  router.use(scimBodyParser(deps.config.bodyLimit));
   // Issue 8: no client string becomes an object key path, before scimmy sees any of it.
   router.use(scimKeyGuard);
   router.use(validateRequest);
@@ -106,6 +111,7 @@ export function scimRouter(deps: ScimRouterDeps): Router {
           sourceIp: req.ip,
           ifMatch: req.header('if-match'),
           maxPageSize: scim.maxPageSize,
+          filter: filterOf(req),
           setHeader: (name, value) => req.res?.setHeader(name, value),
           logError: (error) =>
             req.log?.error({ err: error, request_id: req.requestId }, 'SCIM request failed'),
@@ -140,6 +146,8 @@ export const scimErrorHandler: ErrorRequestHandler = (error: unknown, req, res, 
   if (error instanceof ScimError)
     return sendError(res, error.status, error.scimType || undefined, error.message);
   const parse = fromBodyParserError(error);
+  if ((error as { type?: unknown } | null)?.type === 'charset.unsupported')
+    return sendError(res, 415, undefined, 'Unsupported charset: send UTF-8 JSON');
   if (parse?.code === 'bad_request') return sendError(res, 400, 'invalidSyntax', parse.message);
   if (parse?.code === 'payload_too_large') return sendError(res, 413, undefined, parse.message);
   if (isDatabaseUnavailable(error)) return sendError(res, 503, undefined, UNAVAILABLE_MESSAGE);
@@ -180,21 +188,28 @@ function failedAuthLimiter(limit: number, windowMs: number): RequestHandler {
 
 const RESOURCE_PATH = /^\/(Users|Groups)(?:\/([^/]+))?\/?$/i;
 
+/** Filters parsed by validateRequest, for the `context` callback (scimmy never sees the string). */
+const FILTERS = new WeakMap<Request, FilterNode>();
+const filterOf = (req: Request): FilterNode | undefined => FILTERS.get(req);
+
 /** Refuses what scimmy would misread (RFC 7644 §3.4.2): ids, filters, paging and attribute lists. */
 const validateRequest: RequestHandler = (req, _res, next) => {
   const m = RESOURCE_PATH.exec(req.path);
+  const search = req.method === 'POST' && (m ? m[2] === '.search' : /^\/\.search\/?$/.test(req.path));
   if (m) {
     const id = m[2];
     if (id !== undefined && id !== '.search' && !isUuid(id))
       throw new ScimError(404, '', `${m[1] === 'Users' ? 'User' : 'Group'} ${id.slice(0, 100)} not found`);
     // Every method takes ?attributes= (RFC 7644 §3.9), and scimmy parses it for one resource too.
-    validateListParams(req.query, false);
-    if (req.method === 'POST' && id === '.search') validateListParams(bodyOf(req), true);
-  } else if (req.method === 'POST' && /^\/\.search\/?$/.test(req.path)) {
-    validateListParams(bodyOf(req), true);
+    keepFilter(req, validateListParams(req.query, false));
   }
+  if (search) keepFilter(req, validateListParams(bodyOf(req), true));
   next();
 };
+
+function keepFilter(req: Request, filter: FilterNode | undefined): void {
+  if (filter) FILTERS.set(req, filter);
+}
 
 const bodyOf = (req: Request): Record<string, unknown> =>
   typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {};
@@ -216,7 +231,12 @@ function checkAttributeFilter(list: string[], op: 'pr' | 'np', key: string): voi
   }
 }
 
-function validateListParams(params: Record<string, unknown>, json: boolean): void {
+/**
+ * The list parameters of a query (`json` false) or a /.search body: checked,
+ * `attributes` rewritten without value filters (scimmy reads them next), and
+ * the filter parsed and taken out of scimmy's way. Returns the parsed filter.
+ */
+function validateListParams(params: Record<string, unknown>, json: boolean): FilterNode | undefined {
   for (const key of ['filter', 'attributes', 'excludedAttributes', 'sortBy', 'sortOrder']) {
     const value = params[key];
     if (value === undefined) continue;
@@ -224,13 +244,18 @@ function validateListParams(params: Record<string, unknown>, json: boolean): voi
     if (typeof value !== 'string')
       throw new ScimError(400, 'invalidValue', `'${key}' must be given once, as a string`);
   }
-  if (typeof params.filter === 'string') parseFilter(params.filter);
   for (const key of ['attributes', 'excludedAttributes']) {
     const value = params[key];
-    const list = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : [];
+    const list: unknown[] = Array.isArray(value)
+      ? (value as unknown[]).map((a) => (typeof a === 'string' ? attributeEntries(a, true).join(',') : a))
+      : typeof value === 'string'
+        ? attributeEntries(value, true)
+        : [];
     if (list.some((a) => typeof a !== 'string' || !ATTRIBUTE_NAME.test(a.trim())))
       throw new ScimError(400, 'invalidValue', `'${key}' must be a comma-separated list of attribute names`);
     if (list.length > 0) checkAttributeFilter(list as string[], key === 'attributes' ? 'pr' : 'np', key);
+    if (typeof value === 'string') params[key] = list.join(',');
+    else if (Array.isArray(value)) params[key] = list;
   }
   for (const key of ['startIndex', 'count']) {
     const value = params[key];
@@ -244,4 +269,8 @@ function validateListParams(params: Record<string, unknown>, json: boolean): voi
         key === 'count' ? "'count' must be a non-negative integer" : "'startIndex' must be an integer",
       );
   }
+  if (typeof params.filter !== 'string') return undefined;
+  const filter = parseFilter(params.filter);
+  delete params.filter;
+  return filter;
 }
