@@ -42,8 +42,9 @@ async function main(): Promise<void> {
     logger.info({ migrations: runtime.migrationsApplied }, 'migrations applied');
 
   // This node's LISTEN connection: revocations and SCIM-token revocations reach it from every node.
+  // LISTEN needs a session of its own: behind PgBouncer in transaction mode, a direct URL (docs/operations.md).
   const notifications = new NotificationBus({
-    url: runtime.appUrl,
+    url: config.databaseListenUrl ?? runtime.appUrl,
     onError: (err) => logger.warn({ err }, 'notification bus error'),
   });
   await notifications.start();
