@@ -61,6 +61,8 @@ const ANYWHERE = new Set(['src/db/resolvers.ts']);
 /** Mechanisms in db/ that run SQL on a table someone else names ("(dynamic)" only). */
 const MECHANISMS: Record<string, string> = {
   'src/db/outbox-worker.ts': 'the outbox mechanism; its owner (sessions, webhooks) passes the table',
+  'src/db/outbox-deliveries.ts':
+    'listing and re-sending outbox rows; its owner (sessions, webhooks) names the table',
   'src/db/database.ts': "TypeORM's migrations table, not a table of the model",
 };
 

@@ -23,9 +23,9 @@ let acme: { tenantId: string; connectionId: string };
 let globex: { tenantId: string; connectionId: string };
 let acmeToken: string;
 /** Globex's resources, created by the operator. */
-const g = { domainId: '', mappingId: '', scimTokenId: '' };
+const g = { domainId: '', mappingId: '', scimTokenId: '', deliveryId: '' };
 /** Acme's own resources, for requests that mix Acme's path with Globex's ids. */
-const a = { domainId: '', mappingId: '', scimTokenId: '' };
+const a = { domainId: '', mappingId: '', scimTokenId: '', deliveryId: '' };
 
 async function asOperator(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   const res = await s.admin(s.gh.secrets.adminToken, method, path, body);
@@ -46,6 +46,16 @@ async function seed(tenantId: string, domain: string, into: typeof g) {
   into.scimTokenId = String(
     (await asOperator('POST', `/tenants/${tenantId}/scim-tokens`, { description: 'okta' })).id,
   );
+  // A webhook delivery the outbox gave up on (what POST …/deliveries/webhooks/{id}/retry acts on).
+  const [app] = await t.asOwner<{ id: string }>('SELECT id FROM apps ORDER BY created_at LIMIT 1');
+  const [row] = await t.db.withTenant(tenantId, (em) =>
+    em.query<{ id: string }[]>(
+      `INSERT INTO webhook_outbox (tenant_id, event_id, event_type, app_id, payload, status, attempts, last_error)
+       VALUES ($1, gen_random_uuid(), 'user.created', $2, '{}', 'failed', 10, 'HTTP 500') RETURNING id`,
+      [tenantId, app?.id],
+    ),
+  );
+  into.deliveryId = String(row?.id);
 }
 
 beforeAll(async () => {
@@ -85,6 +95,8 @@ function tenantRoutes(tenantId: string, ids: typeof g & { connectionId: string }
     ['POST', `${base}/scim-tokens`, { description: 'pwned' }],
     ['GET', `${base}/scim-tokens`],
     ['GET', `${base}/scim-requests`],
+    ['GET', `${base}/deliveries/webhooks`],
+    ['POST', `${base}/deliveries/webhooks/${ids.deliveryId}/retry`],
     ['DELETE', `${base}/scim-tokens/${ids.scimTokenId}`],
     ['GET', `${base}/audit-events`],
     ['GET', `${base}/audit-events/verify`],
@@ -119,6 +131,8 @@ function template([method, path]: Call): string {
   const parts = path.split('/');
   const out = parts.map((part, i) => {
     const prev = parts[i - 1];
+    if (prev === 'deliveries') return ':kind';
+    if (parts[i - 2] === 'deliveries' && /^[0-9a-f-]{36}$/.test(part)) return ':deliveryId';
     return /^[0-9a-f-]{36}$/.test(part) && prev ? (names[prev] ?? part) : part;
   });
   return `${method} /admin/v1${out.join('/')}`;
@@ -158,9 +172,10 @@ describe("tenant A's admin, with a genuine admin-console token, on tenant B", ()
   it("refuses B's domains, role mappings, SCIM tokens and connections addressed under A's own path", async () => {
     const before = await tenantSnapshot(t, globex.tenantId);
     const mixed = tenantRoutes(acme.tenantId, { ...g, connectionId: globex.connectionId }).filter(
-      ([, path]) => /\/(domains|role-mappings|scim-tokens|connections)\/[0-9a-f-]{36}/.test(path),
+      ([, path]) =>
+        /\/(domains|role-mappings|scim-tokens|connections|deliveries\/webhooks)\/[0-9a-f-]{36}/.test(path),
     );
-    expect(mixed).toHaveLength(9);
+    expect(mixed).toHaveLength(10);
     for (const call of mixed) await expectNotFound(call);
     expect(await tenantSnapshot(t, globex.tenantId)).toEqual(before);
   });

@@ -91,6 +91,8 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
     ...admin(ADMIN_ALL),
     { file: 'test/scim/request-log.test.ts', test: REQUEST_LOG_CROSS_TENANT },
   ],
+  'GET /admin/v1/tenants/:tenantId/deliveries/:kind': admin(ADMIN_ALL),
+  'POST /admin/v1/tenants/:tenantId/deliveries/:kind/:deliveryId/retry': admin(ADMIN_ALL, ADMIN_MIXED),
   'POST /admin/v1/tenants/:tenantId/connections': admin(ADMIN_ALL),
   'GET /admin/v1/tenants/:tenantId/connections': admin(ADMIN_ALL),
   'GET /admin/v1/tenants/:tenantId/connections/:connectionId': [
