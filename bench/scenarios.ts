@@ -3,9 +3,11 @@ import { withTenantScenario } from './scenarios/with-tenant.js';
 import { samlAcsScenario } from './scenarios/saml-acs.js';
 import { scimProvisioningScenario } from './scenarios/scim-provisioning.js';
 import { scimFilterScenario } from './scenarios/scim-filter.js';
+import { scimLargeGroupsScenario } from './scenarios/scim-large-groups.js';
 import { scimRevocationScenario } from './scenarios/scim-revocation.js';
 import { tokensCodeExchangeScenario } from './scenarios/tokens-code-exchange.js';
 import { tokensVerifyScenario } from './scenarios/tokens-verify.js';
+import { databaseOutage } from './scenarios/database-outage.js';
 
 /** Every benchmark scenario; `npm run bench -- <name>` runs the ones whose name contains <name>. */
 export const SCENARIOS: Scenario[] = [
@@ -13,7 +15,9 @@ export const SCENARIOS: Scenario[] = [
   samlAcsScenario,
   scimProvisioningScenario,
   scimFilterScenario,
+  scimLargeGroupsScenario,
   scimRevocationScenario,
   tokensCodeExchangeScenario,
   tokensVerifyScenario,
+  databaseOutage,
 ];

@@ -50,6 +50,9 @@ function isUnavailableSqlState(code: unknown): boolean {
 const UNREACHABLE_MESSAGE =
   /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated unexpectedly)/;
 
+/** TypeORM's errors for a statement on a query runner released under it (the connection died). */
+const RELEASED_RUNNER = new Set(['QueryRunnerAlreadyReleasedError', 'QueryRunnerProviderAlreadyReleasedError']);
+
 /**
  * Is this error the database being unreachable (down, restarting, refusing
  * connections, the connection cut mid-query)? Such a request is answered 503
@@ -63,6 +66,9 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (typeof e.code === 'string' && UNREACHABLE_ERRNO.has(e.code)) return true;
   if (isUnavailableSqlState(e.code)) return true;
   if (typeof e.message === 'string' && UNREACHABLE_MESSAGE.test(e.message)) return true;
+  // TypeORM releases a query runner whose connection died mid-transaction; the transaction's
+  // next statement (often its COMMIT) then fails with one of these instead of the socket error.
+  if (error instanceof Error && RELEASED_RUNNER.has(error.name)) return true;
   if (error instanceof AggregateError && error.errors.some((x) => isDatabaseUnavailable(x, depth + 1)))
     return true;
   return isDatabaseUnavailable(e.driverError, depth + 1) || isDatabaseUnavailable(e.cause, depth + 1);
