@@ -139,8 +139,10 @@ describe('deliveries', () => {
   it("lets the tenant's own admin read and retry, and answers another tenant's admin 404 changing nothing", async () => {
     const other = await a.createTenant('globex', 'Globex');
     const before = await outboxRows(t.db, tenantId);
-    const [row] = before;
-    const id = String(row?.id);
+    const [listed] = (await a.op().get(`/admin/v1/tenants/${tenantId}/deliveries/webhooks`)).body.data as {
+      id: string;
+    }[];
+    const id = String(listed?.id);
     await a
       .tenantAdmin(tenantId, 'root')
       .get(`/admin/v1/tenants/${tenantId}/deliveries/webhooks`)
