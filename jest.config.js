@@ -21,6 +21,8 @@ export default {
   // NodeNext source imports './x.js'; jest resolves the .ts file.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+  // The multi-node test needs haproxy and starts its own cluster: npm run test:interop (jest.interop.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/interop/'],
   globalSetup: '<rootDir>/test/support/global-setup.js',
   globalTeardown: '<rootDir>/test/support/global-teardown.js',
   testTimeout: 60000,
