@@ -137,7 +137,7 @@ export async function deleteDomain(
  * Marks a domain verified: by its TXT record (looked up outside any
  * transaction), or manually by the operator. A domain is verified by one
  * tenant at most: checked first through the resolver, and enforced by the
- * unique partial index on verified domains when two tenants race.
+ * claim a trigger writes into domain_claims (primary key domains_verified_domain_key) when two tenants race.
  */
 export async function verifyDomain(
   db: Database,
