@@ -182,6 +182,14 @@ export const configSchema = z
     GATEHOUSE_SCIM_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
     /** Days a SCIM request stays in the provisioning log (src/scim/scim-request-log.ts); 0: not logged. */
     GATEHOUSE_SCIM_REQUEST_LOG_DAYS: z.coerce.number().int().min(0).max(3650).default(14),
+    /** RFC 7644 §3.7.4: the largest /Bulk request, in operations and in bytes (src/scim/scim-bulk.ts). */
+    GATEHOUSE_SCIM_BULK_MAX_OPERATIONS: z.coerce.number().int().min(1).max(10_000).default(1000),
+    GATEHOUSE_SCIM_BULK_MAX_PAYLOAD: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
     GATEHOUSE_BACKCHANNEL_LOGOUT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
     GATEHOUSE_BACKCHANNEL_LOGOUT_TIMEOUT: z.coerce.number().int().positive().max(60).default(5),
     GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
@@ -276,6 +284,9 @@ export const configSchema = z
         authFailureLimit: env.GATEHOUSE_SCIM_AUTH_FAILURE_LIMIT,
         /** Days each request is kept in the tenant's provisioning log; 0 turns the log off. */
         requestLogDays: env.GATEHOUSE_SCIM_REQUEST_LOG_DAYS,
+        /** /Bulk limits (RFC 7644 §3.7.4), advertised in ServiceProviderConfig: past them 413. */
+        bulkMaxOperations: env.GATEHOUSE_SCIM_BULK_MAX_OPERATIONS,
+        bulkMaxPayloadBytes: env.GATEHOUSE_SCIM_BULK_MAX_PAYLOAD,
       },
       /** OIDC Back-Channel Logout delivery (src/sessions/backchannel-logout.ts). */
       backchannelLogout: {

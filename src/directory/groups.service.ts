@@ -326,13 +326,14 @@ export const USER_SCIM_GROUPS_SQL = `(SELECT COALESCE(jsonb_agg(jsonb_build_obje
 export const GROUP_MEMBERS_SQL = `(SELECT COALESCE(jsonb_agg(jsonb_build_object('value', gm.user_id::text, 'type', 'User')),
   '[]'::jsonb) FROM group_members gm WHERE gm.tenant_id = g.tenant_id AND gm.group_id = g.id)`;
 
-/** A group's members (live users), in a stable order. */
-export async function groupMembers(em: EntityManager, groupId: string): Promise<MemberRef[]> {
+/** A group's members (live users), in a stable order; the first `limit` of them when given. */
+export async function groupMembers(em: EntityManager, groupId: string, limit?: number): Promise<MemberRef[]> {
+  // Ordered by gm.user_id (= u.id) so that a limit stops the primary-key scan early.
   const rows = await em.query<{ id: string; user_name: string; display_name: string | null }[]>(
     `SELECT u.id, u.user_name, u.display_name FROM group_members gm
        JOIN users u ON u.tenant_id = gm.tenant_id AND u.id = gm.user_id
-      WHERE gm.group_id = $1 AND u.status <> 'deleted' ORDER BY u.id`,
-    [groupId],
+      WHERE gm.group_id = $1 AND u.status <> 'deleted' ORDER BY gm.user_id LIMIT $2`,
+    [groupId, limit ?? null],
   );
   return rows.map((r) => ({ userId: r.id, userName: r.user_name, displayName: r.display_name }));
 }
@@ -360,13 +361,21 @@ export async function groupsOfUsers(
 /** A page of groups of one source matching a SQL condition on alias `g` (positional parameters). */
 export async function listGroups(
   em: EntityManager,
-  query: { source: GroupSource; where: string; params: unknown[]; offset: number; limit: number },
+  query: {
+    source: GroupSource;
+    where: string;
+    params: unknown[];
+    /** An ORDER BY list on alias `g` (scim-filter.ts sortToSql); by id when absent. */
+    orderBy?: string;
+    offset: number;
+    limit: number;
+  },
 ): Promise<{ total: number; groups: Group[] }> {
   const n = query.params.length;
   const where = `g.source = $${n + 1} AND (${query.where})`;
   const rows = await em.query<(RawGroup & { total: string })[]>(
     `SELECT g.*, count(*) OVER () AS total FROM groups g WHERE ${where}
-      ORDER BY g.id LIMIT $${n + 2} OFFSET $${n + 3}`,
+      ORDER BY ${query.orderBy ?? 'g.id'} LIMIT $${n + 2} OFFSET $${n + 3}`,
     [...query.params, query.source, query.limit, query.offset],
   );
   let total = Number(rows[0]?.total ?? 0);

@@ -235,13 +235,13 @@ export async function setUserStatus(
 /** A page of live users matching a SQL condition on alias `u` (positional parameters). */
 export async function listUsers(
   em: EntityManager,
-  query: { where: string; params: unknown[]; offset: number; limit: number },
+  query: { where: string; params: unknown[]; orderBy?: string; offset: number; limit: number },
 ): Promise<{ total: number; users: User[] }> {
   const n = query.params.length;
   const where = `u.status <> 'deleted' AND (${query.where})`;
   const rows = await em.query<(RawUser & { total: string })[]>(
     `SELECT u.*, count(*) OVER () AS total FROM users u WHERE ${where}
-      ORDER BY u.id LIMIT $${n + 1} OFFSET $${n + 2}`,
+      ORDER BY ${query.orderBy ?? 'u.id'} LIMIT $${n + 1} OFFSET $${n + 2}`,
     [...query.params, query.limit, query.offset],
   );
   let total = Number(rows[0]?.total ?? 0);

@@ -12,6 +12,8 @@ import { listResponse } from './scim-list.js';
 export function discoveryRouter(options: {
   baseUrlOf: (req: Request) => string;
   maxPageSize: number;
+  /** /Bulk limits (RFC 7644 §3.7.4), advertised as enforced by scim-bulk.ts. */
+  bulk: BulkLimits;
 }): Router {
   const router = Router({ mergeParams: true });
 
@@ -19,7 +21,7 @@ export function discoveryRouter(options: {
     const base = options.baseUrlOf(req);
     res.send(
       new SCIMMY.Schemas.ServiceProviderConfig(
-        serviceProviderConfig(options.maxPageSize),
+        serviceProviderConfig(options.maxPageSize, options.bulk),
         `${base}/ServiceProviderConfig`,
       ),
     );
@@ -56,6 +58,12 @@ export function discoveryRouter(options: {
   return router;
 }
 
+/** RFC 7643 §5 `bulk`: the most operations and bytes one /Bulk request may carry. */
+export interface BulkLimits {
+  maxOperations: number;
+  maxPayloadSize: number;
+}
+
 export const AUTHENTICATION_SCHEME = {
   type: 'oauthbearertoken',
   name: 'OAuth Bearer Token',
@@ -64,14 +72,18 @@ export const AUTHENTICATION_SCHEME = {
   primary: true,
 };
 
-/** What is supported: PATCH, filters, ETags; no bulk, sort or password change. */
-export function serviceProviderConfig(maxPageSize: number) {
+/**
+ * What works, and only that (test/scim/sorting.test.ts checks each claim
+ * against the live endpoints): PATCH, filters with the real page cap as
+ * maxResults, sorting (RFC 7644 §3.4.2.3), ETags; no password change.
+ */
+export function serviceProviderConfig(maxPageSize: number, bulkLimits: BulkLimits) {
   return {
     patch: { supported: true },
-    bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+    bulk: { supported: true, ...bulkLimits },
     filter: { supported: true, maxResults: maxPageSize },
     changePassword: { supported: false },
-    sort: { supported: false },
+    sort: { supported: true },
     etag: { supported: true },
     authenticationSchemes: [AUTHENTICATION_SCHEME],
   };

@@ -1,12 +1,16 @@
 import { isUuid } from '../db/database.js';
+import SCIMMY from 'scimmy';
 import {
   invalidFilter,
   parseFilterExpression,
+  splitAttrPath,
   type CompValue,
   type FilterNode,
 } from './scim-filter-parser.js';
 
 export { invalidFilter, type FilterNode } from './scim-filter-parser.js';
+
+const ScimError = SCIMMY.Types.Error;
 
 /**
  * RFC 7644 §3.4.2.2 filters, parsed by scim-filter-parser.ts, translated to
@@ -208,4 +212,96 @@ function compareDate(operand: Operand, op: string, value: unknown, sql: SqlParam
 /** A filter string as a tree (scim-filter-parser.ts), or 400 invalidFilter. */
 export function parseFilter(expression: string): FilterNode {
   return parseFilterExpression(expression);
+}
+
+export type SortOrder = 'ascending' | 'descending';
+
+/** Multi-valued attributes read from other tables: they have no primary or stable first value to sort by. */
+const UNSORTABLE = new Set(['groups', 'members']);
+
+const refuseSort = (detail: string) => new ScimError(400, 'invalidValue', detail);
+
+/**
+ * The names the resolver adds while mapping a sort path come from scimmy's
+ * schema definitions, never from the client: written into the ORDER BY as
+ * literals, so the page query's parameters stay exactly those of its filter
+ * (a count without the ORDER BY would otherwise leave parameters untyped).
+ */
+class SchemaLiterals extends SqlParams {
+  override add(value: unknown): string {
+    const quote = (v: unknown) => {
+      if (typeof v !== 'string' || !/^[\w:.$-]*$/.test(v)) throw new Error('not a schema name');
+      return `'${v}'`;
+    };
+    return Array.isArray(value) ? `ARRAY[${value.map(quote).join(', ')}]::text[]` : `${quote(value)}::text`;
+  }
+}
+
+/**
+ * RFC 7644 §3.4.2.3: the ORDER BY list for `sortBy`/`sortOrder`, with the
+ * resource id as the last key so that equal values keep one stable order and
+ * a descending page is exactly the ascending order reversed. Strings compare
+ * by Unicode code point (COLLATE "C": "no specific locale implied"), folded to
+ * lower case unless the attribute is caseExact; a resource with no value (null
+ * or "") sorts last ascending and first descending. A multi-valued attribute
+ * sorts by its primary element, else its first (`emails` means `emails.value`).
+ * What cannot be mapped (unknown, complex, group membership) is 400 invalidValue.
+ */
+export function sortToSql(sortBy: string, sortOrder: SortOrder, resolver: FilterResolver): string {
+  const sql = new SchemaLiterals();
+  const direction = sortOrder === 'descending' ? 'DESC NULLS FIRST' : 'ASC NULLS LAST';
+  const id = resolver.operand(['id'], sql).sql;
+  return `${sortKey(sortBy.trim(), resolver, sql)} ${direction}, ${id} ${sortOrder === 'descending' ? 'DESC' : 'ASC'}`;
+}
+
+function sortKey(sortBy: string, resolver: FilterResolver, sql: SqlParams): string {
+  let path: string[];
+  try {
+    path = splitAttrPath(sortBy);
+  } catch {
+    throw refuseSort(`'sortBy' must be an attribute path, not '${sortBy.slice(0, 100)}'`);
+  }
+  const first = path[0]?.toLowerCase().startsWith('urn:') ? 2 : 1;
+  try {
+    for (let length = first; length <= path.length; length++) {
+      const prefix = path.slice(0, length);
+      const elements = resolver.elements(prefix, sql);
+      if (!elements) continue;
+      if (UNSORTABLE.has(prefix[prefix.length - 1]?.toLowerCase() ?? ''))
+        throw refuseSort(`Cannot sort by '${sortBy}': group membership has no order of its own`);
+      const sub = length === path.length ? 'value' : path.slice(length).join('.');
+      const type = resolver.elementType(prefix, sub);
+      const value = `s.v->>${sql.add(type.name)}`;
+      // The primary element, else the first (RFC 7643 §2.4), then its sub-attribute.
+      const chosen = `(SELECT ${value} FROM jsonb_array_elements(${elements}) WITH ORDINALITY AS s(v, n)
+        ORDER BY (lower(s.v->>'primary') = 'true') DESC NULLS LAST, s.n LIMIT 1)`;
+      return scalarKey({ sql: chosen, type: type.type, caseExact: type.caseExact, json: true });
+    }
+    return scalarKey(resolver.operand(path, sql));
+  } catch (error) {
+    // The resolver speaks filter errors (invalidFilter); for sortBy the value is what is wrong.
+    if (error instanceof ScimError && error.scimType === 'invalidFilter')
+      throw refuseSort(`Cannot sort by '${sortBy.slice(0, 100)}': ${error.message}`);
+    throw error;
+  }
+}
+
+function scalarKey(operand: Operand): string {
+  switch (operand.type) {
+    case 'uuid':
+      return operand.sql;
+    case 'boolean':
+      // false before true; stored jsonb text other than true/false counts as no value.
+      return operand.json
+        ? `(CASE lower(${operand.sql}) WHEN 'true' THEN true WHEN 'false' THEN false END)`
+        : operand.sql;
+    case 'dateTime':
+      // Columns are timestamptz; a date-time inside jsonb sorts as its RFC 3339 text.
+      return operand.json ? `(NULLIF(${operand.sql}, '') COLLATE "C")` : operand.sql;
+    default: {
+      // Mapped text columns hold null, never "" (scim-user-mapping.ts), and stay index-friendly.
+      const text = operand.json ? `NULLIF(${operand.sql}, '')` : operand.sql;
+      return `(${operand.caseExact ? text : `lower(${text})`} COLLATE "C")`;
+    }
+  }
 }

@@ -36,7 +36,8 @@ type Json = Record<string, unknown>;
 type PatchMessage = Parameters<InstanceType<typeof SCIMMY.Resources.Group>['patch']>[0];
 interface GroupWithMembers {
   group: Group;
-  members: MemberRef[];
+  /** Undefined when the request leaves members out: they were not read. */
+  members: MemberRef[] | undefined;
 }
 
 /**
@@ -49,9 +50,10 @@ export class ScimGroups extends SCIMMY.Resources.Group {
   override async read(ctx?: unknown): Promise<SCIMMY.Messages.ListResponse | SCIMMY.Schemas.Group> {
     const c = asContext(ctx);
     return scimRun(c, () => {
-      const withMembers = wantsAttribute(this.attributes, 'members');
+      // Members are read only when the response carries them (excludedAttributes=members: never).
+      const withMembers = wantsAttribute(withoutCoreUrn(this.attributes), 'members');
       const membersOf = async (em: EntityManager, group: Group) =>
-        withMembers ? await groupMembers(em, group.id) : [];
+        withMembers ? await groupMembers(em, group.id) : undefined;
       return readResources<GroupWithMembers, SCIMMY.Schemas.Group>(c, this, {
         type: 'Group',
         filterResolver: groupFilterResolver,
@@ -61,9 +63,8 @@ export class ScimGroups extends SCIMMY.Resources.Group {
         },
         findPage: async (em, query) => {
           const { total, groups } = await listGroups(em, { source: 'scim', ...query });
-          const items: GroupWithMembers[] = [];
-          for (const group of groups) items.push({ group, members: await membersOf(em, group) });
-          return { total, items };
+          if (!withMembers) return { total, items: groups.map((group) => ({ group, members: undefined })) };
+          return { total, items: await withinMemberBudget(em, groups) };
         },
         version: (found) => found.group.version,
         render: (found) => this.render(c, found.group, found.members),
@@ -168,13 +169,14 @@ export class ScimGroups extends SCIMMY.Resources.Group {
     );
   }
 
-  private render(c: ScimContext, group: Group, members: MemberRef[]): SCIMMY.Schemas.Group {
+  private render(c: ScimContext, group: Group, members: MemberRef[] | undefined): SCIMMY.Schemas.Group {
     const resource = {
       schemas: [CORE_GROUP],
       id: group.id,
       externalId: group.externalId ?? undefined,
       displayName: group.displayName,
-      members: members.map((m) => ({
+      // Not read, not sent: an empty list would claim the group has no members.
+      members: members?.map((m) => ({
         value: m.userId,
         display: m.displayName ?? m.userName,
         $ref: `${c.baseUrl}/Users/${m.userId}`,
@@ -189,6 +191,42 @@ export class ScimGroups extends SCIMMY.Resources.Group {
     };
     return outboundResource(c, 'Group', resource, { attributes: this.attributes, schemas: [CORE_GROUP] });
   }
+}
+
+/**
+ * Most members one list page carries. A page of groups with members stops
+ * before the group that would exceed it (RFC 7644 §3.4.2.4 lets a page hold
+ * fewer than `count`; itemsPerPage says how many, and the client asks for the
+ * next startIndex); its first group always comes whole, however large. No
+ * group is ever sent with part of its members.
+ */
+export const LIST_MEMBER_BUDGET = 2_000;
+
+/**
+ * The page's groups with their members, up to LIST_MEMBER_BUDGET members in
+ * all: each group's read is limited to what is left of the budget plus one, so
+ * a page of 100 groups × 10,000 members reads about 2,000 member rows, not 10^6.
+ */
+async function withinMemberBudget(em: EntityManager, groups: Group[]): Promise<GroupWithMembers[]> {
+  const items: GroupWithMembers[] = [];
+  let left = LIST_MEMBER_BUDGET;
+  for (const group of groups) {
+    const first = items.length === 0;
+    const members = await groupMembers(em, group.id, first ? undefined : left + 1);
+    if (!first && members.length > left) break;
+    items.push({ group, members });
+    left = Math.max(0, left - members.length);
+  }
+  return items;
+}
+
+/** The attribute selection with `urn:…:core:2.0:Group:members` read as `members` (RFC 7644 §3.10). */
+function withoutCoreUrn(selection: { expression: string } | undefined): { expression: string } | undefined {
+  return (
+    selection && {
+      expression: selection.expression.replace(/urn:ietf:params:scim:schemas:core:2\.0:Group:/gi, ''),
+    }
+  );
 }
 
 /** The group's columns, within the stored-string limits (src/directory/limits.ts): 400 invalidValue otherwise. */

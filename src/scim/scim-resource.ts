@@ -8,7 +8,7 @@ import {
   scimmyValidation,
   type ScimContext,
 } from './scim-context.js';
-import { filterToSql, SqlParams, type FilterResolver } from './scim-filter.js';
+import { filterToSql, sortToSql, SqlParams, type FilterResolver } from './scim-filter.js';
 import { listResponse, pageOf, plain, withSchemas } from './scim-list.js';
 import {
   checkSchemas,
@@ -39,10 +39,13 @@ export interface ResourceReader<T, R> {
   type: ResourceType;
   filterResolver: FilterResolver;
   findOne(em: EntityManager, id: string): Promise<T | null>;
-  /** One page, in a stable order; `where` and `params` are the SQL of the request's filter. */
+  /**
+   * One page, in a stable order; `where` and `params` are the SQL of the
+   * request's filter, `orderBy` (when sorted) the ORDER BY list of its sortBy.
+   */
   findPage(
     em: EntityManager,
-    query: { where: string; params: unknown[]; offset: number; limit: number },
+    query: { where: string; params: unknown[]; orderBy?: string; offset: number; limit: number },
   ): Promise<{ total: number; items: T[] }>;
   version(item: T): number;
   render(item: T): R;
@@ -50,7 +53,8 @@ export interface ResourceReader<T, R> {
 
 /**
  * GET (RFC 7644 §3.4.1, §3.4.2): the resource named by id, with its ETag (404
- * when absent), or one page of those matching the filter, cut by SQL.
+ * when absent), or one page of those matching the filter, sorted (§3.4.2.3)
+ * and cut (§3.4.2.4) by SQL, in that order.
  */
 export async function readResources<T, R extends InstanceType<typeof SCIMMY.Types.Schema>>(
   c: ScimContext,
@@ -67,8 +71,13 @@ export async function readResources<T, R extends InstanceType<typeof SCIMMY.Type
   const page = pageOf(request.constraints, c.maxPageSize);
   const params = new SqlParams();
   const where = c.filter ? filterToSql(c.filter, reader.filterResolver, params) : 'true';
+  const { sortBy, sortOrder } = request.constraints ?? {};
+  const orderBy =
+    sortBy === undefined
+      ? undefined
+      : sortToSql(sortBy, sortOrder === 'descending' ? 'descending' : 'ascending', reader.filterResolver);
   const { total, items } = await c.db.withTenant(c.tenantId, (em) =>
-    reader.findPage(em, { where, params: params.values, ...page }),
+    reader.findPage(em, { where, params: params.values, orderBy, ...page }),
   );
   return listResponse(
     items.map((item) => reader.render(item)),

@@ -29,7 +29,7 @@ export function resetScimConfig(maxPageSize: number): void {
   SCIMMY.Config.set({
     patch: true,
     bulk: false,
-    sort: false,
+    sort: true,
     changePassword: false,
     etag: true,
     filter: { supported: true, maxResults: maxPageSize },

@@ -9,6 +9,7 @@ import type { NotificationBus } from '../db/notification-bus.js';
 import { fromBodyParserError, UNAVAILABLE_MESSAGE } from '../http/error-handler.js';
 import { sharedLimiterOptions } from '../http/rate-limit-store.js';
 import { scimAuthentication, ScimTokenVerifier } from './scim-auth.js';
+import { bulkRouter } from './scim-bulk.js';
 import { discoveryIsReadOnly, scimBodyParser } from './scim-body.js';
 import { ScimError, type ScimContext } from './scim-context.js';
 import { discoveryRouter } from './scim-discovery.js';
@@ -44,6 +45,7 @@ export function scimRouter(deps: ScimRouterDeps): Router {
   const tenantBase = (tenantId: string) => `${deps.config.baseUrl}/scim/v2/${tenantId}`;
 
   const router = Router({ mergeParams: true });
+  const tenantLimiter = sharedLimiterOptions(deps.config, deps.db, 'scim-tenant'); // issue 11: one count for all nodes
   router.use(scimRequestLog(deps)); // issue 10: the provisioning log, written after the response
   router.use((req, res, next) => {
     res.setHeader('Content-Type', SCIM_MEDIA_TYPE);
@@ -62,7 +64,7 @@ export function scimRouter(deps: ScimRouterDeps): Router {
   router.use(scimAuthentication(verifier));
   router.use(
     rateLimit({
-      ...sharedLimiterOptions(deps.config, deps.db, 'scim-tenant'), // issue 11: one count for all nodes
+      ...tenantLimiter,
       windowMs: scim.rateWindowSeconds * 1000,
       limit: scim.rateLimit,
       keyGenerator: (req) => req.scim?.tenantId ?? '',
@@ -80,18 +82,32 @@ export function scimRouter(deps: ScimRouterDeps): Router {
   );
   // Before the body is read: a discovery endpoint answers 405 whatever the body (issue 10).
   router.use(discoveryIsReadOnly);
+  // What every single-resource request takes after the body is read; each /Bulk operation too (issue 10).
+  const resources = Router({ mergeParams: true });
+  const bulkLimits = { maxOperations: scim.bulkMaxOperations, maxPayloadSize: scim.bulkMaxPayloadBytes };
+  // Issue 10: /Bulk reads its body within maxPayloadSize, then sends each operation through `resources`.
+  router.use(
+    bulkRouter({
+      limits: bulkLimits,
+      resources,
+      baseUrlOf: (req) => tenantBase(req.scim?.tenantId ?? ''),
+      limiterStore: tenantLimiter.store,
+    }),
+  );
   // The app mounts SCIM before its own body parsers: SCIM reads JSON under any JSON or no Content-Type.
   router.use(scimBodyParser(deps.config.bodyLimit));
+  router.use(resources);
   // Issue 8: no client string becomes an object key path, before scimmy sees any of it.
-  router.use(scimKeyGuard);
-  router.use(validateRequest);
-  router.use(
+  resources.use(scimKeyGuard);
+  resources.use(validateRequest);
+  resources.use(
     discoveryRouter({
       baseUrlOf: (req) => tenantBase(req.scim?.tenantId ?? ''),
       maxPageSize: scim.maxPageSize,
+      bulk: bulkLimits,
     }),
   );
-  router.use(
+  resources.use(
     new SCIMMYRouters({
       type: 'bearer',
       // Already authenticated above; scimmy-routers' /Me asks for the caller's id.
@@ -119,6 +135,7 @@ export function scimRouter(deps: ScimRouterDeps): Router {
       },
     }),
   );
+  resources.use(scimErrorHandler);
   resetScimConfig(scim.maxPageSize);
   router.use(scimErrorHandler);
   return router;
@@ -268,6 +285,15 @@ function validateListParams(params: Record<string, unknown>, json: boolean): Fil
         'invalidValue',
         key === 'count' ? "'count' must be a non-negative integer" : "'startIndex' must be an integer",
       );
+  }
+  // RFC 7644 §3.4.2.3: the attribute is resolved when the list is read (scim-filter.ts sortToSql).
+  if (typeof params.sortBy === 'string' && params.sortBy.trim() === '')
+    throw new ScimError(400, 'invalidValue', "'sortBy' must name an attribute");
+  if (typeof params.sortOrder === 'string') {
+    const order = params.sortOrder.trim().toLowerCase();
+    if (order !== 'ascending' && order !== 'descending')
+      throw new ScimError(400, 'invalidValue', "'sortOrder' must be 'ascending' or 'descending'");
+    params.sortOrder = order; // scimmy keeps only the exact lower-case words
   }
   if (typeof params.filter !== 'string') return undefined;
   const filter = parseFilter(params.filter);

@@ -40,6 +40,8 @@ const SCIM_OLD = 'test/scim/cross-tenant.security.test.ts';
 const SCIM_OLD_IDS = "answers 404 for B's user and group ids through A's token, and changes nothing of B";
 const SCIM_OLD_PATH = "refuses tenant A's token on tenant B's path with the same 401 as an invalid token";
 const SCIM_OLD_FILTER = "cannot make B's user a member of A's group, nor find B's users by filter";
+const SCIM_BULK =
+  "fails each Bulk operation naming tenant B's user or group from tenant A's token, linking nothing and leaving B unchanged";
 const scim = (...tests: string[]): CoveringTest[] => tests.map((test) => ({ file: SCIM, test }));
 const scimOld = (...tests: string[]): CoveringTest[] => tests.map((test) => ({ file: SCIM_OLD, test }));
 
@@ -170,7 +172,7 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
   'POST /scim/v2/:tenantId/.search': scim(SCIM_EVERY, SCIM_SEARCH, SCIM_SEARCH_ON_B),
   'POST /scim/v2/:tenantId/Users/.search': scim(SCIM_EVERY, SCIM_SEARCH, SCIM_SEARCH_ON_B),
   'POST /scim/v2/:tenantId/Groups/.search': scim(SCIM_EVERY, SCIM_SEARCH, SCIM_SEARCH_ON_B),
-  'POST /scim/v2/:tenantId/Bulk': scim(SCIM_EVERY),
+  'POST /scim/v2/:tenantId/Bulk': [...scim(SCIM_EVERY), { file: 'test/scim/bulk.test.ts', test: SCIM_BULK }],
   'GET /scim/v2/:tenantId/Me': scim(SCIM_EVERY),
   // Discovery documents hold no tenant rows, but their locations name the tenant and they sit behind its token.
   'GET /scim/v2/:tenantId/ServiceProviderConfig': [...scim(SCIM_EVERY), ...scimOld(SCIM_OLD_PATH)],
