@@ -27,4 +27,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
 # --disable-proto=delete: no `__proto__` accessor, so a client string used as a key path
 # cannot reach Object.prototype (defence in depth; docs/security.md).
-CMD ["node", "--disable-proto=delete", "dist/src/main.js"]
+# --import preload.js: OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set, must patch pg and http
+# before they load (src/observability/preload.ts); without the variable it loads nothing.
+CMD ["node", "--disable-proto=delete", "--import", "./dist/src/observability/preload.js", "dist/src/main.js"]

@@ -10,6 +10,7 @@ import { ConnectionTrustSettings1765100000000 } from './1765100000000-connection
 import { Installation1765200000000 } from './1765200000000-installation.js';
 import { ScimRequestLog1765300000000 } from './1765300000000-scim-request-log.js';
 import { SharedRateLimits1765400000000 } from './1765400000000-shared-rate-limits.js';
+import { MetricsFunctions1765500000000 } from './1765500000000-metrics-functions.js';
 import { DistributableKeys1765600000000 } from './1765600000000-distributable-keys.js';
 
 /** Every migration, in order. A new migration file is added here. */
@@ -26,5 +27,6 @@ export const MIGRATIONS = [
   Installation1765200000000,
   ScimRequestLog1765300000000,
   SharedRateLimits1765400000000,
+  MetricsFunctions1765500000000,
   DistributableKeys1765600000000,
 ];

@@ -10,7 +10,8 @@ import type { Database } from './db/database.js';
 import type { NotificationBus } from './db/notification-bus.js';
 import { jsonErrorHandler, jsonNotFound, retryAfterOnUnavailable } from './http/error-handler.js';
 import { healthRouter } from './http/health.router.js';
-import { createHttpMetrics, type HttpMetrics } from './http/metrics.js';
+import { createHttpMetrics, type ServiceMetrics } from './http/metrics.js';
+import { traceRequests } from './observability/request-spans.js';
 import { requestId } from './http/request-context.js';
 import { requestLogger } from './http/request-log.js';
 import { scimErrorHandler, scimRouter } from './scim/scim.router.js';
@@ -27,7 +28,8 @@ export interface AppDeps {
   db: Database;
   secrets: Secrets;
   logger: Logger;
-  metrics?: HttpMetrics;
+  /** This app's Prometheus registry; main.ts passes one with process, pool and outbox metrics. */
+  metrics?: ServiceMetrics;
   /** Tenant admins' bearer tokens -> principal (filled by the sign-in issue's token service). */
   resolveTenantAdmin?: TenantAdminResolver;
   /** Token signing keys + JWKS (src/tokens); one per process, made here when not given. */
@@ -55,6 +57,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(retryAfterOnUnavailable);
   app.use(requestLogger(logger));
   app.use(metrics.middleware);
+  // Our own spans for SCIM operations and the IdP answers (no-ops unless tracing started).
+  app.use(traceRequests);
   app.use(helmet());
   // SCIM reads its own bodies (any JSON or no Content-Type) and routes before parsing (405 on discovery).
   app.use(
@@ -72,12 +76,13 @@ export function createApp(deps: AppDeps): Express {
   const resolveTenantAdmin =
     deps.resolveTenantAdmin ?? createTenantAdminResolver({ config, db, keys: signingKeys });
   app.use('/admin/v1', adminRouter({ config, db, secrets: deps.secrets, resolveTenantAdmin, signingKeys }));
-  const completer = createAuthorizationCompleter({ config, db });
+  const completer = createAuthorizationCompleter({ config, db, metrics: metrics.logins });
   const sso = createSso({
     config,
     db,
     secrets: deps.secrets,
     completer: deps.authorizationCompleter ?? completer,
+    metrics: metrics.logins,
   });
   const loginFlow = deps.createLoginFlow?.(completer) ?? sso.loginFlow;
   app.use(oauthProviderRouter({ config, db, keys: signingKeys, loginFlow }));

@@ -6,6 +6,9 @@ import { NotificationBus } from './db/notification-bus.js';
 import { openDatabase } from './db/runtime.js';
 import { ENTITIES } from './entities.js';
 import { createLogger } from './http/logger.js';
+import { createHttpMetrics } from './http/metrics.js';
+import { stopTracing } from './observability/tracing.js';
+import { timeRevocationPropagation } from './sessions/session-events.js';
 import { startLogoutDelivery } from './sessions/backchannel-logout.js';
 import { startCleanup } from './sessions/cleanup.js';
 import { createSigningKeyStore } from './tokens/keys/key-store.js';
@@ -79,7 +82,11 @@ async function main(): Promise<void> {
   });
   void cleanup.runNow();
 
-  const app = createApp({ config, db: runtime.db, secrets, logger, signingKeys, notifications });
+  // One registry per process: Node and process defaults, pool and outbox gauges, and the
+  // process's own events (revocations, deliveries, rate limits, transactions).
+  const metrics = createHttpMetrics({ defaultMetrics: true, db: runtime.db, processSignals: true });
+  timeRevocationPropagation(notifications);
+  const app = createApp({ config, db: runtime.db, secrets, logger, signingKeys, notifications, metrics });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
   });
@@ -106,7 +113,9 @@ async function main(): Promise<void> {
     // Stop accepting; keep-alive sockets that are idle close now, busy ones after their response.
     server.close(() => {
       clearTimeout(deadline);
-      void Promise.all([logoutDelivery.stop(), cleanup.stop(), webhookDelivery.stop()])
+      // Spans are flushed while the workers stop, before the database goes: the embedded
+      // database's own exit hook ends the process once it has stopped (a no-op without tracing).
+      void Promise.all([logoutDelivery.stop(), cleanup.stop(), webhookDelivery.stop(), stopTracing()])
         .then(() => notifications.close())
         .then(() => runtime.close())
         .then(() => {

@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { knownMigrationNames, MIGRATIONS_TABLE } from './data-source.js';
+import { signals, type TransactionKind } from '../observability/signals.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -26,6 +27,22 @@ export class InvalidTenantIdError extends Error {
  * BYPASSRLS, owns nothing). Tenant-owned tables are reached only through
  * withTenant(); anywhere else row-level security shows them empty.
  */
+interface PoolCounters {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+}
+
+/** Transaction latency for the query-latency histogram (observability/signals.ts). */
+async function timed<T>(kind: TransactionKind, fn: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    return await fn();
+  } finally {
+    signals.transactionEnded(kind, (performance.now() - started) / 1000);
+  }
+}
+
 export class Database {
   constructor(private readonly dataSource: DataSource) {}
 
@@ -52,6 +69,7 @@ export class Database {
       }
       return query(sql, params, structured);
     }) as typeof runner.query;
+    const started = performance.now();
     try {
       return await runner.manager.transaction(async (em) => {
         // Should TypeORM ever begin differently, set the tenant the plain way.
@@ -60,6 +78,7 @@ export class Database {
       });
     } finally {
       await runner.release();
+      signals.transactionEnded('tenant', (performance.now() - started) / 1000);
     }
   }
 
@@ -78,27 +97,36 @@ export class Database {
       enterTenant: (resolver: TenantResolver, key: string) => Promise<string | null>,
     ) => Promise<T>,
   ): Promise<T> {
-    return this.dataSource.transaction((em) => {
-      let entered = false;
-      const enterTenant = async (resolver: TenantResolver, key: string): Promise<string | null> => {
-        if (entered) throw new Error('a transaction enters one tenant only');
-        entered = true;
-        if (!UUID.test(key)) return null;
-        // The resolver name comes from the closed TenantResolver set, never from input.
-        const rows = await em.query<{ tenant_id: string }[]>(
-          `SELECT set_config('app.tenant_id', COALESCE(${TENANT_RESOLVERS[resolver]}($1)::text, ''), true) AS tenant_id`,
-          [key],
-        );
-        const tenantId = rows[0]?.tenant_id ?? '';
-        return tenantId === '' ? null : tenantId;
-      };
-      return fn(em, enterTenant);
-    });
+    return timed('resolved', () =>
+      this.dataSource.transaction((em) => {
+        let entered = false;
+        const enterTenant = async (resolver: TenantResolver, key: string): Promise<string | null> => {
+          if (entered) throw new Error('a transaction enters one tenant only');
+          entered = true;
+          if (!UUID.test(key)) return null;
+          // The resolver name comes from the closed TenantResolver set, never from input.
+          const rows = await em.query<{ tenant_id: string }[]>(
+            `SELECT set_config('app.tenant_id', COALESCE(${TENANT_RESOLVERS[resolver]}($1)::text, ''), true) AS tenant_id`,
+            [key],
+          );
+          const tenantId = rows[0]?.tenant_id ?? '';
+          return tenantId === '' ? null : tenantId;
+        };
+        return fn(em, enterTenant);
+      }),
+    );
   }
 
   /** A transaction on platform tables (tenants, apps, signing keys); tenant tables read empty. */
   withPlatform<T>(fn: (em: EntityManager) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction(fn);
+    return timed('platform', () => this.dataSource.transaction(fn));
+  }
+
+  /** The runtime pool's connections (pg's Pool counters), for the pool gauges. */
+  poolStats(): { total: number; idle: number; waiting: number } | null {
+    const pool = (this.dataSource.driver as unknown as { master?: Partial<PoolCounters> }).master;
+    if (typeof pool?.totalCount !== 'number') return null;
+    return { total: pool.totalCount, idle: pool.idleCount ?? 0, waiting: pool.waitingCount ?? 0 };
   }
 
   /** A single statement outside any tenant: for the resolver functions (db/resolvers.ts). */

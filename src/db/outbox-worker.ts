@@ -1,6 +1,13 @@
 import type { EntityManager } from 'typeorm';
 import type { Database } from './database.js';
 import type { Channel, NotificationBus } from './notification-bus.js';
+import { signals, type OutboxKind } from '../observability/signals.js';
+
+/** The metric label of each outbox table. */
+const OUTBOX_KIND: Record<'logout_outbox' | 'webhook_outbox', OutboxKind> = {
+  logout_outbox: 'logout',
+  webhook_outbox: 'webhook',
+};
 
 export interface OutboxLogger {
   info(obj: object, msg: string): void;
@@ -178,12 +185,14 @@ export function startOutboxWorker<Row extends OutboxRow, Target>(
         [row.id],
       );
       o.logger?.info(context, o.messages.delivered);
+      signals.outboxFinished(OUTBOX_KIND[o.table], 'delivered');
     } else if (outcome.permanent || row.attempts >= o.maxAttempts) {
       await em.query(`UPDATE ${o.table} SET status = 'failed', last_error = $2 WHERE ${ours}`, [
         row.id,
         outcome.error,
       ]);
       o.logger?.warn({ ...context, error: outcome.error }, o.messages.givenUp);
+      signals.outboxFinished(OUTBOX_KIND[o.table], 'given_up');
     } else {
       const delay = Math.min(o.retryMaxMs, o.retryBaseMs * 2 ** (row.attempts - 1));
       await em.query(

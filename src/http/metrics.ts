@@ -1,5 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import type { Options, Store } from 'express-rate-limit';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Database } from '../db/database.js';
+import { addSignalSink, signals, type LoginMetrics, type Signals } from '../observability/signals.js';
 import { reportHookFailure } from './request-log.js';
 
 export interface HttpMetrics {
@@ -100,42 +103,263 @@ export function routeLabel(req: Request): string {
   return route === '' ? '/' : route;
 }
 
+/** SCIM resource endpoints (RFC 7644 §3.2, §3.4.3, §3.7, §4) as labelled; anything else is `other`. */
+const SCIM_RESOURCES = new Map(
+  ['Users', 'Groups', 'Me', 'Schemas', 'ResourceTypes', 'ServiceProviderConfig', 'Bulk', '.search'].map(
+    (name) => [name.toLowerCase(), name === '.search' ? 'search' : name],
+  ),
+);
+const SCIM_PREFIX = /^\/scim\/v2\/[^/?#]*(?:\/([^/?#]*))?/i;
+
+/** The SCIM resource a request addressed (`/scim/v2/{tenant}/{resource}/…`), or null outside SCIM. */
+export function scimResourceLabel(originalUrl: string): string | null {
+  const match = SCIM_PREFIX.exec(originalUrl);
+  if (!match) return null;
+  const segment = match[1];
+  if (segment === undefined || segment === '') return 'root';
+  return SCIM_RESOURCES.get(segment.toLowerCase()) ?? 'other';
+}
+
+/** Reason codes and limiter names are identifiers we wrote; anything else is folded to `other`. */
+const CODE = /^[a-z][a-z0-9_-]{0,63}$/;
+const codeLabel = (value: string) => (CODE.test(value) ? value : 'other');
+const LOGIN_PROTOCOLS = new Set<string>(['saml', 'oidc', 'none']);
+const LOGIN_OUTCOMES = new Set<string>(['success', 'refused']);
+
+/** No prototype: a polluted Object.prototype cannot add label names. */
+const labels = <T extends Record<string, string>>(values: T): T =>
+  Object.assign(Object.create(null) as T, values);
+
+export interface MetricsOptions {
+  /** prom-client's process and Node.js metrics (CPU, memory, event loop lag, GC, handles). */
+  defaultMetrics?: boolean;
+  /** The database whose pool and outboxes are reported at each scrape. */
+  db?: Database;
+  /**
+   * Count this process's events (observability/signals.ts: revocations, outbox
+   * deliveries, rate-limit rejections, transaction latency). One registry per
+   * process does; `close()` unsubscribes.
+   */
+  processSignals?: boolean;
+}
+
+export interface ServiceMetrics extends HttpMetrics {
+  /** Passed to the sso and completer deps: where sign-ins are counted. */
+  logins: LoginMetrics;
+  /** Unsubscribes from the process signals (tests that make several registries in one process). */
+  close: () => void;
+}
+
 /** Prometheus metrics in a registry of this app's own (several apps may share a process in tests). */
-export function createHttpMetrics(options: { defaultMetrics?: boolean } = {}): HttpMetrics {
+export function createHttpMetrics(options: MetricsOptions = {}): ServiceMetrics {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
   const labelNames = ['method', 'route', 'status_code'] as const;
   const requests = new Counter({
     name: 'gatehouse_http_requests_total',
     help: 'HTTP requests by route and status',
     labelNames,
-    registers: [registry],
+    registers,
   });
   const duration = new Histogram({
     name: 'gatehouse_http_request_duration_seconds',
     help: 'HTTP request latency by route and status',
     labelNames,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
+    registers,
   });
+  const scimOperations = new Counter({
+    name: 'gatehouse_scim_operations_total',
+    help: 'SCIM requests by resource endpoint, method and status',
+    labelNames: ['resource', 'method', 'status_code'] as const,
+    registers,
+  });
+  const loginsEnded = new Counter({
+    name: 'gatehouse_logins_total',
+    help: 'Sign-ins that ended, by protocol, outcome and reason code',
+    labelNames: ['protocol', 'outcome', 'reason'] as const,
+    registers,
+  });
+  const logins: LoginMetrics = {
+    loginEnded: (protocol, outcome, reason) =>
+      loginsEnded.inc(
+        labels({
+          protocol: LOGIN_PROTOCOLS.has(protocol) ? protocol : 'none',
+          outcome: LOGIN_OUTCOMES.has(outcome) ? outcome : 'refused',
+          reason: codeLabel(reason),
+        }),
+      ),
+  };
+
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     const end = duration.startTimer();
     res.once('finish', () => {
       // Never throws out: an exception here would be an uncaughtException after the answer went out.
       try {
-        // No prototype: a polluted Object.prototype cannot add label names.
-        const labels = Object.assign(Object.create(null) as Record<string, string>, {
+        const values = labels({
           method: methodLabel(req.method),
           route: routeLabel(req),
           status_code: statusLabel(res.statusCode),
         });
-        requests.inc(labels);
-        end(labels);
+        requests.inc(values);
+        end(values);
+        const resource = scimResourceLabel(req.originalUrl);
+        if (resource !== null)
+          scimOperations.inc(labels({ resource, method: values.method, status_code: values.status_code }));
       } catch (error) {
         reportHookFailure(req, 'metrics', error);
       }
     });
     next();
   };
-  return { registry, middleware };
+
+  const unsubscribe: (() => void)[] = [];
+  if (options.processSignals) unsubscribe.push(addSignalSink(processSignalMetrics(registry)));
+  if (options.db) databaseGauges(registry, options.db);
+  return { registry, middleware, logins, close: () => unsubscribe.forEach((u) => u()) };
+}
+
+/** The counters and histograms fed by observability/signals.ts. */
+function processSignalMetrics(registry: Registry): Partial<Signals> {
+  const registers = [registry];
+  const revoked = new Counter({
+    name: 'gatehouse_sessions_revoked_total',
+    help: 'Sessions revoked, by the scope of the revocation (session, user, connection, app, tenant)',
+    labelNames: ['scope'] as const,
+    registers,
+  });
+  const propagation = new Histogram({
+    name: 'gatehouse_revocation_propagation_seconds',
+    help: "Time from a revocation's NOTIFY on the revoking node to its receipt on this node",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  });
+  const delivered = new Counter({
+    name: 'gatehouse_outbox_delivered_total',
+    help: 'Outbox deliveries that succeeded, by kind (logout, webhook)',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const givenUp = new Counter({
+    name: 'gatehouse_outbox_given_up_total',
+    help: 'Outbox deliveries given up (permanent failure or attempts exhausted), by kind',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const rateLimited = new Counter({
+    name: 'gatehouse_rate_limit_rejections_total',
+    help: 'Requests answered 429, by limiter',
+    labelNames: ['limiter'] as const,
+    registers,
+  });
+  const transactions = new Histogram({
+    name: 'gatehouse_db_transaction_duration_seconds',
+    help: 'Database transactions (withTenant, withPlatform, withResolvedTenant), including pool wait',
+    labelNames: ['kind'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  const SCOPES = new Set(['session', 'user', 'connection', 'app', 'tenant']);
+  const KINDS = new Set(['logout', 'webhook']);
+  const TRANSACTIONS = new Set(['tenant', 'platform', 'resolved']);
+  const oneOf = (set: Set<string>, value: string) => (set.has(value) ? value : 'other');
+  return {
+    sessionsRevoked: (scope, count) => revoked.inc(labels({ scope: oneOf(SCOPES, scope) }), count),
+    revocationHeard: (seconds) => propagation.observe(seconds),
+    outboxFinished: (kind, result) =>
+      (result === 'delivered' ? delivered : givenUp).inc(labels({ kind: oneOf(KINDS, kind) })),
+    rateLimited: (limiter) => rateLimited.inc(labels({ limiter: codeLabel(limiter) })),
+    transactionEnded: (kind, seconds) =>
+      transactions.observe(labels({ kind: oneOf(TRANSACTIONS, kind) }), seconds),
+  };
+}
+
+/** Pool and outbox gauges, read at scrape time: one pool read and one cheap query. */
+function databaseGauges(registry: Registry, db: Database): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'gatehouse_db_pool_connections',
+    help: "This node's runtime pool connections, by state (in_use, idle)",
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const stats = db.poolStats();
+      if (!stats) return;
+      this.set(labels({ state: 'in_use' }), Math.max(0, stats.total - stats.idle));
+      this.set(labels({ state: 'idle' }), stats.idle);
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_db_pool_waiting',
+    help: 'Requests waiting for a connection of the runtime pool',
+    registers,
+    collect() {
+      this.set(db.poolStats()?.waiting ?? 0);
+    },
+  });
+  // One query feeds both outbox gauges: the first collect of a scrape runs it, the second reuses it.
+  let pending: Promise<OutboxStats[]> | null = null;
+  const outboxStats = (): Promise<OutboxStats[]> => {
+    pending ??= db
+      .queryOutsideTenant<OutboxStats>(
+        'SELECT kind, pending, oldest_age_seconds FROM outbox_pending_stats()',
+        [],
+      )
+      .catch(() => [] as OutboxStats[])
+      .finally(() => setTimeout(() => (pending = null), 0).unref());
+    return pending;
+  };
+  new Gauge({
+    name: 'gatehouse_outbox_pending',
+    help: 'Outbox rows waiting for delivery, all tenants, by kind (logout, webhook)',
+    labelNames: ['kind'] as const,
+    registers,
+    async collect() {
+      for (const row of await outboxStats()) this.set(labels({ kind: row.kind }), Number(row.pending));
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_outbox_oldest_pending_age_seconds',
+    help: 'Age of the oldest outbox row waiting for delivery, by kind (0 when none)',
+    labelNames: ['kind'] as const,
+    registers,
+    async collect() {
+      for (const row of await outboxStats())
+        this.set(labels({ kind: row.kind }), Number(row.oldest_age_seconds));
+    },
+  });
+}
+
+interface OutboxStats {
+  kind: 'logout' | 'webhook';
+  pending: string;
+  oldest_age_seconds: number;
+}
+
+/**
+ * A limiter's store that reports each rejection (observability/signals.ts).
+ * express-rate-limit answers 429 exactly when the count after increment
+ * exceeds a numeric `limit`, and so does the discovery probe's own consume
+ * (tokens/rate-limits.ts), so counting here covers every limiter in one place.
+ */
+export function countingRejections<S extends Store>(store: S, limiter: string): S {
+  let limit: number | undefined;
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'init')
+        return (options: Options) => {
+          limit = typeof options.limit === 'number' ? options.limit : undefined;
+          return target.init?.(options);
+        };
+      if (property === 'increment')
+        return async (key: string) => {
+          const result = await target.increment(key);
+          if (limit !== undefined && result.totalHits > limit) signals.rateLimited(limiter);
+          return result;
+        };
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { createLogger } from './logger.js';
+import { countingRejections } from './metrics.js';
 
 /**
  * How do the rate limits hold when Gatehouse runs on many nodes behind a load
@@ -180,7 +181,7 @@ export function sharedLimiterOptions(config: Config, db: Database, limiter: stri
   const store =
     config.rateLimits.store === 'memory' ? new MemoryStore() : new PostgresRateLimitStore(db, limiter, log);
   return {
-    store,
+    store: countingRejections(store, limiter), // issue 11: gatehouse_rate_limit_rejections_total
     // A request must not fail because its counter could not be written (see the header).
     passOnStoreError: true,
     logger: {

@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { recordAudit, type AuditContext } from '../audit/audit.service.js';
+import { signals, type RevocationScopeName } from '../observability/signals.js';
 import { fanOutRevocation, type RevokedSession } from './session-events.js';
 
 /**
@@ -34,7 +35,11 @@ export interface RevocationContext {
 type RevokedRows = [{ tenant_id: string; id: string; user_id: string }[], number];
 
 /** The WHERE condition of each scope, on the caller's tenant (RLS), with its parameter as $1. */
-function scopeCondition(scope: RevocationScope): { where: string; param: string; target: string } {
+function scopeCondition(scope: RevocationScope): {
+  where: string;
+  param: string;
+  target: RevocationScopeName;
+} {
   if ('session' in scope) return { where: 'id = $1', param: scope.session, target: 'session' };
   if ('user' in scope) return { where: 'user_id = $1', param: scope.user, target: 'user' };
   if ('connection' in scope)
@@ -63,6 +68,8 @@ export async function revokeSessions(
     ctx.limit === undefined ? [param, reason] : [param, reason, ctx.limit],
   );
   const revoked = rows.map((r) => ({ tenantId: r.tenant_id, id: r.id, userId: r.user_id }));
+  // Counted when the statement ran; a caller's rollback after this is rare and still an attempt.
+  if (revoked.length > 0) signals.sessionsRevoked(target, revoked.length);
   await fanOutRevocation(em, revoked, { backchannelLogout: ctx.backchannelLogout });
   const first = revoked[0];
   if (ctx.audit && first)

@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
-import { CHANNELS, notifyInTransaction } from '../db/notification-bus.js';
+import { CHANNELS, notifyInTransaction, type NotificationBus } from '../db/notification-bus.js';
+import { signals } from '../observability/signals.js';
 
 /**
  * What one revocation tells the other nodes (CHANNELS.sessionsRevoked). A
@@ -11,6 +12,11 @@ export interface SessionsRevokedEvent {
   user_id: string;
   session_ids: string[];
   truncated: boolean;
+  /**
+   * When the revoking node sent it (ms since the epoch), for the propagation-delay
+   * histogram. Optional: payloads of older nodes lack it and are still honoured.
+   */
+  sent_at?: number;
 }
 
 const MAX_IDS = 100;
@@ -64,6 +70,8 @@ export async function fanOutRevocation(
       user_id: first.userId,
       session_ids: sessions.slice(0, MAX_IDS).map((s) => s.id),
       truncated: sessions.length > MAX_IDS,
+      // NOTIFY is delivered at commit, right after this statement: the send time stands in for it.
+      sent_at: Date.now(),
     };
     await notifyInTransaction(em, CHANNELS.sessionsRevoked, JSON.stringify(event));
   }
@@ -89,4 +97,23 @@ export function parseSessionsRevoked(payload: string): SessionsRevokedEvent | nu
   } catch {
     return null;
   }
+}
+
+/** A sessions-revoked payload's send time (ms), or null (a payload of an older node, or not one). */
+export function sentAtOf(payload: string): number | null {
+  if (parseSessionsRevoked(payload) === null) return null;
+  const { sent_at: sentAt } = JSON.parse(payload) as { sent_at?: unknown };
+  return typeof sentAt === 'number' && Number.isFinite(sentAt) ? sentAt : null;
+}
+
+/**
+ * Times each revocation this node hears (CHANNELS.sessionsRevoked): from the
+ * revoking node's send time to receipt here. Node clocks are compared, so the
+ * figure is as good as their NTP; a negative skew counts as 0.
+ */
+export function timeRevocationPropagation(bus: NotificationBus, now: () => number = Date.now): () => void {
+  return bus.on(CHANNELS.sessionsRevoked, (payload) => {
+    const sentAt = sentAtOf(payload);
+    if (sentAt !== null) signals.revocationHeard(Math.max(0, now() - sentAt) / 1000);
+  });
 }

@@ -4,6 +4,7 @@ import type { Database } from '../db/database.js';
 import { isDomainVerifiedByOtherTenant } from '../db/resolvers.js';
 import { provisionFromLogin, type LoginProfile } from '../directory/jit.service.js';
 import { emailDomain } from '../tenants/domain-name.js';
+import { inSpan } from '../observability/spans.js';
 import type { LoginResult } from './login-handoff.js';
 import { LoginRefusedError, type ReasonCode } from './reasons.js';
 
@@ -34,13 +35,16 @@ export async function completeLogin(
     throw new LoginRefusedError('email_domain_of_other_tenant', `${domain} belongs to another tenant`);
   }
   return db.withTenant(tenantId, async (em) => {
-    const outcome = await provisionFromLogin(
-      em,
-      tenantId,
-      { jitEnabled: connection.jitEnabled, allowUnverifiedEmail: connection.allowUnverifiedEmail },
-      profile,
-      now,
-      ctx,
+    // issue 11: the JIT step as a span of the login's trace (observability/spans.ts).
+    const outcome = await inSpan('gatehouse.login.provision', { 'tenant.id': tenantId }, () =>
+      provisionFromLogin(
+        em,
+        tenantId,
+        { jitEnabled: connection.jitEnabled, allowUnverifiedEmail: connection.allowUnverifiedEmail },
+        profile,
+        now,
+        ctx,
+      ),
     );
     if (!outcome.ok) throw new LoginRefusedError(outcome.refusal, outcome.detail);
     await recordAudit(em, tenantId, {

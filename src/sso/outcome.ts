@@ -11,6 +11,7 @@ import { errorPage, noApplicationPage } from './pages.js';
 import { LoginRefusedError, loginFailureOf, type ReasonCode } from './reasons.js';
 import { isDatabaseUnavailable } from '../db/pg-errors.js';
 import { setRetryAfter } from '../http/error-handler.js';
+import type { LoginMetrics, LoginProtocol } from '../observability/signals.js';
 
 /**
  * An IdP-initiated (unsolicited) SAML login has no pending authorization of
@@ -34,6 +35,16 @@ export interface SsoDeps {
   db: Database;
   secrets: Secrets;
   completer: AuthorizationCompleter & Partial<UnsolicitedLoginCompleter> & Partial<FailureReturn>;
+  /** Where sign-ins that end here are counted (src/http/metrics.ts gatehouse_logins_total). */
+  metrics?: LoginMetrics;
+}
+
+/** The protocol of the request a sign-in ends in: its IdP answer's path; `none` before one was chosen. */
+export function loginProtocolOf(req: Request): LoginProtocol {
+  const path = req.originalUrl;
+  if (path.startsWith('/saml/')) return 'saml';
+  if (path.startsWith('/oidc/')) return 'oidc';
+  return 'none';
 }
 
 export function isSecure(config: Config): boolean {
@@ -73,6 +84,7 @@ export async function finishLogin(
   if (loginId === null) {
     if (deps.completer.completeUnsolicited && (await deps.completer.completeUnsolicited(req, res, result)))
       return;
+    deps.metrics?.loginEnded(loginProtocolOf(req), 'success', 'no_application');
     sendPage(res, {
       status: 200,
       title: 'Signed in',
@@ -97,16 +109,19 @@ export interface RefusalContext {
 export function reasonOf(req: Request, error: unknown): ReasonCode {
   if (error instanceof LoginRefusedError) {
     req.log.info(
-      { reason: error.reason, detail: error.detail, request_id: req.requestId },
+      { reason: error.reason, detail: error.detail, request_id: req.requestId, tenant_id: req.tenantId },
       'sign-in refused',
     );
     return error.reason;
   }
   if (isDatabaseUnavailable(error)) {
-    req.log.warn({ request_id: req.requestId }, 'sign-in: database unavailable; answered 503');
+    req.log.warn(
+      { request_id: req.requestId, tenant_id: req.tenantId },
+      'sign-in: database unavailable; answered 503',
+    );
     return 'temporarily_unavailable';
   }
-  req.log.error({ err: error, request_id: req.requestId }, 'sign-in failed');
+  req.log.error({ err: error, request_id: req.requestId, tenant_id: req.tenantId }, 'sign-in failed');
   return 'server_error';
 }
 
@@ -130,7 +145,10 @@ export async function refuseLogin(
   error: unknown,
   ctx: RefusalContext = {},
 ): Promise<void> {
+  // The tenant the connection named, when the flow had not set it yet: on the log lines below and the request's.
+  if (ctx.tenantId && !req.tenantId) req.tenantId = ctx.tenantId;
   const reason = reasonOf(req, error);
+  deps.metrics?.loginEnded(loginProtocolOf(req), 'refused', reason);
   if (ctx.tenantId && ctx.connectionId) {
     try {
       await recordLoginFailure(deps.db, ctx.tenantId, ctx.connectionId, reason, {
@@ -138,7 +156,10 @@ export async function refuseLogin(
         sourceIp: req.ip,
       });
     } catch (auditError) {
-      req.log.error({ err: auditError, request_id: req.requestId }, 'could not audit a refused sign-in');
+      req.log.error(
+        { err: auditError, request_id: req.requestId, tenant_id: req.tenantId },
+        'could not audit a refused sign-in',
+      );
     }
   }
   if (res.headersSent) return;

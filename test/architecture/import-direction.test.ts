@@ -28,7 +28,7 @@ const SRC = path.join(ROOT, 'src');
  * folders of their own: main.ts and app.ts compose, entities.ts lists every
  * entity for the data source, errors.ts and digest.ts are leaves.
  */
-const LEAVES = ['config', 'errors', 'digest'] as const;
+const LEAVES = ['config', 'errors', 'digest', 'observability'] as const;
 const ALLOWED: Record<string, readonly string[]> = {
   // Composition: the only places that wire (main.ts → app.ts → everything).
   main: [
@@ -167,6 +167,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   config: ['errors', 'digest'],
   errors: [],
   digest: [],
+  observability: [], // issue 11: spans and metric signals, imported by every layer
 };
 
 /**

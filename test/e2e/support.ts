@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import type { Express } from 'express';
 import * as jose from 'jose';
 import * as client from 'openid-client';
-import { createApp } from '../../src/app.js';
+import { createApp, type AppDeps } from '../../src/app.js';
 import { parseConfig, type Config } from '../../src/config/config.js';
 import { ADMIN_TOKEN_PREFIX, generateToken, type Secrets } from '../../src/config/secrets.js';
 import { createDataSource } from '../../src/db/data-source.js';
@@ -47,7 +47,13 @@ export interface GatehouseNode {
 
 export async function startNode(
   t: TestDatabase,
-  shared: { baseUrl?: string; secrets?: Secrets; env?: Record<string, string> } = {},
+  shared: {
+    baseUrl?: string;
+    secrets?: Secrets;
+    env?: Record<string, string>;
+    /** The node's metrics registry, as main.ts makes it (issue 11 metrics tests). */
+    metrics?: (db: Database) => AppDeps['metrics'];
+  } = {},
 ): Promise<GatehouseNode> {
   // The first node's base URL is its own address, known only once listening.
   const holder: { app?: Express } = {};
@@ -97,7 +103,15 @@ export async function startNode(
     maxAttempts: config.backchannelLogout.maxAttempts,
     timeoutMs: config.backchannelLogout.timeoutSeconds * 1000,
   });
-  const app = createApp({ config, db, secrets, logger, signingKeys: keys, notifications });
+  const app = createApp({
+    config,
+    db,
+    secrets,
+    logger,
+    signingKeys: keys,
+    notifications,
+    metrics: shared.metrics?.(db),
+  });
   holder.app = app;
   return {
     address,

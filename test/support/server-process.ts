@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 export const MAIN = path.resolve('dist/src/main.js');
+/** Started before main (npm start, the Dockerfile): tracing, when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+export const PRELOAD = path.resolve('dist/src/observability/preload.js');
 
 export interface Exit {
   code: number | null;
@@ -16,8 +18,8 @@ export function startService(env: Record<string, string>): {
   exited: Promise<Exit>;
   output: () => string;
 } {
-  // As `npm start` and the Dockerfile run it: without the `__proto__` accessor.
-  const child = spawn(process.execPath, ['--disable-proto=delete', MAIN], {
+  // As `npm start` and the Dockerfile run it: without the `__proto__` accessor, with the tracing preload.
+  const child = spawn(process.execPath, ['--disable-proto=delete', '--import', PRELOAD, MAIN], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -14,7 +14,9 @@ import { findConnectionForLogin } from '../../connections/connections.service.js
 import { findUser } from '../../directory/users.service.js';
 import { tenantStatusOf } from '../../tenants/tenants.service.js';
 import type { AuthorizationCompleter, LoginFailure, LoginResult } from '../../sso/login-handoff.js';
-import type { FailureReturn, UnsolicitedLoginCompleter } from '../../sso/outcome.js';
+import { loginProtocolOf, type FailureReturn, type UnsolicitedLoginCompleter } from '../../sso/outcome.js';
+import { inSpan } from '../../observability/spans.js';
+import type { LoginMetrics } from '../../observability/signals.js';
 import { authorizationBinding, ISSUED_BINDING } from './authorization-binding.js';
 import type { AuthorizationRequest } from './authorization-request.entity.js';
 import {
@@ -29,6 +31,8 @@ import { sendErrorPage } from './error-page.js';
 export interface CompleterDeps {
   config: Config;
   db: Database;
+  /** Where completed and refused sign-ins are counted (gatehouse_logins_total). */
+  metrics?: LoginMetrics;
 }
 
 /**
@@ -80,7 +84,10 @@ export function createAuthorizationCompleter(
   ): Promise<void> {
     const ended = await failPendingLogin(db, loginId, new Date());
     if (!ended) return loginGone(req, res, 'login_not_found');
-    req.log.info({ reason: failure.reason, error: failure.error, login_id: loginId }, 'sign-in failed');
+    req.log.info(
+      { reason: failure.reason, error: failure.error, login_id: loginId, tenant_id: req.tenantId },
+      'sign-in failed',
+    );
     res.redirect(
       303,
       authorizationResponseUrl(ended.redirectUri, config.baseUrl, {
@@ -110,7 +117,7 @@ export function createAuthorizationCompleter(
     if (!sameHash(pending.browserHash, presented)) {
       await failPendingLogin(db, loginId, new Date());
       req.log.warn(
-        { reason: failure.reason, login_id: loginId },
+        { reason: failure.reason, login_id: loginId, tenant_id: req.tenantId },
         'refused sign-in opened in another browser',
       );
       return sendErrorPage(req, res, {
@@ -135,7 +142,24 @@ export function createAuthorizationCompleter(
     );
   }
 
-  async function complete(req: Request, res: Response, loginId: string, result: LoginResult): Promise<void> {
+  /** The completion step, traced with its tenant (observability/spans.ts). */
+  function complete(req: Request, res: Response, loginId: string, result: LoginResult): Promise<void> {
+    // The tenant of the login, for the log lines below and the request's (already set by sso's flows).
+    req.tenantId ??= result.tenantId;
+    return inSpan('gatehouse.login.complete', { 'tenant.id': result.tenantId }, async (span) => {
+      const outcome = await completeLogin(req, res, loginId, result);
+      span.set({ 'gatehouse.outcome': outcome });
+      deps.metrics?.loginEnded(loginProtocolOf(req), outcome === 'ok' ? 'success' : 'refused', outcome);
+    });
+  }
+
+  /** Answers the browser; resolves `ok` or the reason code of the refusal. */
+  async function completeLogin(
+    req: Request,
+    res: Response,
+    loginId: string,
+    result: LoginResult,
+  ): Promise<string> {
     const now = new Date();
     const completionToken = randomBytes(32).toString('base64url');
     const completionHash = sha256Base64url(completionToken);
@@ -172,13 +196,15 @@ export function createAuthorizationCompleter(
     } catch (error) {
       if (!(error instanceof LoginRefused)) throw error;
       if (error.reason === 'login_not_found' || error.reason === 'login_expired')
-        return loginGone(req, res, error.reason);
-      return redirectFailure(req, res, loginId, { error: 'access_denied', reason: error.reason });
+        loginGone(req, res, error.reason);
+      else await redirectFailure(req, res, loginId, { error: 'access_denied', reason: error.reason });
+      return error.reason;
     }
     const next = new URL(`${config.baseUrl}/oauth/authorize/continue`);
     next.searchParams.set('login', loginId);
     next.searchParams.set('token', completionToken);
     res.redirect(303, next.toString());
+    return 'ok';
   }
 
   /**
@@ -205,6 +231,7 @@ export function createAuthorizationCompleter(
       return { appId, uri, email: person?.email ?? null };
     });
     if (!target) return false;
+    deps.metrics?.loginEnded(loginProtocolOf(req), 'success', 'idp_initiated');
     const next = new URL(target.uri);
     next.searchParams.set('iss', config.baseUrl);
     if (target.email) next.searchParams.set('login_hint', target.email);
