@@ -69,10 +69,14 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: config.bodyLimit, type: JSON_TYPES }));
   app.use(express.urlencoded({ limit: config.bodyLimit, extended: false }));
 
-  app.use(
-    healthRouter(db, metrics, { metricsToken: config.metrics.token, notifications: deps.notifications }),
-  );
   const signingKeys = deps.signingKeys ?? createSigningKeyStore(config, db, deps.secrets.masterKey);
+  app.use(
+    healthRouter(db, metrics, {
+      metricsToken: config.metrics.token,
+      notifications: deps.notifications,
+      signingKeys,
+    }),
+  );
   const resolveTenantAdmin =
     deps.resolveTenantAdmin ?? createTenantAdminResolver({ config, db, keys: signingKeys });
   app.use('/admin/v1', adminRouter({ config, db, secrets: deps.secrets, resolveTenantAdmin, signingKeys }));

@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { knownMigrationNames, MIGRATIONS_TABLE } from './data-source.js';
+import { runInTenantContext } from './tenant-context.js';
 import { signals, type TransactionKind } from '../observability/signals.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -71,11 +72,14 @@ export class Database {
     }) as typeof runner.query;
     const started = performance.now();
     try {
-      return await runner.manager.transaction(async (em) => {
-        // Should TypeORM ever begin differently, set the tenant the plain way.
-        if (!tenantSet) await em.query(`SELECT set_config('app.tenant_id', $1, true)`, [tenantId]);
-        return fn(em);
-      });
+      // Log lines written during this tenant's work carry its id (db/tenant-context.ts).
+      return await runInTenantContext(tenantId, () =>
+        runner.manager.transaction(async (em) => {
+          // Should TypeORM ever begin differently, set the tenant the plain way.
+          if (!tenantSet) await em.query(`SELECT set_config('app.tenant_id', $1, true)`, [tenantId]);
+          return fn(em);
+        }),
+      );
     } finally {
       await runner.release();
       signals.transactionEnded('tenant', (performance.now() - started) / 1000);

@@ -36,7 +36,12 @@ export const LISTEN_GRACE_MS = 10_000;
 export function healthRouter(
   db: Database,
   metrics: HttpMetrics,
-  options: { metricsToken?: string; notifications?: Pick<NotificationBus, 'downForMs'> } = {},
+  options: {
+    metricsToken?: string;
+    notifications?: Pick<NotificationBus, 'downForMs'>;
+    /** The node's token signing keys: readiness loads (and so decrypts) them, cached like any use. */
+    signingKeys?: { jwks(): Promise<unknown> };
+  } = {},
 ): Router {
   const router = Router();
 
@@ -57,6 +62,15 @@ export function healthRouter(
       const pending = await db.pendingMigrations();
       if (pending.length > 0) {
         res.status(503).json({ status: 'unavailable', reason: 'migrations_pending', pending });
+        return;
+      }
+      // A node that cannot open its signing keys (another master key) would answer 500 to every
+      // token request; db/installation.ts refuses such a start, and this says so if it ever happens.
+      try {
+        await options.signingKeys?.jwks();
+      } catch (err) {
+        req.log.error({ err }, 'readiness: the signing keys cannot be opened');
+        res.status(503).json({ status: 'unavailable', reason: 'signing_keys_unreadable' });
         return;
       }
       res.json({ status: 'ready' });

@@ -1,4 +1,5 @@
 import { pino, stdSerializers, type Logger } from 'pino';
+import { currentTenantId } from '../db/tenant-context.js';
 
 /**
  * Query and form fields whose values never reach a log line: credentials,
@@ -111,6 +112,15 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       base: { service: 'gatehouse' },
       serializers: { err: errSerializer },
       hooks: { streamWrite: scrubLine },
+      // Inside a tenant's transaction every line carries its id (db/tenant-context.ts); a line that
+      // names its own tenant_id keeps it (the log object wins over the mixin).
+      mixin: () => {
+        const tenantId = currentTenantId();
+        return tenantId ? { tenant_id: tenantId } : {};
+      },
+      // One key, not two: the line's own fields override the mixin's.
+      mixinMergeStrategy: (mergeObject: object, mixinObject: object) =>
+        Object.assign(mixinObject, mergeObject),
     },
     destination as never,
   );
