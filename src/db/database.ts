@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 import { knownMigrationNames, MIGRATIONS_TABLE } from './data-source.js';
 import { runInTenantContext } from './tenant-context.js';
@@ -140,6 +141,25 @@ export class Database {
 
   async ping(): Promise<void> {
     await this.dataSource.query('SELECT 1');
+  }
+
+  /**
+   * Can this node open a NEW connection as its runtime role (readiness)? The
+   * pool's warm connections keep working after the role's password changed
+   * or the server stopped accepting logins; only a fresh login tells. One
+   * short-lived connection per probe, bounded by a 5 s connect timeout.
+   */
+  async canConnect(): Promise<void> {
+    const url = (this.dataSource.options as { url?: string }).url;
+    if (!url) return this.ping();
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   /** Known migrations not yet applied to this database (empty when current). */

@@ -58,7 +58,8 @@ export function healthRouter(
       return;
     }
     try {
-      await db.ping();
+      // A fresh login, not a warm pooled connection (db.canConnect).
+      await db.canConnect();
       const pending = await db.pendingMigrations();
       if (pending.length > 0) {
         res.status(503).json({ status: 'unavailable', reason: 'migrations_pending', pending });

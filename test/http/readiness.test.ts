@@ -1,4 +1,11 @@
+import express from 'express';
 import request from 'supertest';
+import { createDataSource } from '../../src/db/data-source.js';
+import { Database } from '../../src/db/database.js';
+import { ENTITIES } from '../../src/entities.js';
+import { healthRouter } from '../../src/http/health.router.js';
+import { createHttpMetrics } from '../../src/http/metrics.js';
+import { createLogger } from '../../src/http/logger.js';
 import { buildTestApp } from '../support/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -24,4 +31,29 @@ it('is ready with the master key the signing keys were sealed with, and not with
   expect(res.body).toEqual({ status: 'unavailable', reason: 'signing_keys_unreadable' });
   // Liveness is not readiness.
   await request(wrongKey.app).get('/healthz').expect(200);
+});
+
+it('is not ready when a new login as the runtime role fails, even while pooled connections still work', async () => {
+  const ds = createDataSource({ url: t.appUrl, entities: ENTITIES, poolSize: 2 });
+  await ds.initialize();
+  const db = new Database(ds);
+  const app = express();
+  const log = createLogger('silent');
+  app.use((req, _res, next) => {
+    req.log = log;
+    next();
+  });
+  app.use(healthRouter(db, createHttpMetrics()));
+  try {
+    await request(app).get('/readyz').expect(200, { status: 'ready' });
+    // The role's credentials as another node (or an operator) changed them: new logins fail.
+    const wrong = new URL(t.appUrl);
+    wrong.password = 'not-the-password';
+    Object.assign(ds.options, { url: wrong.toString() });
+    await db.ping(); // the warm pool still answers…
+    const res = await request(app).get('/readyz').expect(503); // …but readiness asks for a fresh login
+    expect(res.body).toEqual({ status: 'unavailable', reason: 'database_unreachable' });
+  } finally {
+    await db.close();
+  }
 });
