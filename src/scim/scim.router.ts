@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { Router } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
 import type { Config } from '../config/config.js';
@@ -60,7 +60,13 @@ export function scimRouter(deps: ScimRouterDeps): Router {
     });
     next();
   });
-  router.use(failedAuthLimiter(scim.authFailureLimit, 60_000));
+  router.use(
+    failedAuthLimiter(
+      scim.authFailureLimit,
+      60_000,
+      sharedLimiterOptions(deps.config, deps.db, 'scim-auth').store,
+    ),
+  );
   router.use(scimAuthentication(verifier));
   router.use(
     rateLimit({
@@ -180,7 +186,12 @@ export const scimErrorHandler: ErrorRequestHandler = (error: unknown, req, res, 
  * Entra call from shared addresses, and one tenant's bad token must not lock
  * out the others.
  */
-function failedAuthLimiter(limit: number, windowMs: number): RequestHandler {
+function failedAuthLimiter(limit: number, windowMs: number, shared: Store): RequestHandler {
+  // The shared count (issue 11) is written only when a request fails (one statement per 401, none
+  // on the hot path); each node checks its own copy of the latest count it saw. A node that has
+  // seen no failure yet lets one guess through and learns the shared count from its answer, so
+  // the guesses one address gets at one tenant stay within the limit plus one per node.
+  void shared.init?.({ windowMs } as Parameters<NonNullable<Store['init']>>[0]);
   const failures = new Map<string, { count: number; resetAt: number }>();
   return (req, res, next) => {
     const key = `${ipKeyGenerator(req.ip ?? '')}|${String(req.params.tenantId)}`;
@@ -198,6 +209,15 @@ function failedAuthLimiter(limit: number, windowMs: number): RequestHandler {
       const current = failures.get(key);
       if (current && current.resetAt > Date.now()) current.count++;
       else failures.set(key, { count: 1, resetAt: Date.now() + windowMs });
+      // Then the count of every node, when the store answers (fail open: the local count stands).
+      void Promise.resolve(shared.increment(key)).then(
+        ({ totalHits, resetTime }) => {
+          const local = failures.get(key);
+          const resetAt = resetTime?.getTime() ?? Date.now() + windowMs;
+          if (!local || totalHits > local.count) failures.set(key, { count: totalHits, resetAt });
+        },
+        () => undefined,
+      );
     });
     next();
   };

@@ -240,6 +240,51 @@ describe('the per-tenant SCIM limit, counted by every node', () => {
   });
 });
 
+describe('failed SCIM authentications, counted by every node', () => {
+  it('refuses guesses past the shared count on every node, one more per node at most, and leaves other tenants alone', async () => {
+    const env = { GATEHOUSE_SCIM_AUTH_FAILURE_LIMIT: '3' };
+    const nodeA = await startNode(t, { env, listen: false, ownPool: true });
+    const nodeB = await startNode(t, { env, listen: false, ownPool: true });
+    try {
+      const tenant = await createTenant(t);
+      const good = (await issueToken(t.db, tenant)).token;
+      const wrong = `gh_scim_${'0'.repeat(32)}_${'A'.repeat(43)}`;
+      const hits = async () =>
+        (await counters()).filter((r) => r.limiter === 'scim-auth').reduce((n, r) => n + r.hits, 0);
+      const settled = async (n: number) => {
+        const until = Date.now() + 5000;
+        while ((await hits()) < n) {
+          if (Date.now() > until) throw new Error(`scim-auth count never reached ${n}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      await scimClient(nodeA.app, tenant, wrong).get('/Users').expect(401);
+      await settled(1);
+      await scimClient(nodeA.app, tenant, wrong).get('/Users').expect(401);
+      await settled(2);
+      // Node B has seen no failure: its guess goes through, fails, and brings back the shared count.
+      await scimClient(nodeB.app, tenant, wrong).get('/Users').expect(401);
+      await settled(3);
+      const refused = await scimClient(nodeB.app, tenant, wrong).get('/Users').expect(429);
+      expect(refused.body).toMatchObject({ schemas: [ERROR], status: '429' });
+      // Node A last saw 2: one more guess, then it knows.
+      await scimClient(nodeA.app, tenant, wrong).get('/Users').expect(401);
+      await settled(4);
+      await scimClient(nodeA.app, tenant, wrong).get('/Users').expect(429);
+      // Even the right token waits out the window from this address (the guessing is not told apart).
+      await scimClient(nodeB.app, tenant, good).get('/Users').expect(429);
+      // Another tenant, same address: its own count.
+      const other = await createTenant(t);
+      await scimClient(nodeA.app, other, (await issueToken(t.db, other)).token)
+        .get('/Users')
+        .expect(200);
+    } finally {
+      await nodeA.close();
+      await nodeB.close();
+    }
+  });
+});
+
 describe('the client address behind a proxy (GATEHOUSE_TRUST_PROXY)', () => {
   const probe = (app: express.Express, forwardedFor: string) =>
     request(app)
