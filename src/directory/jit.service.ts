@@ -19,8 +19,13 @@ import { createUser, isVerifiedDomainEmail, updateUser } from './users.service.j
 /** What the IdP said about the person, after attribute mapping. */
 export interface LoginProfile {
   connectionId: string;
-  /** SAML NameID or OIDC `sub`. */
-  subject: string;
+  /**
+   * SAML NameID or OIDC `sub`. Null when the IdP sent no stable subject (a
+   * SAML transient NameID without a persistent identifier attribute): then no
+   * identity is read or stored, and only an email in a verified domain finds
+   * or creates the person.
+   */
+  subject: string | null;
   /** Lower-cased, or null when the IdP sent none. */
   email: string | null;
   /** False when the IdP itself says the email is unverified (OIDC email_verified=false). */
@@ -44,7 +49,8 @@ export type JitRefusal =
   | 'user_not_provisioned'
   | 'user_suspended'
   | 'user_deleted'
-  | 'user_ambiguous';
+  | 'user_ambiguous'
+  | 'saml_nameid_transient';
 
 export type JitOutcome =
   | { ok: true; userId: string; created: boolean; linked: boolean }
@@ -76,17 +82,22 @@ export async function provisionFromLogin(
   audit: { requestId?: string; sourceIp?: string },
 ): Promise<JitOutcome> {
   // Two first logins of one person at once must not create two users.
+  const lockKey = profile.subject === null ? `email:${profile.email}` : `subject:${profile.subject}`;
   await em.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [
-    `jit:${tenantId}:${profile.connectionId}:${profile.subject}`,
+    `jit:${tenantId}:${profile.connectionId}:${lockKey}`,
   ]);
 
   const domainVerified = profile.email ? await isVerifiedDomainEmail(em, profile.email) : false;
   const emailTrusted = profile.email !== null && profile.emailAssertedByIdp && domainVerified;
+  // Without a stable subject the email is the only key: an untrusted one could be anyone's,
+  // and a user created from it could never be found again.
+  if (profile.subject === null && !emailTrusted)
+    return refused('saml_nameid_transient', 'no stable subject and no email in a verified domain');
 
-  const identity = await em.findOneBy(Identity, {
-    connectionId: profile.connectionId,
-    subject: profile.subject,
-  });
+  const identity =
+    profile.subject === null
+      ? null
+      : await em.findOneBy(Identity, { connectionId: profile.connectionId, subject: profile.subject });
 
   let user: User | null = null;
   let created = false;
@@ -153,15 +164,17 @@ export async function provisionFromLogin(
         after: { source: 'jit', user_name: user.userName, email_verified: user.emailVerified },
       });
     }
-    await em.insert(Identity, {
-      tenantId,
-      id: randomUUID(),
-      userId: user.id,
-      connectionId: profile.connectionId,
-      subject: profile.subject,
-      createdAt: now,
-      lastLoginAt: now,
-    });
+    if (profile.subject !== null)
+      await em.insert(Identity, {
+        tenantId,
+        id: randomUUID(),
+        userId: user.id,
+        connectionId: profile.connectionId,
+        subject: profile.subject,
+        createdAt: now,
+        lastLoginAt: now,
+      });
+    else linked = false;
   }
 
   if (!created) await refreshProfile(em, user, profile, emailTrusted, domainVerified, policy, now);

@@ -65,6 +65,11 @@ export const REASONS = {
   saml_assertion_count: denied(400, IDP_PROBLEM),
   saml_assertion_encrypted: denied(400, IDP_PROBLEM),
   saml_signature_invalid: denied(400, IDP_PROBLEM),
+  // A genuine Response signature where the connection wants the assertion signed (signed_element).
+  saml_assertion_unsigned_response_signed: denied(
+    400,
+    'Your identity provider signed the sign-in answer but not the assertion inside it, which this connection requires. Ask your IT administrator to have the identity provider sign the assertion, or to set the connection\'s signed_element to "response".',
+  ),
   saml_signature_algorithm_weak: denied(400, IDP_PROBLEM),
   saml_issuer_mismatch: denied(400, IDP_PROBLEM),
   saml_destination_mismatch: denied(400, IDP_PROBLEM),
@@ -72,6 +77,12 @@ export const REASONS = {
   saml_audience_mismatch: denied(400, IDP_PROBLEM),
   saml_subject_confirmation_invalid: denied(400, IDP_PROBLEM),
   saml_subject_missing: denied(400, IDP_PROBLEM),
+  // A transient NameID changes at every login: without a persistent identifier attribute or an
+  // email in a verified domain there is nothing to recognise the person by.
+  saml_nameid_transient: denied(
+    403,
+    'Your identity provider sent a one-time identifier for you and nothing Gatehouse can recognise you by. Ask your IT administrator to send a persistent NameID, a persistent identifier attribute, or your email address.',
+  ),
   saml_assertion_expired: denied(400, 'The sign-in answer has expired. Please sign in again.'),
   saml_assertion_not_yet_valid: denied(
     400,

@@ -192,7 +192,7 @@ describe('which signature counts: connection.saml signed_element', () => {
     await t.db.withTenant(responseOnly.id, (em) => em.query('DELETE FROM users'));
   });
 
-  it('refuses a Response-only signature on an "assertion" connection (the default)', async () => {
+  it('refuses a Response-only signature on an "assertion" connection (the default), naming the setting to change', async () => {
     const started = await startLogin(closed, 'carol');
     const answer = await idp.answer(
       started.redirectUrl,
@@ -200,8 +200,25 @@ describe('which signature counts: connection.saml signed_element', () => {
       { nameId: `carol@${closed.domain}` },
       { signResponse: true, signAssertion: false },
     );
+    const visit = await post(started.browser, closed, answer.samlResponse);
+    await expectRefused(visit, closed, 'saml_assertion_unsigned_response_signed');
+    expect(visit.body).toContain('signed_element');
+    // The log line says what to do, not only "Invalid signature".
+    expect(gh.logs()).toMatch(/signed_element to \\?"response\\?"/);
+  });
+
+  it('keeps saml_signature_invalid for a Response-only answer whose Response signature is broken', async () => {
+    const started = await startLogin(closed, 'carl');
+    const answer = await idp.answer(
+      started.redirectUrl,
+      spOf(gh.baseUrl, closed.connection),
+      { nameId: `carl@${closed.domain}` },
+      { signResponse: true, signAssertion: false },
+    );
+    const tampered = answer.xml.replace(`carl@${closed.domain}`, `ceo@${closed.domain}`);
+    expect(tampered).not.toBe(answer.xml);
     await expectRefused(
-      await post(started.browser, closed, answer.samlResponse),
+      await post(started.browser, closed, toBase64(tampered)),
       closed,
       'saml_signature_invalid',
     );

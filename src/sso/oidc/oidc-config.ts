@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { open } from '../../config/secret-box.js';
 import type { Connection } from '../../connections/connection.entity.js';
 import { LoginRefusedError } from '../reasons.js';
+import { JwksRefetchGate } from './jwks-refetch.js';
 import { loginRefusalIn } from './oidc-errors.js';
 
 /** ID token algorithms a connection may pin: never `none`, never HS* (the "key" would be public). */
@@ -25,6 +26,22 @@ export interface OidcClientOptions {
   cacheTtlMs: number;
   /** Every request to the IdP (discovery, JWKS, token, userinfo) goes through it (src/outbound/fetch-client.ts). */
   fetch: client.CustomFetch;
+  /** At most one JWKS refetch on an unknown `kid` per this many ms per connection (jwks-refetch.ts). */
+  jwksRefetchCooldownMs: number;
+}
+
+/** What discovery found for a connection, kept between logins. */
+interface Discovered {
+  metadata: client.ServerMetadata;
+  clientId: string;
+  auth: client.ClientAuth;
+  jwks: JwksRefetchGate;
+}
+
+/** One login's Configuration and the JWKS copy it started from. */
+interface Issued {
+  gate: JwksRefetchGate;
+  presented: client.ExportedJWKSCache | undefined;
 }
 
 /**
@@ -34,24 +51,53 @@ export interface OidcClientOptions {
  * narrowing the metadata's `id_token_signing_alg_values_supported` to it, and
  * the ID token signature verified against the IdP's JWKS (openid-client
  * otherwise trusts TLS to the token endpoint alone).
- * Cached per connection version, so an edited connection is rediscovered.
+ * Discovery is cached per connection version, so an edited connection is
+ * rediscovered; each call gets a Configuration of its own, so the IdP's JWKS
+ * copy is handed over by JwksRefetchGate (an unknown `kid` refetches at once).
  */
 export class OidcConfigurations {
-  private readonly cache = new Map<string, { until: number; config: Promise<client.Configuration> }>();
+  private readonly cache = new Map<string, { until: number; discovered: Promise<Discovered> }>();
+  private readonly issued = new WeakMap<client.Configuration, Issued>();
 
   constructor(private readonly options: OidcClientOptions) {}
 
-  forConnection(connection: Connection, now = Date.now()): Promise<client.Configuration> {
+  async forConnection(connection: Connection, now = Date.now()): Promise<client.Configuration> {
     const key = `${connection.tenantId}:${connection.id}:${connection.updatedAt.getTime()}`;
-    const hit = this.cache.get(key);
-    if (hit && hit.until > now) return hit.config;
-    const config = this.discover(connection);
-    this.cache.set(key, { until: now + this.options.cacheTtlMs, config });
-    config.catch(() => this.cache.delete(key));
+    let hit = this.cache.get(key);
+    if (!hit || hit.until <= now) {
+      const discovered = this.discover(connection);
+      hit = { until: now + this.options.cacheTtlMs, discovered };
+      this.cache.set(key, hit);
+      discovered.catch(() => this.cache.delete(key));
+    }
+    return this.configure(await hit.discovered, now);
+  }
+
+  /** After a login's token exchange, accepted or not: keep the JWKS it fetched for the next logins. */
+  keepJwks(config: client.Configuration): void {
+    const issued = this.issued.get(config);
+    issued?.gate.keep(issued.presented, client.getJwksCache(config));
+  }
+
+  private configure(discovered: Discovered, now: number): client.Configuration {
+    const config = new client.Configuration(
+      discovered.metadata,
+      discovered.clientId,
+      { [client.clockTolerance]: this.options.clockSkewSeconds },
+      discovered.auth,
+    );
+    config[client.customFetch] = discovered.jwks.wrap(this.options.fetch);
+    if (this.options.allowInsecureRequests) client.allowInsecureRequests(config);
+    // The ID token's signature is checked against the IdP's JWKS too, not only TLS to its token endpoint.
+    client.enableNonRepudiationChecks(config);
+    config.timeout = Math.ceil(this.options.timeoutMs / 1000);
+    const presented = discovered.jwks.present(now);
+    if (presented) client.setJwksCache(config, presented);
+    this.issued.set(config, { gate: discovered.jwks, presented });
     return config;
   }
 
-  private async discover(connection: Connection): Promise<client.Configuration> {
+  private async discover(connection: Connection): Promise<Discovered> {
     if (!connection.oidcIssuer || !connection.oidcClientId || !connection.oidcClientSecretEnc)
       throw new LoginRefusedError(
         'connection_misconfigured',
@@ -98,17 +144,11 @@ export class OidcConfigurations {
       !methods || methods.includes('client_secret_basic')
         ? client.ClientSecretBasic(secret)
         : client.ClientSecretPost(secret);
-    const config = new client.Configuration(
+    return {
       metadata,
-      connection.oidcClientId,
-      { [client.clockTolerance]: this.options.clockSkewSeconds },
+      clientId: connection.oidcClientId,
       auth,
-    );
-    config[client.customFetch] = this.options.fetch;
-    if (this.options.allowInsecureRequests) client.allowInsecureRequests(config);
-    // The ID token's signature is checked against the IdP's JWKS too, not only TLS to its token endpoint.
-    client.enableNonRepudiationChecks(config);
-    config.timeout = Math.ceil(this.options.timeoutMs / 1000);
-    return config;
+      jwks: new JwksRefetchGate(metadata.jwks_uri, this.options.jwksRefetchCooldownMs),
+    };
   }
 }

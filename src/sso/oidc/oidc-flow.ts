@@ -21,6 +21,8 @@ const STRATEGY = 'oidc';
 /** Where openid-client's Strategy reads the authorization request's state; we fill it from Postgres. */
 const SESSION_KEY = 'gatehouse_oidc';
 const DISCOVERY_CACHE_MS = 5 * 60 * 1000;
+/** An ID token with an unknown `kid` refetches the IdP's JWKS at once, at most once per this long. */
+const JWKS_REFETCH_COOLDOWN_MS = 10 * 1000;
 
 /** The callback never starts an authorization request: a bare GET on it is refused before this runs. */
 class CallbackStrategy extends Strategy {
@@ -57,6 +59,7 @@ export class OidcFlow {
       clockSkewSeconds: deps.config.sso.clockSkewSeconds,
       timeoutMs: deps.config.outboundFetch.timeoutMs,
       cacheTtlMs: DISCOVERY_CACHE_MS,
+      jwksRefetchCooldownMs: JWKS_REFETCH_COOLDOWN_MS,
       // A refused address ends the login with connection_misconfigured before any connection is
       // opened; a network failure stays TypeError('fetch failed') (oidc_provider_unavailable).
       fetch: openidClientFetch(
@@ -210,7 +213,9 @@ export class OidcFlow {
     (req as unknown as { session: Record<string, unknown> }).session = {
       [SESSION_KEY]: { code_verifier: pending.codeVerifier, nonce: pending.nonce, state: pending.state },
     };
-    const outcome = await runStrategy(authenticator, STRATEGY, req, res);
+    const outcome = await runStrategy(authenticator, STRATEGY, req, res).finally(() =>
+      this.configs.keepJwks(config),
+    );
     if (outcome.kind === 'success') return outcome.user as OidcLogin;
     if (outcome.kind === 'error') throw reasonOfOidcError(outcome.error);
     if (outcome.kind === 'fail') throw new LoginRefusedError('oidc_idp_error', 'access_denied');

@@ -23,6 +23,7 @@ import { runStrategy } from '../run-strategy.js';
 import { rememberAssertionId } from './assertion-replay.js';
 import { samlOptions, type SamlTiming } from './saml-options.js';
 import { SamlRequestCache } from './saml-request-cache.js';
+import { samlLoginSubject } from './saml-subject.js';
 import type { SpSigningKey } from './sp-signing-key.js';
 import {
   assertionIdentity,
@@ -184,19 +185,27 @@ export class SamlFlow {
       this.contexts.set(req, { options, connection, acs: { envelopeInResponseTo, requests } });
 
       const outcome = await runStrategy(this.authenticator, STRATEGY, req, res);
-      if (outcome.kind === 'error') throw reasonOfSamlError(outcome.error);
+      if (outcome.kind === 'error')
+        throw reasonOfSamlError(outcome.error, {
+          expectsAssertionSignature: connection.samlSignedElement !== 'response',
+          responseSigned: envelope.responseSigned,
+          assertionSigned: envelope.assertionSigned,
+        });
       if (outcome.kind !== 'success') refuse('saml_response_invalid', `strategy ended with ${outcome.kind}`);
       const { login } = outcome.user as { login: SamlLogin };
 
-      const resolved = resolveProfileAttributes(
-        connection.attributeMapping,
-        login.attributes,
-        login.facts.nameId,
-      );
+      const { subject, profileNameId } = samlLoginSubject({
+        facts: login.facts,
+        attributes: login.attributes,
+        mapping: connection.attributeMapping,
+      });
+      const resolved = resolveProfileAttributes(connection.attributeMapping, login.attributes, profileNameId);
+      if (subject === null && resolved.email === null)
+        refuse('saml_nameid_transient', 'transient NameID, no persistent identifier attribute, no email');
       const result = await completeLogin(
         this.deps.db,
         connection,
-        { connectionId: connection.id, subject: login.facts.nameId, emailAssertedByIdp: true, ...resolved },
+        { connectionId: connection.id, subject, emailAssertedByIdp: true, ...resolved },
         login.facts.authnInstant ?? new Date(),
         { requestId: req.requestId, sourceIp: req.ip },
       );

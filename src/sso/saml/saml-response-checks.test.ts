@@ -42,6 +42,7 @@ describe('checkSignedAssertion (the clock is an argument)', () => {
     expect(facts).toEqual({
       assertionId: '_a1',
       nameId: 'alice@acme.test',
+      nameIdFormat: null,
       inResponseTo: '_req',
       acceptableUntil: new Date('2030-01-01T00:06:00Z'),
       authnInstant: new Date('2030-01-01T00:00:00Z'),

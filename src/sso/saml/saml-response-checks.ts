@@ -21,6 +21,8 @@ const NS_ASSERTION = 'urn:oasis:names:tc:SAML:2.0:assertion';
 const NS_DSIG = 'http://www.w3.org/2000/09/xmldsig#';
 const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+/** SAML core §8.3.8: a one-time identifier, a different value at every login. */
+export const NAMEID_TRANSIENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient';
 
 /** A SAMLResponse larger than this (base64) is refused unread. */
 export const MAX_SAML_RESPONSE_LENGTH = 512 * 1024;
@@ -57,6 +59,11 @@ export interface ResponseFacts {
   envelopeInResponseTo: string | null;
   /** Whether the Response element carries its own signature. */
   responseSigned: boolean;
+  /**
+   * Whether the assertion carries its own signature. Read from the unsigned
+   * document, so it only ever picks which refusal to name (reasonOfSamlError).
+   */
+  assertionSigned: boolean;
 }
 
 export interface InspectInput {
@@ -182,6 +189,7 @@ export function inspectSamlResponse(input: InspectInput): ResponseFacts {
   return {
     envelopeInResponseTo: response.getAttribute('InResponseTo') || null,
     responseSigned: children(response, NS_DSIG, 'Signature').length > 0,
+    assertionSigned: children(assertion, NS_DSIG, 'Signature').length > 0,
   };
 }
 
@@ -200,6 +208,8 @@ function boundedScan(xml: string, limits: XmlLimits): void {
 export interface AssertionFacts {
   assertionId: string;
   nameId: string;
+  /** The signed NameID's Format, null when absent (SAML core §8.3.1: unspecified). */
+  nameIdFormat: string | null;
   /**
    * The signed bearer SubjectConfirmationData/@InResponseTo: the AuthnRequest
    * this assertion answers, null for an IdP-initiated one. The only source of
@@ -335,6 +345,7 @@ export function checkSignedAssertion(input: SignedAssertionInput): AssertionFact
   return {
     assertionId,
     nameId,
+    nameIdFormat: nameIds[0]?.getAttribute('Format')?.trim() || null,
     inResponseTo,
     acceptableUntil,
     authnInstant:
@@ -342,11 +353,34 @@ export function checkSignedAssertion(input: SignedAssertionInput): AssertionFact
   };
 }
 
+/** What the connection asked to be signed, and what the envelope shows was signed. */
+export interface SignatureContext {
+  /** connection.samlSignedElement is 'assertion' or 'both'. */
+  expectsAssertionSignature: boolean;
+  responseSigned: boolean;
+  assertionSigned: boolean;
+}
+
 /** node-saml's error messages, as reason codes (the message itself never reaches the person). */
-export function reasonOfSamlError(error: unknown): LoginRefusedError {
+export function reasonOfSamlError(error: unknown, signatures?: SignatureContext): LoginRefusedError {
   if (error instanceof LoginRefusedError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const detail = `node-saml: ${message}`;
+  // node-saml says "Invalid signature" of the assertion only after the Response signature it
+  // was told to require (saml-options: wantAuthnResponseSigned when one is present) verified:
+  // a genuine Response-only signature on a connection that wants the assertion signed.
+  if (
+    message === 'Invalid signature' &&
+    signatures?.expectsAssertionSignature &&
+    signatures.responseSigned &&
+    !signatures.assertionSigned
+  )
+    return new LoginRefusedError(
+      'saml_assertion_unsigned_response_signed',
+      'the IdP signed only the Response; this connection expects a signed Assertion: set the ' +
+        'connection\'s signed_element to "response", or have the IdP sign the assertion',
+      { cause: error },
+    );
   const name = error instanceof Error ? error.name : '';
   if (name === 'SamlStatusError' || /SAML provider returned/.test(message))
     return new LoginRefusedError('saml_idp_error', detail);
