@@ -193,7 +193,9 @@ export function createHttpMetrics(options: MetricsOptions = {}): ServiceMetrics 
   };
 
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
-    const end = duration.startTimer();
+    // Timed by hand, not prom-client's startTimer: its end() merges labels into a plain object,
+    // which a polluted Object.prototype would extend (the issue 8 defect).
+    const started = performance.now();
     res.once('finish', () => {
       // Never throws out: an exception here would be an uncaughtException after the answer went out.
       try {
@@ -203,7 +205,7 @@ export function createHttpMetrics(options: MetricsOptions = {}): ServiceMetrics 
           status_code: statusLabel(res.statusCode),
         });
         requests.inc(values);
-        end(values);
+        duration.observe(values, (performance.now() - started) / 1000);
         const resource = scimResourceLabel(req.originalUrl);
         if (resource !== null)
           scimOperations.inc(labels({ resource, method: values.method, status_code: values.status_code }));

@@ -269,7 +269,8 @@ describe('response hooks', () => {
   });
 
   it('keeps counting and logging while Object.prototype is polluted (the scimmy defect of issue 8)', async () => {
-    const { app, logs } = buildTestApp(t);
+    // Another node of the same installation (the signing keys are sealed with its master key).
+    const { app, logs } = buildTestApp(t, {}, { secrets: node.secrets });
     const proto = Object.prototype as Record<string, unknown>;
     proto.polluted = 'yes';
     try {

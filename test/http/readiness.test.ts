@@ -7,6 +7,7 @@ import { healthRouter } from '../../src/http/health.router.js';
 import { createHttpMetrics } from '../../src/http/metrics.js';
 import { createLogger } from '../../src/http/logger.js';
 import { buildTestApp } from '../support/app.js';
+import { freshSecrets } from '../support/gatehouse-node.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 /**
@@ -26,7 +27,7 @@ it('is ready with the master key the signing keys were sealed with, and not with
   // The keys now exist, sealed under the first node's master key.
   await request(first.app).get('/.well-known/jwks.json').expect(200);
 
-  const wrongKey = buildTestApp(t); // fresh secrets: another master key
+  const wrongKey = buildTestApp(t, {}, { secrets: freshSecrets() }); // another master key
   const res = await request(wrongKey.app).get('/readyz').expect(503);
   expect(res.body).toEqual({ status: 'unavailable', reason: 'signing_keys_unreadable' });
   // Liveness is not readiness.

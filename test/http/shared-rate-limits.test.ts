@@ -50,6 +50,7 @@ const LIMITERS = [
   'client-auth-client',
   'login-discovery',
   'scim-tenant',
+  'scim-auth',
 ];
 
 interface CounterRow {

@@ -13,14 +13,30 @@ export interface TestApp {
   logs: () => string;
 }
 
-/** The app as main.ts builds it, on a test database, with fresh secrets and captured logs. */
+/**
+ * One installation's secrets per test database, as every node of a real
+ * installation shares them (src/db/installation.ts): a second app on the same
+ * database is a second node, and can open the signing keys the first sealed.
+ */
+const installations = new WeakMap<TestDatabase, Secrets>();
+
+function installationSecrets(t: TestDatabase): Secrets {
+  let secrets = installations.get(t);
+  if (!secrets) {
+    secrets = freshSecrets();
+    installations.set(t, secrets);
+  }
+  return secrets;
+}
+
+/** The app as main.ts builds it, on a test database, with its installation's secrets and captured logs. */
 export function buildTestApp(
   t: TestDatabase,
   env: Record<string, string> = {},
-  deps: Partial<Pick<AppDeps, 'resolveTenantAdmin'>> = {},
+  deps: Partial<Pick<AppDeps, 'resolveTenantAdmin' | 'secrets'>> = {},
 ): TestApp {
   const config = parseConfig({ GATEHOUSE_BASE_URL: 'https://gatehouse.test', LOG_LEVEL: 'debug', ...env });
-  const secrets = freshSecrets();
+  const secrets = deps.secrets ?? installationSecrets(t);
   const { logger, logs } = capturingLogger(config.logLevel);
   const app = createApp({ config, db: t.db, secrets, logger, ...deps });
   return { app, config, secrets, logs };

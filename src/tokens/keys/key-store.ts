@@ -9,7 +9,6 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
-import { In, MoreThan } from 'typeorm';
 import { recordAudit, type AuditActor } from '../../audit/audit.service.js';
 import type { Config } from '../../config/config.js';
 import { open } from '../../config/secret-box.js';
@@ -258,10 +257,14 @@ export class SigningKeyStore implements TokenSigner {
 
   private readKeys(): Promise<SigningKey[]> {
     const keepSince = new Date(this.clock().getTime() - this.options.keepRetiredForSeconds * 1000);
+    // A query builder with named parameters, not find options: TypeORM walks a find's `where`
+    // object with for…in, which a polluted Object.prototype would extend (docs/security.md).
     return this.options.db.withPlatform((em) =>
-      em.find(SigningKey, {
-        where: [{ status: In(['active', 'next']) }, { status: 'retired', expiresAt: MoreThan(keepSince) }],
-      }),
+      em
+        .createQueryBuilder(SigningKey, 'k')
+        .where("k.status IN ('active', 'next')")
+        .orWhere("k.status = 'retired' AND k.expiresAt > :keepSince", { keepSince })
+        .getMany(),
     );
   }
 
