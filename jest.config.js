@@ -23,6 +23,8 @@ export default {
   testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
   // The multi-node test needs haproxy and starts its own cluster: npm run test:interop (jest.interop.config.js).
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/interop/'],
+  // Drops the test peers' known per-instance notices (samlify, oidc-provider) so real output stands out.
+  setupFiles: ['<rootDir>/test/support/quiet-libraries.js'],
   globalSetup: '<rootDir>/test/support/global-setup.js',
   globalTeardown: '<rootDir>/test/support/global-teardown.js',
   testTimeout: 60000,

@@ -12,6 +12,7 @@ import { ScimRequestLog1765300000000 } from './1765300000000-scim-request-log.js
 import { SharedRateLimits1765400000000 } from './1765400000000-shared-rate-limits.js';
 import { MetricsFunctions1765500000000 } from './1765500000000-metrics-functions.js';
 import { DistributableKeys1765600000000 } from './1765600000000-distributable-keys.js';
+import { AuditCheckpoints1765800000000 } from './1765800000000-audit-checkpoints.js';
 
 /** Every migration, in order. A new migration file is added here. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   SharedRateLimits1765400000000,
   MetricsFunctions1765500000000,
   DistributableKeys1765600000000,
+  AuditCheckpoints1765800000000,
 ];

@@ -1,4 +1,5 @@
 import { AuditEvent } from './audit/audit-event.entity.js';
+import { AuditCheckpoint } from './audit/audit-checkpoint.entity.js';
 import { Connection } from './connections/connection.entity.js';
 import { Group } from './directory/group.entity.js';
 import { GroupMember } from './directory/group-member.entity.js';
@@ -40,6 +41,7 @@ export const ENTITIES = [
   SigningKey,
   ScimToken,
   AuditEvent,
+  AuditCheckpoint,
   AuthorizationRequest,
   AuthorizationCode,
   RefreshToken,

@@ -11,7 +11,13 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'rate_limited'
   | 'unavailable'
-  | 'internal';
+  | 'internal'
+  // Specific refusals a client (the CLI) tells apart: domain verification, connection create.
+  | 'dns_record_not_found'
+  | 'dns_record_mismatch'
+  | 'dns_lookup_failed'
+  | 'dns_unavailable'
+  | 'idp_entity_id_in_use';
 
 export class DomainError extends Error {
   constructor(

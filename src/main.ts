@@ -1,16 +1,21 @@
 import type { Server } from 'node:http';
+import path from 'node:path';
 import { createApp } from './app.js';
-import { ConfigError, parseConfig, redactConfig } from './config/config.js';
+import { ConfigError, configWarnings, parseConfig, redactConfig } from './config/config.js';
 import { outboundPolicy } from './outbound/pinned-request.js';
 import { NotificationBus } from './db/notification-bus.js';
 import { openDatabase } from './db/runtime.js';
 import { ENTITIES } from './entities.js';
+import { plainHttpWarning } from './http/browser-binding.js';
 import { createLogger } from './http/logger.js';
 import { createHttpMetrics } from './http/metrics.js';
 import { stopTracing } from './observability/tracing.js';
 import { timeRevocationPropagation } from './sessions/session-events.js';
 import { startLogoutDelivery } from './sessions/backchannel-logout.js';
 import { startCleanup } from './sessions/cleanup.js';
+import { startCheckpoints } from './audit/checkpoint-worker.js';
+import { checkpointKey } from './audit/checkpoint-key.js';
+import { publishCheckpointWebhook } from './admin/audit-checkpoints.router.js';
 import { createSigningKeyStore } from './tokens/keys/key-store.js';
 import { startWebhookDelivery } from './webhooks/webhook-delivery.js';
 
@@ -34,6 +39,9 @@ async function main(): Promise<void> {
     logger.fatal({ err, origin }, 'uncaught exception; the process exits');
   });
   logger.info({ config: redactConfig(config) }, 'effective configuration');
+  for (const warning of configWarnings(process.env)) logger.warn(warning);
+  const plainHttp = plainHttpWarning(config.baseUrl);
+  if (plainHttp) logger.warn(plainHttp);
 
   // Migrates under a lock and joins the installation: a node that does not hold the first
   // node's secrets stops here with a message saying what to share (db/installation.ts).
@@ -81,6 +89,14 @@ async function main(): Promise<void> {
     outboxRetentionMs: config.cleanup.outboxRetentionSeconds * 1000,
   });
   void cleanup.runNow();
+  // Signed heads of every tenant's audit chain that grew (issue 12); every node, idempotent.
+  const checkpoints = startCheckpoints({
+    db: runtime.db,
+    key: await checkpointKey(secrets.masterKey),
+    intervalMs: config.auditCheckpoints.intervalSeconds * 1000,
+    publish: publishCheckpointWebhook,
+    logger: logger.child({ component: 'audit-checkpoints' }),
+  });
 
   // One registry per process: Node and process defaults, pool and outbox gauges, and the
   // process's own events (revocations, deliveries, rate limits, transactions).
@@ -94,9 +110,17 @@ async function main(): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   process.stdout.write(`Gatehouse listening on http://localhost:${port} (public URL ${config.baseUrl})\n`);
   if (secrets.adminTokenGenerated) {
-    process.stdout.write(
-      `\nOperator admin token (shown once; also stored in ${config.dataDir}/admin-token, mode 0600):\n  ${secrets.adminToken}\n\n`,
-    );
+    const file = path.join(config.dataDir, 'admin-token');
+    // Only a person at a terminal sees it: piped output ends up in container and CI logs.
+    if (process.stdout.isTTY) {
+      process.stdout.write(
+        `\nOperator admin token (shown once; also stored in ${file}, mode 0600):\n  ${secrets.adminToken}\n\n`,
+      );
+    } else {
+      process.stdout.write(
+        `\nOperator admin token generated and stored in ${file} (mode 0600); not printed, as this is not a terminal\n\n`,
+      );
+    }
   }
 
   let stopping = false;
@@ -115,7 +139,13 @@ async function main(): Promise<void> {
       clearTimeout(deadline);
       // Spans are flushed while the workers stop, before the database goes: the embedded
       // database's own exit hook ends the process once it has stopped (a no-op without tracing).
-      void Promise.all([logoutDelivery.stop(), cleanup.stop(), webhookDelivery.stop(), stopTracing()])
+      void Promise.all([
+        logoutDelivery.stop(),
+        cleanup.stop(),
+        checkpoints.stop(),
+        webhookDelivery.stop(),
+        stopTracing(),
+      ])
         .then(() => notifications.close())
         .then(() => runtime.close())
         .then(() => {

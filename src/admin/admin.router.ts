@@ -8,6 +8,7 @@ import { sharedLimiterOptions } from '../http/rate-limit-store.js';
 import { tenantsRouter } from './tenants.router.js';
 import { createTxtResolver } from '../tenants/dns-verifier.js';
 import { auditEventsRouter } from './audit-events.router.js';
+import { auditCheckpointsRouter } from './audit-checkpoints.router.js';
 import { domainsRouter } from './domains.router.js';
 import { roleMappingsRouter } from './role-mappings.router.js';
 import { scimTokensRouter } from './scim-tokens.router.js';
@@ -51,7 +52,8 @@ export function adminRouter(deps: AdminDeps): Router {
   router.use(scimTokensRouter(deps.db, deps.config));
   router.use(scimRequestsRouter(deps.db));
   router.use(deliveriesRouter(deps.db));
-  router.use(auditEventsRouter(deps.db));
+  router.use(auditEventsRouter(deps.db, deps.secrets.masterKey));
+  router.use(auditCheckpointsRouter(deps.db, deps.secrets.masterKey));
   router.use(
     connectionsRouter({
       db: deps.db,

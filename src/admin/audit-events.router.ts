@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { listAuditEvents } from '../audit/audit-events.service.js';
-import { verifyAuditChain } from '../audit/audit.service.js';
+import { checkpointKey } from '../audit/checkpoint-key.js';
+import { verifyAuditTrail } from '../audit/checkpoints.service.js';
 import type { Database } from '../db/database.js';
 import { requireLiveTenant } from '../tenants/tenant-guard.js';
 import { tenantIdParam } from './tenants.router.js';
@@ -27,7 +28,7 @@ const listQuery = pageQuery.extend({
 });
 
 /** Read-only: the trail is append-only, and a deleted tenant's trail stays readable. */
-export function auditEventsRouter(db: Database): Router {
+export function auditEventsRouter(db: Database, masterKey: Buffer): Router {
   const router = Router();
   const requireTenant = (tenantId: string) =>
     db.withPlatform((em) => requireLiveTenant(em, tenantId, { allowDeleted: true }));
@@ -42,8 +43,8 @@ export function auditEventsRouter(db: Database): Router {
   router.get('/tenants/:tenantId/audit-events/verify', async (req, res) => {
     const tenantId = tenantIdParam(req);
     await requireTenant(tenantId);
-    const result = await verifyAuditChain(db, tenantId);
-    res.json({ valid: result.valid, checked: result.checked, first_broken_seq: result.firstBrokenSeq });
+    // The chain recomputed and checked against every signed checkpoint (docs/admin-api.md).
+    res.json(await verifyAuditTrail(db, await checkpointKey(masterKey), tenantId));
   });
 
   return router;

@@ -83,11 +83,13 @@ const oidc = {
   trust_email_unverified: z.boolean().optional(),
 };
 
+// `force`: create even when an active connection already uses the IdP's entity id (409 idp_entity_id_in_use).
+const force = z.boolean().optional();
 const createBody = z.discriminatedUnion(
   'type',
   [
-    z.strictObject({ type: z.literal('saml'), name, ...common, ...saml }),
-    z.strictObject({ type: z.literal('oidc'), name, issuer: url, ...common, ...oidc }),
+    z.strictObject({ type: z.literal('saml'), name, force, ...common, ...saml }),
+    z.strictObject({ type: z.literal('oidc'), name, issuer: url, force, ...common, ...oidc }),
   ],
   { error: 'type: must be "saml" or "oidc"' },
 );

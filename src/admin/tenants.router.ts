@@ -5,6 +5,7 @@ import { DomainError, NotFoundError } from '../errors.js';
 import {
   createTenant,
   deleteTenant,
+  findTenantByIdOrSlug,
   getTenant,
   listTenants,
   setTenantStatus,
@@ -22,6 +23,7 @@ const name = z.string().trim().min(1).max(200);
 
 const createBody = z.strictObject({ slug, name });
 const updateBody = z.strictObject({ slug: slug.optional(), name: name.optional() });
+const listQuery = pageQuery.extend({ slug: slug.optional() });
 
 /** The `tenantId` path parameter: a UUID the caller may reach, else 404. */
 export function tenantIdParam(req: Parameters<typeof authorizeTenant>[0]): string {
@@ -29,6 +31,25 @@ export function tenantIdParam(req: Parameters<typeof authorizeTenant>[0]): strin
   if (!parsed.success) throw new NotFoundError('Tenant');
   authorizeTenant(req, parsed.data);
   return parsed.data;
+}
+
+/**
+ * The `tenantId` path parameter of /tenants/{idOrSlug}: a UUID is an id, any
+ * other slug-shaped value a slug, resolved to its id first. The caller's
+ * reach is then checked on the resolved id, so a tenant admin naming another
+ * tenant's slug gets the same 404 as a slug that does not exist.
+ */
+async function tenantRefParam(db: Database, req: Parameters<typeof authorizeTenant>[0]): Promise<string> {
+  const given = req.params.tenantId;
+  if (uuidParam.safeParse(given).success) return tenantIdParam(req);
+  // Slugs are stored lower-case; `Acme` names the tenant `acme`, as the CLI's --tenant does.
+  const parsed = slug.safeParse(typeof given === 'string' ? given.toLowerCase() : given);
+  if (!parsed.success) throw new NotFoundError('Tenant');
+  const found = await findTenantByIdOrSlug(db, parsed.data);
+  if (!found || found.slug !== parsed.data) throw new NotFoundError('Tenant');
+  // idor check: on the resolved id, never on the name the caller gave
+  authorizeTenant(req, found.id);
+  return found.id;
 }
 
 function operatorOnly(req: Parameters<typeof isOperator>[0]): void {
@@ -46,33 +67,37 @@ export function tenantsRouter(db: Database): Router {
 
   router.get('/tenants', async (req, res) => {
     operatorOnly(req);
-    const page = parseQuery(pageQuery, req);
-    res.json({ ...(await listTenants(db, page)), ...page });
+    const { slug: bySlug, ...page } = parseQuery(listQuery, req);
+    if (bySlug === undefined) return void res.json({ ...(await listTenants(db, page)), ...page });
+    // ?slug= filters to at most one tenant (slugs are unique); the page applies to that list.
+    const found = await findTenantByIdOrSlug(db, bySlug);
+    const matches = found && found.slug === bySlug ? [found] : [];
+    res.json({ data: matches.slice(page.offset, page.offset + page.limit), total: matches.length, ...page });
   });
 
   router.get('/tenants/:tenantId', async (req, res) => {
-    res.json(await getTenant(db, tenantIdParam(req)));
+    res.json(await getTenant(db, await tenantRefParam(db, req)));
   });
 
   router.patch('/tenants/:tenantId', async (req, res) => {
-    const tenantId = tenantIdParam(req);
+    const tenantId = await tenantRefParam(db, req);
     res.json(await updateTenant(db, tenantId, parseBody(updateBody, req), auditContext(req)));
   });
 
   router.post('/tenants/:tenantId/suspend', async (req, res) => {
-    const tenantId = tenantIdParam(req);
+    const tenantId = await tenantRefParam(db, req);
     operatorOnly(req);
     res.json(await setTenantStatus(db, tenantId, 'suspended', auditContext(req)));
   });
 
   router.post('/tenants/:tenantId/reactivate', async (req, res) => {
-    const tenantId = tenantIdParam(req);
+    const tenantId = await tenantRefParam(db, req);
     operatorOnly(req);
     res.json(await setTenantStatus(db, tenantId, 'active', auditContext(req)));
   });
 
   router.delete('/tenants/:tenantId', async (req, res) => {
-    const tenantId = tenantIdParam(req);
+    const tenantId = await tenantRefParam(db, req);
     operatorOnly(req);
     await deleteTenant(db, tenantId, auditContext(req));
     res.status(204).end();

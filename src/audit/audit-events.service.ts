@@ -14,6 +14,11 @@ export interface AuditEventView {
   after: unknown;
   prev_hash: string;
   hash: string;
+  /**
+   * The exact text `hash` is the SHA-256 of (audit_event_hash_input): an outside
+   * verifier recomputes each hash from it and checks it says what the fields say.
+   */
+  hash_input: string;
 }
 
 export interface AuditEventQuery {
@@ -43,6 +48,7 @@ interface Row {
   after: unknown;
   prev_hash: string;
   hash: string;
+  hash_input: string;
   total: string;
 }
 
@@ -60,6 +66,7 @@ function view(r: Row): AuditEventView {
     after: r.after,
     prev_hash: r.prev_hash,
     hash: r.hash,
+    hash_input: r.hash_input,
   };
 }
 
@@ -91,7 +98,8 @@ export async function listAuditEvents(
   }
   params.push(q.limit, q.offset);
   const sql = `SELECT seq, id, occurred_at, actor_type, actor_id, action, target_type, target_id,
-                      request_id, source_ip, before, after, prev_hash, hash, count(*) OVER () AS total
+                      request_id, source_ip, before, after, prev_hash, hash,
+                      audit_event_hash_input(audit_events) AS hash_input, count(*) OVER () AS total
                  FROM audit_events WHERE ${where.join(' AND ')}
                 ORDER BY seq ${q.order === 'asc' ? 'ASC' : 'DESC'}
                 LIMIT $${params.length - 1} OFFSET $${params.length}`;

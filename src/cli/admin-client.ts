@@ -2,8 +2,15 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 
-/** A failure the CLI reports on stderr with exit status 1. */
-export class CliError extends Error {}
+/** A failure the CLI reports on stderr with exit status 1; `code` is the admin API's error code, if any. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
 
 /** A command line the CLI cannot run: reported with the usage, exit status 2. */
 export class UsageError extends Error {}
@@ -82,7 +89,10 @@ export function adminClient(baseUrl: string, token: string, timeoutMs = 60_000):
         const what = typeof e.code === 'string' ? `${e.code}: ` : '';
         const message = typeof e.message === 'string' ? e.message : text.slice(0, 200) || res.statusText;
         const ref = typeof e.request_id === 'string' ? `, request ${e.request_id}` : '';
-        throw new CliError(`${what}${message} (HTTP ${res.status}${ref})`);
+        throw new CliError(
+          `${what}${message} (HTTP ${res.status}${ref})`,
+          typeof e.code === 'string' ? e.code : undefined,
+        );
       }
       return parsed as T;
     },

@@ -2,7 +2,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import type { Config } from '../config/config.js';
+import type { JWK } from 'jose';
+import { z } from 'zod';
+import type { AuditEventView } from '../audit/audit-events.service.js';
+import { verifyTrailOffline } from '../audit/offline-verify.js';
 import { CliError, UsageError, type AdminClient } from './admin-client.js';
+import { DEV_IDP_COMMAND } from './dev-idp.js';
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -86,6 +91,61 @@ async function secretValue(ctx: CliContext, value: string): Promise<string> {
   return value === '-' ? (await ctx.readStdin()).trim() : value;
 }
 
+/** Every row of a paginated admin list (`{ data, total }`). */
+async function allPages<T>(api: AdminClient, urlPath: string, limit: number, extra: string): Promise<T[]> {
+  const out: T[] = [];
+  for (;;) {
+    const res = await api.request<{ data: T[]; total: number }>(
+      'GET',
+      `${urlPath}?limit=${limit}&offset=${out.length}${extra}`,
+    );
+    out.push(...res.data);
+    if (res.data.length === 0 || out.length >= res.total) return out;
+  }
+}
+
+async function readJson(file: string, option: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new CliError(`${option} ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new CliError(`${option} ${file}: not JSON`);
+  }
+}
+
+const checkpointEntry = z.object({
+  tenant_id: z.string(),
+  seq: z.number().int().positive(),
+  hash: z.string(),
+  created_at: z.string(),
+  signature: z.string(),
+  key_id: z.string(),
+});
+/** What `audit checkpoints` or GET …/audit-checkpoints printed: the answer, or its `data` list. */
+const checkpointFile = z.union([z.array(checkpointEntry), z.object({ data: z.array(checkpointEntry) })]);
+
+/** The Ed25519 key of a JWK or a JWKS (what GET /audit-checkpoint-key answers). */
+function checkpointJwk(value: unknown): JWK | null {
+  const candidates = (value as { keys?: unknown })?.keys ?? [value];
+  if (!Array.isArray(candidates)) return null;
+  const found = (candidates as unknown[]).find((k): k is JWK => {
+    const jwk = k as Partial<Record<'kty' | 'crv' | 'x', unknown>> | null;
+    return (
+      typeof jwk === 'object' &&
+      jwk !== null &&
+      jwk.kty === 'OKP' &&
+      jwk.crv === 'Ed25519' &&
+      typeof jwk.x === 'string'
+    );
+  });
+  return found ?? null;
+}
+
 export const COMMANDS: Command[] = [
   {
     name: 'migrate',
@@ -155,7 +215,8 @@ export const COMMANDS: Command[] = [
     name: 'connections create',
     usage:
       'connections create --tenant ID|SLUG [--name NAME] [--status draft|active|inactive]' +
-      ' (--metadata-file FILE | --metadata-url URL | --issuer URL --client-id ID --client-secret SECRET|- [--scopes a,b,c])',
+      ' (--metadata-file FILE | --metadata-url URL | --issuer URL --client-id ID --client-secret SECRET|- [--scopes a,b,c])' +
+      ' [--force]',
     options: {
       tenant: str,
       name: str,
@@ -166,6 +227,7 @@ export const COMMANDS: Command[] = [
       'client-secret': str,
       scopes: str,
       status: str,
+      force: flag,
     },
     async run(ctx, v) {
       const file = opt(v, 'metadata-file');
@@ -198,6 +260,8 @@ export const COMMANDS: Command[] = [
       // A new connection is a draft (not used for logins) unless --status active says otherwise.
       const status = opt(v, 'status');
       if (status !== undefined) body.status = status;
+      // The API refuses (409 idp_entity_id_in_use) an IdP an active connection already uses, unless forced.
+      if (v.force === true) body.force = true;
       const api = await ctx.api();
       return api.request('POST', `/tenants/${await tenantId(api, v)}/connections`, body);
     },
@@ -304,13 +368,56 @@ export const COMMANDS: Command[] = [
     },
   },
   {
-    name: 'audit verify',
-    usage: 'audit verify --tenant ID|SLUG',
+    name: 'audit checkpoint',
+    usage: 'audit checkpoint --tenant ID|SLUG   # sign the head of the trail now',
     options: { tenant: str },
     async run(ctx, v) {
       const api = await ctx.api();
-      return api.request('GET', `/tenants/${await tenantId(api, v)}/audit-events/verify`);
+      return api.request('POST', `/tenants/${await tenantId(api, v)}/audit-checkpoints`, {});
+    },
+  },
+  {
+    name: 'audit checkpoints',
+    usage: 'audit checkpoints --tenant ID|SLUG   # every signed checkpoint, to keep outside the database',
+    options: { tenant: str },
+    async run(ctx, v) {
+      const api = await ctx.api();
+      const tenant = await tenantId(api, v);
+      return { data: await allPages<unknown>(api, `/tenants/${tenant}/audit-checkpoints`, 1000, '') };
+    },
+  },
+  {
+    name: 'audit verify',
+    usage: 'audit verify --tenant ID|SLUG [--checkpoints FILE [--key FILE]]',
+    options: { tenant: str, checkpoints: str, key: str },
+    async run(ctx, v) {
+      const api = await ctx.api();
+      const tenant = await tenantId(api, v);
+      const file = opt(v, 'checkpoints');
+      if (file === undefined) {
+        if (v.key !== undefined) throw new UsageError('--key goes with --checkpoints');
+        return api.request('GET', `/tenants/${tenant}/audit-events/verify`);
+      }
+      // Issue 12: the trail fetched over the API, every hash recomputed here, checked against
+      // checkpoints kept outside the database (src/audit/offline-verify.ts).
+      const checkpoints = checkpointFile.safeParse(await readJson(file, '--checkpoints'));
+      if (!checkpoints.success) throw new CliError(`${file}: not a list of audit checkpoints`);
+      const keyFile = opt(v, 'key');
+      const jwks = keyFile
+        ? await readJson(keyFile, '--key')
+        : await api.request<unknown>('GET', '/audit-checkpoint-key');
+      const publicJwk = checkpointJwk(jwks);
+      if (!publicJwk) throw new CliError(`${keyFile ?? 'the server'}: no Ed25519 public key (JWK or JWKS)`);
+      const events = await allPages<AuditEventView>(
+        api,
+        `/tenants/${tenant}/audit-events`,
+        100,
+        '&order=asc',
+      );
+      const list = Array.isArray(checkpoints.data) ? checkpoints.data : checkpoints.data.data;
+      return verifyTrailOffline({ tenantId: tenant, events, checkpoints: list, publicJwk });
     },
     exitCode: (result) => ((result as { valid?: unknown } | null)?.valid === true ? 0 : 1),
   },
+  DEV_IDP_COMMAND,
 ];

@@ -1,7 +1,41 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, parseConfig, type Config } from '../config/config.js';
+import { ConfigError, configWarnings, parseConfig, type Config } from '../config/config.js';
 import { adminClient, CliError, operatorToken, UsageError, type AdminClient } from './admin-client.js';
-import { COMMANDS, type Command, type Values } from './commands.js';
+import { COMMANDS as CREATE_COMMANDS, type Command, type Values } from './commands.js';
+import { RESOURCE_COMMANDS } from './resource-commands.js';
+
+/** Every command, a group's together (`connections create`, `… list`, `… show`) in the order first met. */
+const COMMANDS: Command[] = (() => {
+  const all = [...CREATE_COMMANDS, ...RESOURCE_COMMANDS];
+  const groups = [...new Set(all.map((c) => groupOf(c)))];
+  return groups.flatMap((g) => all.filter((c) => groupOf(c) === g));
+})();
+
+function groupOf(command: Command): string {
+  return command.name.split(' ')[0] ?? command.name;
+}
+
+/** `gatehouse connections`: the group's subcommands, or undefined when `name` is not a group. */
+export function groupUsage(name: string): string | undefined {
+  const members = COMMANDS.filter((c) => c.name.startsWith(`${name} `));
+  if (members.length === 0) return undefined;
+  return [
+    `Usage: gatehouse ${name} <command> [options]`,
+    '',
+    'Commands:',
+    ...members.map((c) => `  ${c.usage}`),
+  ].join('\n');
+}
+
+/** What to do next, after an admin API refusal the operator can act on. */
+const HINTS: Record<string, string> = {
+  dns_record_not_found:
+    'publish the TXT record the domain answer names (domains list), or, where DNS cannot be reached (local use): ' +
+    'gatehouse domains verify --tenant … --domain … --manual --reason TEXT',
+  dns_record_mismatch: 'the published TXT value differs from the challenge: compare it with `domains list`',
+  dns_unavailable: 'the DNS server did not answer: retry, or check GATEHOUSE_DNS_SERVERS on the server',
+  idp_entity_id_in_use: 'to create another connection to the same IdP anyway, add --force',
+};
 
 export interface CliIo {
   env: Record<string, string | undefined>;
@@ -44,6 +78,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return argv.length === 0 ? 2 : 0;
   }
   const command = findCommand(positionals);
+  const group = positionals[0] === undefined ? undefined : groupUsage(positionals[0]);
+  if (!command && group !== undefined) {
+    // `gatehouse connections` alone, or with --help: the group's subcommands.
+    const asked = argv.includes('--help') || argv.includes('-h');
+    if (positionals.length > 1) io.stderr(`gatehouse: unknown command "${positionals.join(' ')}"\n\n`);
+    (asked && positionals.length === 1 ? io.stdout : io.stderr)(`${group}\n`);
+    return asked && positionals.length === 1 ? 0 : 2;
+  }
   if (!command) {
     io.stderr(`gatehouse: unknown command "${positionals.join(' ')}"\n\n${usage()}\n`);
     return 2;
@@ -79,6 +121,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     throw error;
   }
+  // A mistyped GATEHOUSE_* variable would silently leave a setting at its default.
+  for (const warning of configWarnings(io.env)) io.stderr(`gatehouse: warning: ${warning}\n`);
   let client: AdminClient | undefined;
   const ctx = {
     config,
@@ -102,7 +146,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     const message =
       error instanceof CliError ? error.message : `${(error as Error).message ?? String(error)}`;
-    io.stderr(`gatehouse: ${message}\n`);
+    const code = error instanceof CliError ? error.code : undefined;
+    const hint = code !== undefined && Object.hasOwn(HINTS, code) ? HINTS[code] : undefined;
+    io.stderr(`gatehouse: ${message}\n${hint === undefined ? '' : `  hint: ${hint}\n`}`);
     return 1;
   }
 }

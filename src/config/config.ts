@@ -199,6 +199,9 @@ export const configSchema = z
     GATEHOUSE_OUTBOUND_ALLOWED_NETWORKS: cidrList.optional(),
     GATEHOUSE_CLEANUP_INTERVAL: seconds(600),
     GATEHOUSE_CLEANUP_GRACE: seconds(3600),
+    /** How often each node signs the head of every tenant's audit chain that grew (issue 12). */
+    // At most ~23 days: a longer timer would overflow setInterval's 32-bit delay.
+    GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL: z.coerce.number().int().positive().max(2_000_000).default(3600),
     /** Delivered or given-up rows of both outboxes (logout, webhook) are kept this long. */
     GATEHOUSE_OUTBOX_RETENTION: z.coerce.number().int().positive().optional(),
     /** The former name (logout outbox only); still read when GATEHOUSE_OUTBOX_RETENTION is unset. */
@@ -317,6 +320,8 @@ export const configSchema = z
         outboxRetentionSeconds:
           env.GATEHOUSE_OUTBOX_RETENTION ?? env.GATEHOUSE_LOGOUT_OUTBOX_RETENTION ?? 7 * 86_400,
       },
+      /** Signed audit checkpoints (src/audit/checkpoint-worker.ts): interval of the periodic pass, seconds. */
+      auditCheckpoints: { intervalSeconds: env.GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL },
       /** GET /metrics (src/http/health.router.ts): when a token is set, only `Authorization: Bearer <token>` scrapes. */
       metrics: {
         token: env.GATEHOUSE_METRICS_TOKEN,
@@ -372,4 +377,55 @@ function redactUrl(value: string): string {
   } catch {
     return '[redacted]';
   }
+}
+
+/**
+ * GATEHOUSE_* names that are read, but not by the server: the test suite's and
+ * benchmarks' knobs, and the development IdP's (issue 14). Not typos.
+ */
+const TOOLING_PREFIXES = ['GATEHOUSE_FUZZ_', 'GATEHOUSE_BENCH_', 'GATEHOUSE_TEST_', 'GATEHOUSE_DEV_IDP_'];
+
+/** Every GATEHOUSE_* (and bare) variable the server reads. */
+export const KNOWN_VARIABLES: readonly string[] = Object.keys(configSchema.in.shape);
+
+/** Levenshtein distance, for "did you mean" (names are short: the O(n·m) table is tiny). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      row.push(Math.min((previous[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = row;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/**
+ * Warnings about the environment that do not stop the start: a GATEHOUSE_*
+ * variable nothing reads is most likely a typo (`GATEHOUSE_BASEURL`), which
+ * would otherwise silently leave the setting at its default. Each names the
+ * closest known variable when one is near.
+ */
+export function configWarnings(env: Record<string, string | undefined>): string[] {
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('GATEHOUSE_') || KNOWN_VARIABLES.includes(name)) continue;
+    if (TOOLING_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
+    let closest: string | undefined;
+    let best = Infinity;
+    for (const known of KNOWN_VARIABLES) {
+      const d = editDistance(name, known);
+      if (d < best) [closest, best] = [known, d];
+    }
+    // Near enough to be the same name mistyped: a few edits, relative to the name's length.
+    const near = closest !== undefined && best <= Math.max(2, Math.floor(closest.length / 4));
+    warnings.push(
+      near
+        ? `${name} is not a Gatehouse setting and is ignored; did you mean ${closest}?`
+        : `${name} is not a Gatehouse setting and is ignored`,
+    );
+  }
+  return warnings;
 }

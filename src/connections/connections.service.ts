@@ -4,7 +4,7 @@ import { appTakesIdpInitiatedLogin } from '../apps/apps.service.js';
 import { recordAudit, type AuditContext } from '../audit/audit.service.js';
 import { open, seal } from '../config/secret-box.js';
 import type { Database } from '../db/database.js';
-import { BadRequestError, NotFoundError } from '../errors.js';
+import { BadRequestError, DomainError, NotFoundError } from '../errors.js';
 import { revokeSessions } from '../sessions/revoke-sessions.js';
 import { requireLiveTenant } from '../tenants/tenant-guard.js';
 import {
@@ -62,10 +62,12 @@ interface OidcFields {
   /** Use the IdP's email even when the ID token does not say email_verified: true. */
   trust_email_unverified?: boolean;
 }
-export type CreateConnectionInput =
+/** Create-only: `force` accepts an IdP entity id an active connection of the tenant already uses. */
+export type CreateConnectionInput = { force?: boolean } & (
   | (CommonFields & SamlFields & { type: 'saml'; name: string })
   | (CommonFields &
-      OidcFields & { type: 'oidc'; name: string; issuer: string; client_id: string; client_secret: string });
+      OidcFields & { type: 'oidc'; name: string; issuer: string; client_id: string; client_secret: string })
+);
 export type UpdateConnectionInput = CommonFields & SamlFields & OidcFields & { certificates?: string[] };
 
 /** A connection answer after a change: the view plus what the admin should know. */
@@ -150,6 +152,30 @@ async function checkIdpInitiatedApp(em: EntityManager, appId: string | null | un
   if (appId === undefined || appId === null) return;
   if (!(await appTakesIdpInitiatedLogin(em, appId))) {
     throw new BadRequestError('idp_initiated_app_id: must name a registered app with an initiate_login_uri');
+  }
+}
+
+/**
+ * A second connection to the same IdP entity is almost always a mistake (the
+ * metadata imported twice): both would answer the IdP, and which one a login
+ * lands in depends on the ACS URL the IdP admin typed. Refused with a code
+ * clients recognise unless the caller says `force` (a planned migration from one
+ * connection to another). In the tenant's transaction (RLS scopes the read).
+ */
+async function checkEntityIdFree(em: EntityManager, entityId: string | null | undefined): Promise<void> {
+  if (!entityId) return;
+  const taken = await em.find(Connection, {
+    where: { type: 'saml', status: 'active', samlIdpEntityId: entityId },
+    order: { createdAt: 'ASC', id: 'ASC' },
+    take: 1,
+  });
+  const existing = taken[0];
+  if (existing) {
+    throw new DomainError(
+      'idp_entity_id_in_use',
+      `The active connection ${existing.id} ("${existing.name}") already uses the IdP entity id ${entityId}; ` +
+        'give force: true (CLI: --force) to create another one anyway',
+    );
   }
 }
 
@@ -257,6 +283,7 @@ export async function createConnection(
   return deps.db.withTenant(tenantId, async (em) => {
     await requireLiveTenant(em, tenantId);
     if (input.type === 'saml') await checkIdpInitiatedApp(em, input.idp_initiated_app_id);
+    if (!input.force) await checkEntityIdFree(em, columns.samlIdpEntityId);
     const connection = em.create(Connection, {
       ...DEFAULTS,
       ...commonColumns(input),

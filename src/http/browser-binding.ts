@@ -17,19 +17,53 @@ export interface BrowserBinding {
   name: string;
   /**
    * 'none' when the cookie must ride a cross-site request (an IdP's POST to
-   * the ACS). SameSite=None requires Secure, so over plain http (development)
-   * it falls back to 'lax'.
+   * the ACS). SameSite=None requires Secure, so over plain http other than
+   * localhost it falls back to 'lax'.
    */
   sameSite: 'lax' | 'none';
-  /** Whether Gatehouse is served over https (its base URL). */
-  secure: boolean;
+  /** How browsers reach Gatehouse (its base URL): `browserTransportOf`. */
+  transport: BrowserTransport;
   ttlSeconds: number;
+}
+
+/**
+ * - `https`: Secure cookies, `__Host-` prefixed.
+ * - `localhost`: plain http to a localhost name. Browsers treat it as a secure
+ *   context (W3C Secure Contexts §3.1, "potentially trustworthy"; RFC 6761 §6.3
+ *   keeps the name on loopback), so they accept and send `Secure;
+ *   SameSite=None` cookies over it (Chromium 89+, Firefox 75+) and an IdP's
+ *   cross-site POST to the ACS carries the binding. No `__Host-` prefix: not
+ *   every browser honours it without TLS.
+ * - `http`: any other plain-http URL. Secure cookies are refused there, so the
+ *   cookie falls back to SameSite=Lax and a cross-site POST (SAML) arrives
+ *   without it; `plainHttpWarning` says so at start.
+ */
+export type BrowserTransport = 'https' | 'localhost' | 'http';
+
+export function browserTransportOf(baseUrl: string): BrowserTransport {
+  const url = new URL(baseUrl);
+  if (url.protocol === 'https:') return 'https';
+  // Only the name: 127.0.0.1 is trustworthy too, but a SAML IdP on another loopback
+  // address or port is then same-site, and the name is what the default base URL uses.
+  const host = url.hostname.toLowerCase();
+  return host === 'localhost' || host.endsWith('.localhost') ? 'localhost' : 'http';
+}
+
+/** The start-up warning for a base URL whose SSO cookies cannot ride an IdP's cross-site POST; null when they can. */
+export function plainHttpWarning(baseUrl: string): string | null {
+  if (browserTransportOf(baseUrl) !== 'http') return null;
+  return (
+    `GATEHOUSE_BASE_URL ${baseUrl} is plain http on a host other than localhost: browsers refuse ` +
+    'Secure cookies there, so the SSO binding cookie is SameSite=Lax and is not sent on a SAML ' +
+    "IdP's cross-site POST to the ACS; those sign-ins will fail with saml_in_response_to_invalid. " +
+    'Use https, or http://localhost for local development.'
+  );
 }
 
 const VALUE = /^[A-Za-z0-9_-]{43}$/;
 
-const cookieName = (binding: Pick<BrowserBinding, 'name' | 'secure'>) =>
-  binding.secure ? `__Host-${binding.name}` : binding.name;
+const cookieName = (binding: Pick<BrowserBinding, 'name' | 'transport'>) =>
+  binding.transport === 'https' ? `__Host-${binding.name}` : binding.name;
 
 /** The first cookie of that name, when it has the shape of a binding value. */
 function readCookie(req: Request, name: string): string | null {
@@ -49,8 +83,8 @@ export function bindBrowser(req: Request, res: Response, binding: BrowserBinding
   const value = readCookie(req, name) ?? randomBytes(32).toString('base64url');
   res.cookie(name, value, {
     httpOnly: true,
-    secure: binding.secure,
-    sameSite: binding.secure ? binding.sameSite : 'lax',
+    secure: binding.transport !== 'http',
+    sameSite: binding.transport === 'http' ? 'lax' : binding.sameSite,
     path: '/',
     maxAge: binding.ttlSeconds * 1000,
   });
@@ -60,7 +94,7 @@ export function bindBrowser(req: Request, res: Response, binding: BrowserBinding
 /** The hash of the binding value this browser presents, or null. */
 export function presentedBinding(
   req: Request,
-  binding: Pick<BrowserBinding, 'name' | 'secure'>,
+  binding: Pick<BrowserBinding, 'name' | 'transport'>,
 ): string | null {
   const value = readCookie(req, cookieName(binding));
   return value ? sha256Base64url(value) : null;

@@ -12,6 +12,11 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   rate_limited: 429,
   unavailable: 503,
   internal: 500,
+  dns_record_not_found: 400,
+  dns_record_mismatch: 400,
+  dns_lookup_failed: 400,
+  dns_unavailable: 503,
+  idp_entity_id_in_use: 409,
 };
 
 /** Errors raised by express's own body parsers, mapped to domain errors. */

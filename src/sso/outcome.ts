@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import type { Config } from '../config/config.js';
 import type { Secrets } from '../config/secrets.js';
 import type { Database } from '../db/database.js';
-import { bindBrowser, type BrowserBinding } from '../http/browser-binding.js';
+import { bindBrowser, browserTransportOf, type BrowserBinding } from '../http/browser-binding.js';
 import { sendPage } from '../http/pages.js';
 import { recordLoginFailure } from './complete-login.js';
 import { sealFailureHandoff } from './failure-link.js';
@@ -58,13 +58,13 @@ export function allowHttpForms(config: Config): boolean {
 /**
  * The SSO browser binding, stored hashed with the pending AuthnRequest or OIDC
  * state. The IdP returns with a cross-site POST (SAML) or a top-level GET
- * (OIDC), so the cookie is SameSite=None (Secure, __Host-) over https.
+ * (OIDC), so the cookie is SameSite=None (Secure; __Host- over https).
  */
 export function bindingOptions(config: Config): BrowserBinding {
   return {
     name: 'gatehouse_sso',
     sameSite: 'none',
-    secure: isSecure(config),
+    transport: browserTransportOf(config.baseUrl),
     ttlSeconds: config.tokens.loginTtl,
   };
 }

@@ -1,5 +1,5 @@
 import { Resolver } from 'node:dns/promises';
-import { BadRequestError, DomainError } from '../errors.js';
+import { DomainError } from '../errors.js';
 
 /** What a TXT lookup found: the records' texts, or why there are none. */
 export type TxtLookup =
@@ -49,9 +49,13 @@ const quoted = (values: string[]) =>
     .join(', ') + (values.length > 5 ? `, and ${values.length - 5} more` : '');
 
 /**
- * Looks for `expected` among the TXT records at `recordName`. Throws a domain
- * error naming what was found when it is not there (400), or when the lookup
- * itself failed (503: nothing was learnt about the domain).
+ * Looks for `expected` among the TXT records at `recordName`. When it is not
+ * there, throws one of four answers an operator acts on differently:
+ * - `dns_record_not_found` (400): the name or its TXT record does not exist — publish it;
+ * - `dns_record_mismatch` (400): TXT records exist but none is the challenge — fix the value;
+ * - `dns_unavailable` (503): the resolver timed out or could not be reached — nothing was
+ *   learnt about the domain, retry (or check GATEHOUSE_DNS_SERVERS);
+ * - `dns_lookup_failed` (400): the resolver answered with an error (SERVFAIL, REFUSED).
  */
 export async function checkChallengeRecord(
   resolver: TxtResolver,
@@ -62,18 +66,24 @@ export async function checkChallengeRecord(
   if (found.kind === 'found' && found.values.some((v) => v.trim() === expected)) return;
   if (found.kind === 'failed') {
     if (TRANSIENT.has(found.code))
-      throw new DomainError('unavailable', `DNS lookup of ${recordName} failed (${found.code}); try again`);
-    throw new BadRequestError(
+      throw new DomainError(
+        'dns_unavailable',
+        `DNS lookup of ${recordName} failed (${found.code}): the DNS server did not answer; try again`,
+      );
+    throw new DomainError(
+      'dns_lookup_failed',
       `DNS lookup of ${recordName} failed (${found.code}); the domain is not verified`,
     );
   }
   if (found.kind === 'none' || found.values.length === 0)
-    throw new BadRequestError(
+    throw new DomainError(
+      'dns_record_not_found',
       found.kind === 'none' && found.reason === 'no_such_name'
         ? `No TXT record found: ${recordName} does not exist; the domain is not verified`
         : `No TXT record found at ${recordName}; the domain is not verified`,
     );
-  throw new BadRequestError(
+  throw new DomainError(
+    'dns_record_mismatch',
     `The TXT record at ${recordName} does not match the challenge: found ${quoted(found.values)}; the domain is not verified`,
   );
 }

@@ -47,6 +47,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'group.created',
   'group.updated',
   'group.deleted',
+  // Issue 12: a signed head of the tenant's audit chain (src/audit/checkpoints.service.ts).
+  'audit.checkpoint',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 

@@ -92,7 +92,7 @@ describe('admin API: audit events', () => {
     expect(actionsOf(between.body)).toEqual(['x.jun']);
     const withOffset = await op().get(events(tenantId, '?since=2024-05-31T21:00:00-02:00&action=x.*'));
     expect(actionsOf(withOffset.body)).toEqual(['x.next', 'x.jun']);
-    expect((await op().get(events(tenantId, '/verify'))).body).toEqual({
+    expect((await op().get(events(tenantId, '/verify'))).body).toMatchObject({
       valid: true,
       checked: 4,
       first_broken_seq: null,
@@ -113,7 +113,7 @@ describe('admin API: audit events', () => {
   });
 
   it('verifies the chain, and reports the first broken event after tampering', async () => {
-    expect((await op().get(events(acmeId, '/verify'))).body).toEqual({
+    expect((await op().get(events(acmeId, '/verify'))).body).toMatchObject({
       valid: true,
       checked: 5,
       first_broken_seq: null,
@@ -125,7 +125,7 @@ describe('admin API: audit events', () => {
       UPDATE audit_events SET after = '{"domain": "evil.com"}' WHERE tenant_id = '${globexId}' AND seq = 1;
       ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only;
       COMMIT;`);
-    expect((await op().get(events(globexId, '/verify'))).body).toEqual({
+    expect((await op().get(events(globexId, '/verify'))).body).toMatchObject({
       valid: false,
       checked: 0,
       first_broken_seq: 1,

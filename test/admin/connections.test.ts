@@ -148,7 +148,13 @@ describe('admin API: SAML connections', () => {
   it('imports from a metadata URL on a real local HTTP server (development setting)', async () => {
     const res = await op(dev)
       .post(url())
-      .send({ type: 'saml', name: 'Okta by URL', metadata_url: `${metadataServer.url}/okta/metadata` });
+      // force: an active Okta connection above already uses this entity id (409 idp_entity_id_in_use).
+      .send({
+        type: 'saml',
+        name: 'Okta by URL',
+        metadata_url: `${metadataServer.url}/okta/metadata`,
+        force: true,
+      });
     expect(res.status).toBe(201);
     expect(res.body.saml.idp_entity_id).toBe('http://www.okta.com/exk1fcia6d6EMsf331d8');
     expect(metadataServer.requests).toContain('/okta/metadata');
@@ -260,7 +266,7 @@ describe('admin API: SAML connections', () => {
   it('signs out sessions made through a connection when it is deleted', async () => {
     const created = await op(a)
       .post(url())
-      .send({ type: 'saml', name: 'tmp', metadata_xml: fixture('okta.xml') });
+      .send({ type: 'saml', name: 'tmp', metadata_xml: fixture('okta.xml'), force: true });
     const id = created.body.id as string;
     const sessionId = await t.db.withTenant(tenantId, async (em) => {
       const [user] = await em.query(

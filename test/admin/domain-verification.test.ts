@@ -91,7 +91,7 @@ describe('domain verification through DNS (a real DNS server on 127.0.0.1)', () 
     const before = (await verifiedEvents()).length;
     const res = await op().post(verifyPath(d));
     expect(res.status).toBe(400);
-    expect(res.body).toMatchObject({ code: 'bad_request' });
+    expect(res.body).toMatchObject({ code: 'dns_record_not_found' });
     expect(res.body.message).toMatch(
       /No TXT record found: _gatehouse-challenge\.missing\.acme\.com does not exist/,
     );
@@ -105,6 +105,7 @@ describe('domain verification through DNS (a real DNS server on 127.0.0.1)', () 
     const before = (await verifiedEvents()).length;
     const res = await op().post(verifyPath(d));
     expect(res.status).toBe(400);
+    expect(res.body.code).toBe('dns_record_not_found');
     expect(res.body.message).toMatch(/No TXT record found at _gatehouse-challenge\.nodata\.acme\.com/);
     await expectUnchanged(d, before);
   });
@@ -115,6 +116,7 @@ describe('domain verification through DNS (a real DNS server on 127.0.0.1)', () 
     const before = (await verifiedEvents()).length;
     const res = await op().post(verifyPath(d));
     expect(res.status).toBe(400);
+    expect(res.body.code).toBe('dns_record_mismatch');
     expect(res.body.message).toMatch(
       /does not match the challenge: found "gatehouse-verification=not-the-challenge"/,
     );
@@ -134,19 +136,24 @@ describe('domain verification through DNS (a real DNS server on 127.0.0.1)', () 
     const before = (await verifiedEvents()).length;
     const res = await op().post(verifyPath(d));
     expect(res.status).toBe(400);
+    expect(res.body.code).toBe('dns_lookup_failed');
     expect(res.body.message).toMatch(
       /DNS lookup of _gatehouse-challenge\.servfail\.acme\.com failed \(ESERVFAIL\)/,
     );
     await expectUnchanged(d, before);
   });
 
-  it('reports a DNS server that never answers as unavailable (503), after the configured timeout', async () => {
+  it('reports a DNS server that never answers as dns_unavailable (503, Retry-After), after the configured timeout', async () => {
     const d = await add('silent.acme.com');
     dns.setFailure('silent');
     const before = (await verifiedEvents()).length;
     const res = await op().post(verifyPath(d));
     expect(res.status).toBe(503);
-    expect(res.body).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/ETIMEOUT/) });
+    expect(res.body).toMatchObject({
+      code: 'dns_unavailable',
+      message: expect.stringMatching(/ETIMEOUT\): the DNS server did not answer; try again/),
+    });
+    expect(res.headers['retry-after']).toBeDefined();
     await expectUnchanged(d, before);
   });
 });

@@ -47,6 +47,7 @@ const OWNERS: Record<string, string> = {
   saml_assertion_ids: 'sso',
   oidc_login_states: 'sso',
   audit_events: 'audit',
+  audit_checkpoints: 'audit',
   webhook_outbox: 'webhooks',
   gatehouse_installation: 'db',
   app_webhook_secrets: 'webhooks',

@@ -51,7 +51,7 @@ describe('gatehouse CLI against a running server', () => {
     expect(refused.code).toBe(1);
     expect(refused.stdout).toBe('');
     expect(refused.stderr).toMatch(
-      /^gatehouse: bad_request: No TXT record found: .* \(HTTP 400, request [0-9a-f-]{36}\)\n$/,
+      /^gatehouse: dns_record_not_found: No TXT record found: .* \(HTTP 400, request [0-9a-f-]{36}\)\n {2}hint: .*--manual --reason TEXT\n$/,
     );
 
     dns.setTxt(added.json.verification.name, [added.json.verification.value]);
@@ -192,7 +192,40 @@ describe('gatehouse CLI against a running server', () => {
     const verify = await gatehouse('audit', 'verify', '--tenant', 'acme');
     expect(verify.code).toBe(0);
     // tenant, 2 × (domain added + verified), 2 role mappings, SCIM token created + revoked, connection
-    expect(verify.json).toEqual({ valid: true, checked: 10, first_broken_seq: null });
+    expect(verify.json).toEqual({
+      valid: true,
+      checked: 10,
+      first_broken_seq: null,
+      checkpoints_checked: 0,
+      forged_checkpoint_seq: null,
+      checkpoint_mismatch_seq: null,
+      truncated_after_seq: null,
+    });
+  });
+
+  it('saves the signed checkpoints to a file and verifies the trail against it, recomputing every hash', async () => {
+    const taken = await gatehouse('audit', 'checkpoint', '--tenant', 'acme');
+    expect(taken.code).toBe(0);
+    expect(taken.json).toMatchObject({ tenant_id: tenantId, seq: 10 });
+    const saved = await gatehouse('audit', 'checkpoints', '--tenant', 'acme');
+    expect(saved.code).toBe(0);
+    expect(saved.json).toEqual({ data: [taken.json] });
+    const dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-cli-'));
+    try {
+      const file = path.join(dir, 'checkpoints.json');
+      await writeFile(file, saved.stdout);
+      const verify = await gatehouse('audit', 'verify', '--tenant', 'acme', '--checkpoints', file);
+      expect(verify).toMatchObject({ code: 0, stderr: '' });
+      expect(verify.json).toMatchObject({ valid: true, checked: 10, checkpoints_checked: 1 });
+      const usage = await gatehouse('audit', 'verify', '--tenant', 'acme', '--key', file);
+      expect(usage.code).toBe(2);
+      expect(usage.stderr).toMatch(/--key goes with --checkpoints/);
+      const missing = await gatehouse('audit', 'verify', '--tenant', 'acme', '--checkpoints', `${file}.gone`);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/^gatehouse: --checkpoints .*ENOENT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('exits 1 when the audit chain is broken', async () => {
@@ -206,7 +239,7 @@ describe('gatehouse CLI against a running server', () => {
       COMMIT;`);
     const verify = await gatehouse('audit', 'verify', '--tenant', 'tampered');
     expect(verify.code).toBe(1);
-    expect(verify.json).toEqual({ valid: false, checked: 0, first_broken_seq: 1 });
+    expect(verify.json).toMatchObject({ valid: false, checked: 0, first_broken_seq: 1 });
   });
 
   it("reads the operator token from the data folder's admin-token file", async () => {

@@ -49,6 +49,8 @@ export async function startNode(
   t: TestDatabase,
   shared: {
     baseUrl?: string;
+    /** Public URL http://localhost:<port> (a secure context for browsers) instead of http://127.0.0.1:<port>. */
+    localhost?: boolean;
     secrets?: Secrets;
     env?: Record<string, string>;
     /** The node's metrics registry, as main.ts makes it (issue 11 metrics tests). */
@@ -64,7 +66,8 @@ export async function startNode(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = parseConfig({
-    GATEHOUSE_BASE_URL: shared.baseUrl ?? address,
+    GATEHOUSE_BASE_URL:
+      shared.baseUrl ?? (shared.localhost ? address.replace('127.0.0.1', 'localhost') : address),
     LOG_LEVEL: 'debug',
     // The SAML IdP in these tests lives on loopback.
     GATEHOUSE_ALLOW_PRIVATE_METADATA_URLS: 'true',

@@ -100,6 +100,8 @@ function tenantRoutes(tenantId: string, ids: typeof g & { connectionId: string }
     ['DELETE', `${base}/scim-tokens/${ids.scimTokenId}`],
     ['GET', `${base}/audit-events`],
     ['GET', `${base}/audit-events/verify`],
+    ['POST', `${base}/audit-checkpoints`, {}],
+    ['GET', `${base}/audit-checkpoints`],
     [
       'POST',
       `${base}/connections`,
@@ -228,6 +230,7 @@ describe("tenant A's admin, with a genuine admin-console token, on tenant B", ()
       ['POST', `/apps/${appId}/webhook-secret`, {}],
       ['GET', '/signing-keys'],
       ['POST', '/signing-keys/rotate'],
+      ['GET', '/audit-checkpoint-key'],
     ];
     const operatorOnly = mountedRoutes(s.gh.app).filter(
       (r) => r.includes(' /admin/v1/') && !r.includes(' /admin/v1/tenants/:tenantId'),

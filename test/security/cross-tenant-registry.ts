@@ -29,6 +29,11 @@ const ADMIN_LIFECYCLE =
 const ADMIN_OPERATOR =
   "refuses tenant A's admin on every operator-only route with 403, changing no app, key or tenant";
 const admin = (...tests: string[]): CoveringTest[] => tests.map((test) => ({ file: ADMIN, test }));
+// The same routes addressed by another tenant's slug instead of its id (issue 14).
+const BY_SLUG: CoveringTest = {
+  file: 'test/admin/tenant-slug.test.ts',
+  test: "answers tenant A's admin naming tenant B's slug with the 404 of an unknown tenant, changing nothing of B",
+};
 
 const SCIM = 'test/security/cross-tenant-scim.security.test.ts';
 const SCIM_EVERY = "refuses tenant A's token on every SCIM route of tenant B with 401 and no B data";
@@ -70,11 +75,11 @@ const DISCOVERY_CONFLICT = 'refuses hints that name different tenants instead of
 
 export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
   // Admin API: tenant-scoped routes, through the real tenant-admin resolver.
-  'GET /admin/v1/tenants/:tenantId': admin(ADMIN_ALL),
-  'PATCH /admin/v1/tenants/:tenantId': admin(ADMIN_ALL),
-  'POST /admin/v1/tenants/:tenantId/suspend': admin(ADMIN_ALL, ADMIN_LIFECYCLE),
+  'GET /admin/v1/tenants/:tenantId': [...admin(ADMIN_ALL), BY_SLUG],
+  'PATCH /admin/v1/tenants/:tenantId': [...admin(ADMIN_ALL), BY_SLUG],
+  'POST /admin/v1/tenants/:tenantId/suspend': [...admin(ADMIN_ALL, ADMIN_LIFECYCLE), BY_SLUG],
   'POST /admin/v1/tenants/:tenantId/reactivate': admin(ADMIN_ALL, ADMIN_LIFECYCLE),
-  'DELETE /admin/v1/tenants/:tenantId': admin(ADMIN_ALL, ADMIN_LIFECYCLE),
+  'DELETE /admin/v1/tenants/:tenantId': [...admin(ADMIN_ALL, ADMIN_LIFECYCLE), BY_SLUG],
   'POST /admin/v1/tenants/:tenantId/domains': admin(ADMIN_ALL),
   'GET /admin/v1/tenants/:tenantId/domains': admin(ADMIN_ALL),
   'GET /admin/v1/tenants/:tenantId/domains/:domainId': admin(ADMIN_ALL, ADMIN_MIXED),
@@ -89,6 +94,8 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
   'DELETE /admin/v1/tenants/:tenantId/scim-tokens/:tokenId': admin(ADMIN_ALL, ADMIN_MIXED),
   'GET /admin/v1/tenants/:tenantId/audit-events': admin(ADMIN_ALL),
   'GET /admin/v1/tenants/:tenantId/audit-events/verify': admin(ADMIN_ALL),
+  'POST /admin/v1/tenants/:tenantId/audit-checkpoints': admin(ADMIN_ALL),
+  'GET /admin/v1/tenants/:tenantId/audit-checkpoints': admin(ADMIN_ALL),
   'GET /admin/v1/tenants/:tenantId/scim-requests': [
     ...admin(ADMIN_ALL),
     { file: 'test/scim/request-log.test.ts', test: REQUEST_LOG_CROSS_TENANT },
@@ -118,6 +125,7 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
   'POST /admin/v1/apps/:appId/webhook-secret': admin(ADMIN_OPERATOR),
   'GET /admin/v1/signing-keys': admin(ADMIN_OPERATOR),
   'POST /admin/v1/signing-keys/rotate': admin(ADMIN_OPERATOR),
+  'GET /admin/v1/audit-checkpoint-key': admin(ADMIN_OPERATOR),
 
   // OpenID Provider side: the tenant is implied by the session inside a code, token or hint.
   'GET /oauth/authorize/continue': oauth(OAUTH_CONTINUE),

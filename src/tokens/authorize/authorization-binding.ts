@@ -1,5 +1,5 @@
 import type { Config } from '../../config/config.js';
-import type { BrowserBinding } from '../../http/browser-binding.js';
+import { browserTransportOf, type BrowserBinding } from '../../http/browser-binding.js';
 
 /**
  * Binds a pending authorization to the browser that made it. SameSite=Lax is
@@ -11,7 +11,7 @@ export function authorizationBinding(config: Config): BrowserBinding {
   return {
     name: 'gatehouse_authz',
     sameSite: 'lax',
-    secure: config.baseUrl.startsWith('https:'),
+    transport: browserTransportOf(config.baseUrl),
     ttlSeconds: config.tokens.loginTtl,
   };
 }

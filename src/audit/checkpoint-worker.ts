@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import type { Database } from '../db/database.js';
+import type { CheckpointSigningKey } from './checkpoint-key.js';
+import { takeCheckpoint, tenantsDueForCheckpoint, type CheckpointPublisher } from './checkpoints.service.js';
+
+/**
+ * When are checkpoints taken without anyone asking? Every
+ * GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL seconds, on every node, for each tenant
+ * (and the platform trail) whose chain grew since its latest checkpoint. Safe
+ * on many nodes at once, like the cleanup sweep: a checkpoint of an unchanged
+ * head is not taken twice (takeCheckpoint is idempotent, the primary key
+ * (tenant_id, seq) decides a race), and two nodes signing different heads
+ * only add a checkpoint.
+ */
+export interface CheckpointWorkerOptions {
+  db: Database;
+  key: CheckpointSigningKey;
+  intervalMs: number;
+  publish?: CheckpointPublisher;
+  logger?: Logger;
+  batchSize?: number;
+}
+
+export interface CheckpointJob {
+  runNow(): Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+/** One pass: checkpoints every due tenant; returns how many were signed. */
+export async function runCheckpoints(options: Omit<CheckpointWorkerOptions, 'intervalMs'>): Promise<number> {
+  const batch = options.batchSize ?? 1000;
+  let signed = 0;
+  for (;;) {
+    const due = await tenantsDueForCheckpoint(options.db, batch);
+    let signedNow = 0;
+    for (const tenantId of due) {
+      const taken = await takeCheckpoint(options.db, options.key, tenantId, {
+        publish: options.publish,
+        log: options.logger,
+      });
+      if (taken?.created) signedNow += 1;
+    }
+    signed += signedNow;
+    // A full batch that signed nothing would come back the same: stop instead of spinning.
+    if (due.length < batch || signedNow === 0) return signed;
+  }
+}
+
+export function startCheckpoints(options: CheckpointWorkerOptions): CheckpointJob {
+  let running: Promise<number | null> | null = null;
+  let stopped = false;
+  const pass = (): Promise<number | null> => {
+    if (stopped) return Promise.resolve(null);
+    if (running) return running;
+    running = runCheckpoints(options)
+      .catch((error: unknown) => {
+        options.logger?.error({ err: error }, 'audit checkpoint pass failed');
+        return null;
+      })
+      .finally(() => {
+        running = null;
+      });
+    return running;
+  };
+  const timer = setInterval(() => void pass(), options.intervalMs);
+  timer.unref();
+  return {
+    runNow: pass,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
