@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { createUser } from '../../src/directory/users.service.js';
 import { startWebhookDelivery, type WebhookDelivery } from '../../src/webhooks/webhook-delivery.js';
 import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { fuzzRuns, fuzzSeed } from '../scim/hardening-support.js';
 import {
   outboxRows,
   registerWebhookApp,
@@ -158,5 +160,53 @@ describe('deliveries', () => {
       .post(`/admin/v1/tenants/${other}/deliveries/webhooks/${id}/retry`)
       .expect(404);
     expect(await outboxRows(t.db, tenantId)).toEqual(before);
+  });
+
+  it('answers any kind, status, paging and id with 2xx or a 4xx that changes nothing — never 5xx (property)', async () => {
+    const kinds = fc.oneof(
+      fc.constantFrom('webhooks', 'backchannel-logouts', '__proto__', 'constructor', 'WEBHOOKS'),
+      fc.string({ maxLength: 20 }),
+    );
+    const param = fc.oneof(
+      fc.constantFrom(undefined, 'pending', 'delivered', 'failed'),
+      fc.string({ maxLength: 12 }),
+    );
+    const number = fc.oneof(fc.integer({ min: -5, max: 300 }).map(String), fc.string({ maxLength: 8 }));
+    const [known] = (await a.op().get(`/admin/v1/tenants/${tenantId}/deliveries/webhooks`)).body.data as {
+      id: string;
+    }[];
+    const ids = fc.oneof(fc.uuid(), fc.constant(String(known?.id)), fc.string());
+    await fc.assert(
+      fc.asyncProperty(
+        kinds,
+        param,
+        number,
+        number,
+        ids,
+        fc.boolean(),
+        async (kind, status, limit, offset, id, retry) => {
+          const before = await outboxRows(t.db, tenantId);
+          const base = `/admin/v1/tenants/${tenantId}/deliveries/${encodeURIComponent(kind)}`;
+          const res = retry
+            ? await a.op().post(`${base}/${encodeURIComponent(id)}/retry`)
+            : await a
+                .op()
+                .get(base)
+                .query({ ...(status === undefined ? {} : { status }), limit, offset });
+          expect(res.status).toBeLessThan(500);
+          if (res.status >= 400) {
+            expect(res.body).toMatchObject({ code: expect.any(String), message: expect.any(String) });
+            expect(await outboxRows(t.db, tenantId)).toEqual(before);
+          } else if (!retry) {
+            // Accepted ⇒ a page within the limit, of the status asked for.
+            const rows = res.body.data as { status: string }[];
+            expect(rows.length).toBeLessThanOrEqual(Number(limit));
+            if (status !== undefined) for (const row of rows) expect(row.status).toBe(status);
+          }
+        },
+      ),
+      { numRuns: fuzzRuns(40), seed: fuzzSeed(0xde1) },
+    );
+    expect(Object.prototype).not.toHaveProperty('polluted');
   });
 });
