@@ -54,14 +54,17 @@ const enc = encodeURIComponent;
 async function tenantId(api: AdminClient, values: Values): Promise<string> {
   const given = need(values, 'tenant');
   if (UUID.test(given)) return given;
-  for (let offset = 0; ; offset += 100) {
-    const res = await api.request<{ data: { id: string; slug: string }[]; total: number }>(
+  // The admin API addresses a tenant by slug as well as id: one request, not a walk of the list.
+  try {
+    const tenant = await api.request<{ id: string }>(
       'GET',
-      `/tenants?limit=100&offset=${offset}`,
+      `/tenants/${encodeURIComponent(given.toLowerCase())}`,
     );
-    const found = res.data.find((t) => t.slug === given.toLowerCase());
-    if (found) return found.id;
-    if (offset + 100 >= res.total) throw new CliError(`no tenant with slug "${given}"`);
+    return tenant.id;
+  } catch (error) {
+    if (error instanceof CliError && error.code === 'not_found')
+      throw new CliError(`no tenant with slug "${given}"`);
+    throw error;
   }
 }
 
