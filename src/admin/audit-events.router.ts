@@ -4,6 +4,7 @@ import { listAuditEvents } from '../audit/audit-events.service.js';
 import { checkpointKey } from '../audit/checkpoint-key.js';
 import { verifyAuditTrail } from '../audit/checkpoints.service.js';
 import type { Database } from '../db/database.js';
+import { BadRequestError } from '../errors.js';
 import { requireLiveTenant } from '../tenants/tenant-guard.js';
 import { tenantIdParam } from './tenants.router.js';
 import { pageQuery, parseQuery } from './validation.js';
@@ -25,7 +26,24 @@ const listQuery = pageQuery.extend({
     .transform((v) => new Date(v))
     .optional(),
   order: z.enum(['asc', 'desc']).default('desc'),
+  cursor: z.string().min(1).max(64).optional(),
 });
+
+/**
+ * The cursor is the page's order and its last seq, opaque to clients: the next
+ * page is a keyset range on (tenant_id, seq) (audit-events.service.ts), and a
+ * cursor read back in the other order is refused rather than misread.
+ */
+function encodeCursor(order: 'asc' | 'desc', seq: number): string {
+  return Buffer.from(`${order}.${seq}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string, order: 'asc' | 'desc'): number {
+  const m = /^(asc|desc)\.(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m?.[2]) throw new BadRequestError('cursor: not a cursor this API returned');
+  if (m[1] !== order) throw new BadRequestError(`cursor: it continues a list in ${m[1]} order`);
+  return Number(m[2]);
+}
 
 /** Read-only: the trail is append-only, and a deleted tenant's trail stays readable. */
 export function auditEventsRouter(db: Database, masterKey: Buffer): Router {
@@ -35,9 +53,18 @@ export function auditEventsRouter(db: Database, masterKey: Buffer): Router {
 
   router.get('/tenants/:tenantId/audit-events', async (req, res) => {
     const tenantId = tenantIdParam(req);
-    const query = parseQuery(listQuery, req);
+    const { cursor, ...query } = parseQuery(listQuery, req);
+    if (cursor !== undefined && query.offset > 0)
+      throw new BadRequestError('offset: a cursor already says where the page starts');
+    const afterSeq = cursor === undefined ? undefined : decodeCursor(cursor, query.order);
     await requireTenant(tenantId);
-    res.json({ ...(await listAuditEvents(db, tenantId, query)), limit: query.limit, offset: query.offset });
+    const { next_seq, ...page } = await listAuditEvents(db, tenantId, { ...query, afterSeq });
+    res.json({
+      ...page,
+      limit: query.limit,
+      offset: query.offset,
+      next_cursor: next_seq === null ? null : encodeCursor(query.order, next_seq),
+    });
   });
 
   router.get('/tenants/:tenantId/audit-events/verify', async (req, res) => {

@@ -35,7 +35,7 @@ export async function listTenantDeliveries(
   tenantId: string,
   kind: string,
   query: DeliveryQuery,
-): Promise<{ data: DeliveryView[]; total: number }> {
+): Promise<{ data: DeliveryView[]; total: number; total_is_capped: boolean }> {
   const { outbox } = kindOf(kind);
   return db.withTenant(tenantId, async (em) => {
     await requireLiveTenant(em, tenantId);

@@ -59,12 +59,19 @@ function selectList(o: OutboxTable): string {
   ].join(', ');
 }
 
-/** Newest first, optionally of one status; `total` for paging. */
+/** How far `total` is counted; past it the answer says `total_is_capped` (issue 13: no whole-outbox count). */
+export const DELIVERIES_TOTAL_CAP = 10_000;
+
+/**
+ * Newest first, optionally of one status; `total` for paging. The page walks
+ * the (tenant_id, created_at DESC, id DESC) index and stops at its LIMIT; the
+ * total is counted up to DELIVERIES_TOTAL_CAP.
+ */
 export async function listDeliveries(
   em: EntityManager,
   o: OutboxTable,
   q: DeliveryQuery,
-): Promise<{ data: DeliveryView[]; total: number }> {
+): Promise<{ data: DeliveryView[]; total: number; total_is_capped: boolean }> {
   const where = q.status ? 'WHERE status = $3' : '';
   const params: unknown[] = [q.limit, q.offset, ...(q.status ? [q.status] : [])];
   // idor check: RLS scopes both statements to the tenant of the transaction.
@@ -73,10 +80,16 @@ export async function listDeliveries(
     params,
   );
   const [count] = await em.query<{ n: number }[]>(
-    `SELECT count(*)::int AS n FROM ${o.table} ${q.status ? 'WHERE status = $1' : ''}`,
+    `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${o.table} ${q.status ? 'WHERE status = $1' : ''}
+      LIMIT ${DELIVERIES_TOTAL_CAP + 1}) AS capped`,
     q.status ? [q.status] : [],
   );
-  return { data: rows.map(iso), total: count?.n ?? 0 };
+  const n = count?.n ?? 0;
+  return {
+    data: rows.map(iso),
+    total: Math.min(n, DELIVERIES_TOTAL_CAP),
+    total_is_capped: n > DELIVERIES_TOTAL_CAP,
+  };
 }
 
 export type RetryOutcome =

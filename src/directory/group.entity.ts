@@ -10,4 +10,7 @@ export class Group {
   @Column('integer') version!: number;
   @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
   @Column('timestamptz', { name: 'updated_at' }) updatedAt!: Date;
+  /** lower(display_name), computed by PostgreSQL: the RLS-safe lookup key (see user.entity.ts). */
+  @Column({ type: 'text', name: 'display_name_key', insert: false, update: false, select: false })
+  readonly displayNameKey?: string;
 }

@@ -6,7 +6,7 @@ import { BadRequestError, ConflictError } from '../errors.js';
 import { groupEvent, type MembershipDelta } from '../webhooks/webhook-events.js';
 import { Group } from './group.entity.js';
 import { groupColumnsProblem } from './limits.js';
-import { StaleVersionError } from './users.service.js';
+import { pageTotal, StaleVersionError } from './users.service.js';
 
 /**
  * The directory's groups and memberships (docs/architecture.md). Memberships feed
@@ -50,17 +50,12 @@ function assertStorable(fields: GroupFields): void {
   if (problem) throw new BadRequestError(problem);
 }
 
-async function assertNameFree(em: EntityManager, source: GroupSource, name: string, exceptId: string | null) {
-  if (source !== 'scim') return;
-  const rows = await em.query<unknown[]>(
-    `SELECT 1 FROM groups WHERE source = 'scim' AND lower(display_name) = lower($1)
-        AND ($2::uuid IS NULL OR id <> $2::uuid) LIMIT 1`,
-    [name, exceptId],
-  );
-  if (rows.length > 0) throw new GroupNameTakenError();
-}
-
-async function translateUniqueness<T>(name: string, write: () => Promise<T>): Promise<T> {
+/**
+ * The unique index (tenant_id, display_name_key) WHERE source = 'scim' is the
+ * one check of a free SCIM group name, as for userNames (users.service.ts):
+ * its violation aborts the caller's transaction, which rolls back whole.
+ */
+async function translateUniqueness<T>(write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
@@ -77,7 +72,6 @@ export async function createGroup(
   options: { source: GroupSource; now?: Date; members?: string[] },
 ): Promise<Group> {
   assertStorable(fields);
-  await assertNameFree(em, options.source, fields.displayName, null);
   const now = options.now ?? new Date();
   const group = em.create(Group, {
     tenantId,
@@ -88,7 +82,7 @@ export async function createGroup(
     createdAt: now,
     updatedAt: now,
   });
-  await translateUniqueness(fields.displayName, () => em.insert(Group, group));
+  await translateUniqueness(() => em.insert(Group, group));
   const membership: MembershipDelta = { added: [], removed: [] };
   if (options.members?.length)
     await addGroupMembers(em, tenantId, group.id, options.members, now, membership);
@@ -121,17 +115,12 @@ export async function updateGroup(
 ): Promise<Group> {
   if (options.expectedVersion !== undefined && options.expectedVersion !== group.version)
     throw new StaleVersionError(options.expectedVersion, group.version);
-  if (
-    changes.displayName !== undefined &&
-    changes.displayName.toLowerCase() !== group.displayName.toLowerCase()
-  )
-    await assertNameFree(em, group.source, changes.displayName, group.id);
   const next = Object.assign(em.create(Group, { ...group }), changes, {
     version: group.version + 1,
     updatedAt: options.now ?? new Date(),
   });
   assertStorable(next);
-  const [, affected] = await translateUniqueness(next.displayName, () =>
+  const [, affected] = await translateUniqueness(() =>
     em.query<[unknown[], number]>(
       `UPDATE groups SET display_name = $2, external_id = $3, version = $4, updated_at = $5
         WHERE id = $1 AND version = $6`,
@@ -373,19 +362,15 @@ export async function listGroups(
 ): Promise<{ total: number; groups: Group[] }> {
   const n = query.params.length;
   const where = `g.source = $${n + 1} AND (${query.where})`;
-  const rows = await em.query<(RawGroup & { total: string })[]>(
-    `SELECT g.*, count(*) OVER () AS total FROM groups g WHERE ${where}
+  const rows = await em.query<RawGroup[]>(
+    `SELECT g.* FROM groups g WHERE ${where}
       ORDER BY ${query.orderBy ?? 'g.id'} LIMIT $${n + 2} OFFSET $${n + 3}`,
     [...query.params, query.source, query.limit, query.offset],
   );
-  let total = Number(rows[0]?.total ?? 0);
-  if (rows.length === 0 && (query.offset > 0 || query.limit === 0)) {
-    const counted = await em.query<{ total: string }[]>(
-      `SELECT count(*) AS total FROM groups g WHERE ${where}`,
-      [...query.params, query.source],
-    );
-    total = Number(counted[0]?.total ?? 0);
-  }
+  // As listUsers: counted only when the page cannot tell the total.
+  const total = await pageTotal({ ...query, length: rows.length }, () =>
+    em.query(`SELECT count(*) AS total FROM groups g WHERE ${where}`, [...query.params, query.source]),
+  );
   return { total, groups: rows.map((r) => groupFromRow(em, r)) };
 }
 

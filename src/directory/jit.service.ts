@@ -6,7 +6,13 @@ import { createGroup, findGroupsByExternalId, replaceUserGroups } from './groups
 import { Identity } from './identity.entity.js';
 import { groupColumnsProblem } from './limits.js';
 import { User } from './user.entity.js';
-import { createUser, isVerifiedDomainEmail, updateUser } from './users.service.js';
+import {
+  createUser,
+  findUsersByEmail,
+  isVerifiedDomainEmail,
+  updateUser,
+  userNameInUse,
+} from './users.service.js';
 
 /**
  * Where a login lands in the directory (docs/architecture.md): find the person by
@@ -110,10 +116,7 @@ export async function provisionFromLogin(
   } else {
     if (emailTrusted && profile.email) {
       // Only an email in one of the tenant's verified domains may claim an existing account.
-      const candidates = await em
-        .createQueryBuilder(User, 'u')
-        .where('(lower(u.email) = :email OR lower(u.user_name) = :email)', { email: profile.email })
-        .getMany();
+      const candidates = await findUsersByEmail(em, profile.email);
       const live = candidates.filter((c) => c.status !== 'deleted');
       if (live.length > 1) return refused('user_ambiguous', `${live.length} users match the email`);
       const match = live[0] ?? candidates[0];
@@ -132,10 +135,7 @@ export async function provisionFromLogin(
           'email_domain_not_verified',
           `${emailDomain(profile.email) ?? profile.email} is not verified`,
         );
-      const taken = await em
-        .createQueryBuilder(User, 'u')
-        .where("lower(u.user_name) = :email AND u.status <> 'deleted'", { email: profile.email })
-        .getExists();
+      const taken = await userNameInUse(em, profile.email);
       // An unverified email never claims an account someone already holds.
       if (taken) return refused('user_ambiguous', 'an account with this user name exists');
       // The directory's own write (version, uniqueness, webhook event), with the

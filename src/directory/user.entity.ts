@@ -20,4 +20,19 @@ export class User {
   @Column('integer') version!: number;
   @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
   @Column('timestamptz', { name: 'updated_at' }) updatedAt!: Date;
+  // Lowered copies PostgreSQL computes (GENERATED … STORED), compared in SQL only: under row-level
+  // security an index on lower(…) is never probed, one on a stored key is (docs/architecture.md).
+  @Column({ type: 'text', name: 'user_name_key', insert: false, update: false, select: false })
+  readonly userNameKey?: string;
+  @Column({ type: 'text', name: 'email_key', nullable: true, insert: false, update: false, select: false })
+  readonly emailKey?: string | null;
+  @Column({
+    type: 'text',
+    name: 'display_name_key',
+    nullable: true,
+    insert: false,
+    update: false,
+    select: false,
+  })
+  readonly displayNameKey?: string | null;
 }

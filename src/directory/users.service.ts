@@ -65,20 +65,16 @@ export async function isVerifiedDomainEmail(em: EntityManager, email: string | n
   return domain !== null && (await isVerifiedDomain(em, domain));
 }
 
-async function assertUserNameFree(em: EntityManager, userName: string, exceptId: string | null) {
-  const rows = await em.query<unknown[]>(
-    `SELECT 1 FROM users WHERE lower(user_name) = lower($1) AND status <> 'deleted'
-        AND ($2::uuid IS NULL OR id <> $2::uuid) LIMIT 1`,
-    [userName, exceptId],
-  );
-  if (rows.length > 0) throw new UserNameTakenError();
-}
-
-async function translateUniqueness<T>(userName: string, write: () => Promise<T>): Promise<T> {
+/**
+ * The unique index (tenant_id, user_name_key) WHERE status <> 'deleted' is the
+ * one check of a free userName: no read before the write (a round trip, and a
+ * race the index settles anyway). Its violation (23505) aborts the caller's
+ * transaction, which rolls back whole: the database is left unchanged.
+ */
+async function translateUniqueness<T>(write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
-    // A concurrent writer took the name between our check and our write.
     if (isUniqueViolation(error, USER_NAME_KEY)) throw new UserNameTakenError();
     throw error;
   }
@@ -96,7 +92,6 @@ export async function createUser(
   } = {},
 ): Promise<User> {
   assertStorable(fields);
-  await assertUserNameFree(em, fields.userName, null);
   const now = options.now ?? new Date();
   const user = em.create(User, {
     tenantId,
@@ -109,7 +104,7 @@ export async function createUser(
     updatedAt: now,
   });
   // jsonb: TypeORM's deep-partial type cannot express Record<string, unknown>.
-  await translateUniqueness(fields.userName, () => em.insert(User, user as QueryDeepPartialEntity<User>));
+  await translateUniqueness(() => em.insert(User, user as QueryDeepPartialEntity<User>));
   await userEvent(em, user, 'user.created');
   return user;
 }
@@ -127,11 +122,39 @@ export async function findUser(
   return qb.getOne();
 }
 
+// Case-insensitive lookups compare the stored key with the value lowered on the constant side:
+// `…_key = lower($1)` is leakproof, so the (tenant_id, …_key) index answers under RLS.
+
+/** The live user with this userName, compared case-insensitively. */
 export async function findUserByUserName(em: EntityManager, userName: string): Promise<User | null> {
   return em
     .createQueryBuilder(User, 'u')
-    .where("lower(u.user_name) = lower(:userName) AND u.status <> 'deleted'", { userName })
+    .where("u.user_name_key = lower(:userName) AND u.status <> 'deleted'", { userName })
     .getOne();
+}
+
+/** Whether a live user holds this userName (case-insensitively). */
+export async function userNameInUse(em: EntityManager, userName: string): Promise<boolean> {
+  return em
+    .createQueryBuilder(User, 'u')
+    .where("u.user_name_key = lower(:userName) AND u.status <> 'deleted'", { userName })
+    .getExists();
+}
+
+/** Users, deleted ones included, whose email or userName is `email` (case-insensitively): a sign-in's candidates. */
+export async function findUsersByEmail(em: EntityManager, email: string): Promise<User[]> {
+  return (
+    em
+      .createQueryBuilder(User, 'u')
+      // The userName arm split by status: each half is answered by its partial index
+      // (users_tenant_user_name_key, users_tenant_deleted_user_name_idx), OR-ed as bitmaps.
+      .where(
+        `(u.email_key = lower(:email) OR (u.user_name_key = lower(:email) AND u.status <> 'deleted')
+        OR (u.user_name_key = lower(:email) AND u.status = 'deleted'))`,
+        { email },
+      )
+      .getMany()
+  );
 }
 
 /**
@@ -146,8 +169,6 @@ export async function updateUser(
 ): Promise<User> {
   if (options.expectedVersion !== undefined && options.expectedVersion !== user.version)
     throw new StaleVersionError(options.expectedVersion, user.version);
-  if (changes.userName !== undefined && changes.userName.toLowerCase() !== user.userName.toLowerCase())
-    await assertUserNameFree(em, changes.userName, user.id);
   const next: User = Object.assign(em.create(User, { ...user }), changes, {
     version: user.version + 1,
     updatedAt: options.now ?? new Date(),
@@ -156,7 +177,7 @@ export async function updateUser(
   if (options.emailVerified !== undefined) next.emailVerified = options.emailVerified;
   else if (changes.email !== undefined && changes.email !== user.email)
     next.emailVerified = await isVerifiedDomainEmail(em, changes.email);
-  const [, affected] = await translateUniqueness(next.userName, () =>
+  const [, affected] = await translateUniqueness(() =>
     em.query<[unknown[], number]>(
       `UPDATE users SET user_name = $2, email = $3, email_verified = $4, given_name = $5, family_name = $6,
               display_name = $7, external_id = $8, attributes = $9, version = $10, updated_at = $11
@@ -232,6 +253,24 @@ export async function setUserStatus(
   return { user: next, revokedSessionIds };
 }
 
+/**
+ * The total of a page's query when the page cannot tell it: the page stops at
+ * its LIMIT (walking the index in order, not reading every match as a window
+ * count would), and a page that is neither full nor past the end is the last
+ * one, so its offset plus its length is the total. Otherwise one count: for an
+ * unfiltered list a read of the tenant's part of an index (index-only where the
+ * visibility map allows), for a key lookup an index probe
+ * (test/db/rls-index-guard.test.ts). Exact, as RFC 7644 §3.4.2 asks: a capped
+ * totalResults would end an IdP's paged import early.
+ */
+export async function pageTotal(
+  page: { offset: number; limit: number; length: number },
+  count: () => Promise<{ total: string }[]>,
+): Promise<number> {
+  if (page.length < page.limit && (page.length > 0 || page.offset === 0)) return page.offset + page.length;
+  return Number((await count())[0]?.total ?? 0);
+}
+
 /** A page of live users matching a SQL condition on alias `u` (positional parameters). */
 export async function listUsers(
   em: EntityManager,
@@ -239,19 +278,14 @@ export async function listUsers(
 ): Promise<{ total: number; users: User[] }> {
   const n = query.params.length;
   const where = `u.status <> 'deleted' AND (${query.where})`;
-  const rows = await em.query<(RawUser & { total: string })[]>(
-    `SELECT u.*, count(*) OVER () AS total FROM users u WHERE ${where}
+  const rows = await em.query<RawUser[]>(
+    `SELECT u.* FROM users u WHERE ${where}
       ORDER BY ${query.orderBy ?? 'u.id'} LIMIT $${n + 1} OFFSET $${n + 2}`,
     [...query.params, query.limit, query.offset],
   );
-  let total = Number(rows[0]?.total ?? 0);
-  if (rows.length === 0 && (query.offset > 0 || query.limit === 0)) {
-    const counted = await em.query<{ total: string }[]>(
-      `SELECT count(*) AS total FROM users u WHERE ${where}`,
-      query.params,
-    );
-    total = Number(counted[0]?.total ?? 0);
-  }
+  const total = await pageTotal({ ...query, length: rows.length }, () =>
+    em.query(`SELECT count(*) AS total FROM users u WHERE ${where}`, query.params),
+  );
   return { total, users: rows.map((row) => userFromRow(em, row)) };
 }
 

@@ -29,6 +29,14 @@ export interface Operand {
   type: AttrType;
   caseExact: boolean;
   json: boolean;
+  /**
+   * For a case-insensitive column: its stored lowered copy (`u.user_name_key`).
+   * Comparisons use it with the value lowered on the constant side, so the
+   * column side carries no function call and the condition stays LEAKPROOF,
+   * which is what lets the (tenant_id, key) index answer under row-level
+   * security (migrations/1766100000000-rls-safe-lookup-keys.ts).
+   */
+  key?: string;
 }
 
 export interface FilterResolver {
@@ -157,7 +165,7 @@ function compareText(operand: Operand, op: string, value: unknown, sql: SqlParam
   if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
     throw invalidFilter('Unsupported comparison value');
   const fold = (s: string) => (operand.caseExact ? s : `lower(${s})`);
-  const left = fold(operand.sql);
+  const left = !operand.caseExact && operand.key ? operand.key : fold(operand.sql);
   const right = fold(sql.add(String(value)));
   switch (op) {
     case 'eq':
@@ -167,6 +175,7 @@ function compareText(operand: Operand, op: string, value: unknown, sql: SqlParam
     case 'co':
       return `strpos(${left}, ${right}) > 0`;
     case 'sw':
+      // starts_with is leakproof, and on a COLLATE "C" key the planner turns it into an index range.
       return `starts_with(${left}, ${right})`;
     case 'ew':
       return `right(${left}, length(${right})) = ${right}`;
@@ -301,6 +310,8 @@ function scalarKey(operand: Operand): string {
     default: {
       // Mapped text columns hold null, never "" (scim-user-mapping.ts), and stay index-friendly.
       const text = operand.json ? `NULLIF(${operand.sql}, '')` : operand.sql;
+      // A stored key is already lower(…) in "C": the index on it gives the order.
+      if (!operand.caseExact && operand.key) return `(${operand.key} COLLATE "C")`;
       return `(${operand.caseExact ? text : `lower(${text})`} COLLATE "C")`;
     }
   }

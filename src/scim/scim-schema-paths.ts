@@ -4,8 +4,8 @@ import { invalidFilter, type FilterResolver, type Operand, type SqlParams } from
 
 /**
  * How SCIM attribute paths map onto the users and groups tables, for the
- * filter translator: mapped columns first (indexed: userName, externalId,
- * displayName), then the rest of the representation in `attributes` (jsonb),
+ * filter translator: mapped columns first (indexed: userName and displayName
+ * through their stored lowered keys, externalId as it is: caseExact), then the rest of the representation in `attributes` (jsonb),
  * typed by scimmy's schema definitions.
  */
 
@@ -59,6 +59,8 @@ interface Column {
   sql: string;
   type: ScalarType | 'uuid';
   caseExact: boolean;
+  /** The stored lower(…) of a case-insensitive column, indexed with tenant_id (scim-filter.ts Operand.key). */
+  key?: string;
 }
 
 function resolverFor(options: {
@@ -73,7 +75,14 @@ function resolverFor(options: {
     operand(path: string[], sql: SqlParams): Operand {
       const { names, attribute } = resolve(options.definition(), options.coreUrn, path);
       const column = options.columns[names.join('.').toLowerCase()];
-      if (column) return { sql: column.sql, type: column.type, caseExact: column.caseExact, json: false };
+      if (column)
+        return {
+          sql: column.sql,
+          type: column.type,
+          caseExact: column.caseExact,
+          json: false,
+          key: column.key,
+        };
       if (String(attribute.type) === 'complex' || attribute.config.multiValued)
         throw invalidFilter(`Compare a sub-attribute of '${names.join('.')}'`);
       return {
@@ -113,9 +122,9 @@ export const userFilterResolver: FilterResolver = resolverFor({
   jsonColumn: 'u.attributes',
   columns: {
     id: { sql: 'u.id', type: 'uuid', caseExact: true },
-    username: { sql: 'u.user_name', type: 'string', caseExact: false },
+    username: { sql: 'u.user_name', type: 'string', caseExact: false, key: 'u.user_name_key' },
     externalid: { sql: 'u.external_id', type: 'string', caseExact: true },
-    displayname: { sql: 'u.display_name', type: 'string', caseExact: false },
+    displayname: { sql: 'u.display_name', type: 'string', caseExact: false, key: 'u.display_name_key' },
     'name.givenname': { sql: 'u.given_name', type: 'string', caseExact: false },
     'name.familyname': { sql: 'u.family_name', type: 'string', caseExact: false },
     active: { sql: "(u.status = 'active')", type: 'boolean', caseExact: true },
@@ -132,7 +141,7 @@ export const groupFilterResolver: FilterResolver = resolverFor({
   jsonColumn: "'{}'::jsonb",
   columns: {
     id: { sql: 'g.id', type: 'uuid', caseExact: true },
-    displayname: { sql: 'g.display_name', type: 'string', caseExact: false },
+    displayname: { sql: 'g.display_name', type: 'string', caseExact: false, key: 'g.display_name_key' },
     externalid: { sql: 'g.external_id', type: 'string', caseExact: true },
     'meta.created': { sql: 'g.created_at', type: 'dateTime', caseExact: true },
     'meta.lastmodified': { sql: 'g.updated_at', type: 'dateTime', caseExact: true },

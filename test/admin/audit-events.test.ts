@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+import { fuzzRuns, fuzzSeed } from '../scim/hardening-support.js';
 import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -149,5 +151,125 @@ describe('admin API: audit events', () => {
     expect(actionsOf((await op().get(events(id))).body)).toEqual(['tenant.deleted', 'tenant.created']);
     expect((await op().get(events(id, '/verify'))).body).toMatchObject({ valid: true, checked: 2 });
     expect((await op().get(events('00000000-0000-4000-8000-000000000000'))).status).toBe(404);
+  });
+});
+
+describe('admin API: audit events paged by cursor (issue 13)', () => {
+  const cursorOf = (order: string, seq: number) => Buffer.from(`${order}.${seq}`).toString('base64url');
+  const seqs = (body: { data: { seq: number }[] }) => body.data.map((e) => e.seq);
+  let pager: string;
+
+  beforeAll(async () => {
+    pager = (await op().post('/admin/v1/tenants').send({ slug: 'pager', name: 'Pager' })).body.id;
+    await t.db.withTenant(pager, (em) =>
+      em.query(
+        `INSERT INTO audit_events (tenant_id, actor_type, action)
+         SELECT $1, 'system', 'x.' || i FROM generate_series(1, 60) AS i`,
+        [pager],
+      ),
+    );
+  });
+
+  const walk = async (order: 'asc' | 'desc', appendAfterFirst: boolean) => {
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res = await op().get(
+        events(pager, `?order=${order}&limit=25${cursor === null ? '' : `&cursor=${cursor}`}`),
+      );
+      expect(res.status).toBe(200);
+      seen.push(...seqs(res.body));
+      cursor = res.body.next_cursor as string | null;
+      if (pages++ === 0 && appendAfterFirst)
+        await t.db.withTenant(pager, (em) =>
+          em.query(
+            `INSERT INTO audit_events (tenant_id, actor_type, action) VALUES ($1, 'system', 'x.late')`,
+            [pager],
+          ),
+        );
+    } while (cursor !== null && pages < 10);
+    return seen;
+  };
+
+  it('walks the trail by next_cursor: an event appended meanwhile neither repeats nor skips a row', async () => {
+    // tenant.created is seq 1, then the 60 inserted; seq 62 is appended after the first page.
+    const newestFirst = await walk('desc', true);
+    expect(newestFirst).toEqual(Array.from({ length: 61 }, (_, i) => 61 - i));
+    const oldestFirst = await walk('asc', false);
+    expect(oldestFirst).toEqual(Array.from({ length: 62 }, (_, i) => i + 1));
+  });
+
+  it('answers the total of the filters, exact on the last page and across cursor pages', async () => {
+    const first = await op().get(events(pager, '?limit=25'));
+    expect(first.body).toMatchObject({ total: 62, total_is_capped: false, limit: 25, offset: 0 });
+    const next = await op().get(events(pager, `?limit=25&cursor=${first.body.next_cursor}`));
+    expect(next.body).toMatchObject({ total: 62, total_is_capped: false });
+    expect(seqs(next.body)[0]).toBe(seqs(first.body)[24]! - 1);
+    const last = await op().get(events(pager, '?limit=25&offset=50'));
+    expect(last.body).toMatchObject({ total: 62, next_cursor: null });
+    expect(seqs(last.body)).toHaveLength(12);
+  });
+
+  it('counts a long trail only up to 10,000 and says it stopped there', async () => {
+    const long = (await op().post('/admin/v1/tenants').send({ slug: 'long-trail', name: 'Long' })).body.id;
+    await t.db.withTenant(long, (em) =>
+      em.query(
+        `INSERT INTO audit_events (tenant_id, actor_type, action)
+         SELECT $1, 'system', 'bulk.event' FROM generate_series(1, 10050) AS i`,
+        [long],
+      ),
+    );
+    const page = await op().get(events(long, '?limit=3'));
+    expect(page.body).toMatchObject({ total: 10_000, total_is_capped: true });
+    expect(seqs(page.body)).toEqual([10051, 10050, 10049]);
+    const filtered = await op().get(events(long, '?action=tenant.*'));
+    expect(filtered.body).toMatchObject({ total: 1, total_is_capped: false, next_cursor: null });
+  });
+
+  it.each([
+    [
+      'a cursor this API did not return',
+      `?cursor=${Buffer.from('drop table').toString('base64url')}`,
+      /^cursor:/,
+    ],
+    ['a cursor of the other order', `?order=asc&cursor=${cursorOf('desc', 10)}`, /^cursor:/],
+    ['a cursor with an offset', `?offset=5&cursor=${cursorOf('desc', 10)}`, /^offset:/],
+    ['an over-long cursor', `?cursor=${'A'.repeat(65)}`, /^cursor:/],
+  ])('refuses %s with 400', async (_, query, message) => {
+    const res = await op().get(events(pager, query));
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'bad_request', message: expect.stringMatching(message) });
+  });
+
+  it('property: any cursor and order answers 400 or a page strictly past the cursor, never 5xx', async () => {
+    const order = fc.constantFrom('asc', 'desc', 'sideways');
+    const cursor = fc.oneof(
+      fc.string({ maxLength: 80 }),
+      fc
+        .tuple(fc.constantFrom('asc', 'desc', 'up'), fc.oneof(fc.nat(200), fc.integer(), fc.string()))
+        .map(([o, n]) => Buffer.from(`${o}.${String(n)}`).toString('base64url')),
+    );
+    await fc.assert(
+      fc.asyncProperty(order, cursor, fc.integer({ min: 1, max: 30 }), async (o, c, limit) => {
+        const res = await op().get(events(pager, '')).query({ order: o, cursor: c, limit });
+        expect(res.status).toBeLessThan(500);
+        if (res.status !== 200) {
+          expect(res.status).toBe(400);
+          expect(res.body).toMatchObject({ code: 'bad_request', message: expect.any(String) });
+          return;
+        }
+        // Accepted ⇒ the cursor named this order and a seq; the page lies past it, in order, within the limit.
+        const [named, at] = Buffer.from(c, 'base64url').toString('utf8').split('.');
+        expect(named).toBe(o);
+        const page = seqs(res.body);
+        expect(page.length).toBeLessThanOrEqual(limit);
+        for (const [i, seq] of page.entries()) {
+          expect(o === 'asc' ? seq > Number(at) : seq < Number(at)).toBe(true);
+          if (i > 0) expect(o === 'asc' ? seq > page[i - 1]! : seq < page[i - 1]!).toBe(true);
+        }
+      }),
+      { seed: fuzzSeed(1313), numRuns: fuzzRuns(60) },
+    );
   });
 });
