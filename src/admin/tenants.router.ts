@@ -4,7 +4,6 @@ import type { Database } from '../db/database.js';
 import { DomainError, NotFoundError } from '../errors.js';
 import {
   createTenant,
-  deleteTenant,
   findTenantByIdOrSlug,
   getTenant,
   listTenants,
@@ -96,12 +95,7 @@ export function tenantsRouter(db: Database): Router {
     res.json(await setTenantStatus(db, tenantId, 'active', auditContext(req)));
   });
 
-  router.delete('/tenants/:tenantId', async (req, res) => {
-    const tenantId = await tenantRefParam(db, req);
-    operatorOnly(req);
-    await deleteTenant(db, tenantId, auditContext(req));
-    res.status(204).end();
-  });
+  // DELETE /tenants/{id}: deletion with a record, in offboarding.router.ts (issue 12).
 
   return router;
 }

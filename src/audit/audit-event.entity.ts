@@ -1,6 +1,6 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-export type ActorType = 'operator' | 'user' | 'scim' | 'system';
+export type ActorType = 'operator' | 'user' | 'scim' | 'system' | 'setup_link';
 
 /**
  * Append-only, hash-chained per tenant. seq, prevHash and hash are set by the
@@ -23,4 +23,9 @@ export class AuditEvent {
   @Column('jsonb', { nullable: true }) after!: Record<string, unknown> | null;
   @Column('text', { name: 'prev_hash' }) prevHash!: string;
   @Column('text') hash!: string;
+  /** Issue 12, chain v2 (migrations/1766000000000-…): set by the trigger. */
+  @Column('smallint', { name: 'hash_version' }) hashVersion!: number;
+  @Column('bytea', { name: 'pii_salt', nullable: true }) piiSalt!: Buffer | null;
+  @Column('text', { name: 'content_digest', nullable: true }) contentDigest!: string | null;
+  @Column('timestamptz', { name: 'erased_at', nullable: true }) erasedAt!: Date | null;
 }

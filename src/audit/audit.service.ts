@@ -72,13 +72,30 @@ export interface ChainVerification {
 
 /** Recomputes every hash of the tenant's chain (audit_verify_chain in SQL). */
 export async function verifyAuditChain(db: Database, tenantId: string): Promise<ChainVerification> {
+  const { valid, checked, firstBrokenSeq } = await verifyAuditChainListingErased(db, tenantId);
+  return { valid, checked, firstBrokenSeq };
+}
+
+/**
+ * The same, with the erased events written before chain v2 (issue 12): their hash
+ * covered clear values that erasure replaced, so they cannot be checked; they are
+ * listed rather than reported as tampering (the link to the next event still is).
+ */
+export async function verifyAuditChainListingErased(
+  db: Database,
+  tenantId: string,
+): Promise<ChainVerification & { erasedUnverifiableSeqs: number[] }> {
   return db.withTenant(tenantId, async (em) => {
-    const rows = await em.query<{ checked: string; first_broken_seq: string | null }[]>(
-      'SELECT checked, first_broken_seq FROM audit_verify_chain($1)',
-      [tenantId],
-    );
+    const rows = await em.query<
+      { checked: string; first_broken_seq: string | null; erased_unverifiable_seqs: string[] | null }[]
+    >('SELECT checked, first_broken_seq, erased_unverifiable_seqs FROM audit_verify_chain($1)', [tenantId]);
     const row = rows[0];
     const firstBrokenSeq = row?.first_broken_seq == null ? null : Number(row.first_broken_seq);
-    return { valid: firstBrokenSeq === null, checked: Number(row?.checked ?? 0), firstBrokenSeq };
+    return {
+      valid: firstBrokenSeq === null,
+      checked: Number(row?.checked ?? 0),
+      firstBrokenSeq,
+      erasedUnverifiableSeqs: (row?.erased_unverifiable_seqs ?? []).map(Number),
+    };
   });
 }

@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database.js';
-import { verifyAuditChain } from './audit.service.js';
+import { verifyAuditChainListingErased } from './audit.service.js';
 import type { CheckpointSigningKey } from './checkpoint-key.js';
 import {
   checkAgainstCheckpoints,
@@ -141,6 +141,8 @@ export interface TrailVerification extends CheckpointFindings {
   valid: boolean;
   checked: number;
   first_broken_seq: number | null;
+  /** Erased events written before chain v2: their hash cannot be recomputed (issue 12). */
+  erased_unverifiable_seqs: number[];
 }
 
 /**
@@ -153,7 +155,7 @@ export async function verifyAuditTrail(
   key: Pick<CheckpointSigningKey, 'publicJwk'>,
   tenantId: string,
 ): Promise<TrailVerification> {
-  const chain = await verifyAuditChain(db, tenantId);
+  const chain = await verifyAuditChainListingErased(db, tenantId);
   const { checkpoints, hashes, lastSeq } = await db.withTenant(tenantId, async (em) => {
     const rows = await em.query<(Row & { event_hash: string | null })[]>(
       `SELECT c.tenant_id, c.seq, c.head_hash, c.created_at, c.signature, c.key_id, e.hash AS event_hash
@@ -183,6 +185,7 @@ export async function verifyAuditTrail(
     valid: chain.valid && checkpointsHold(findings),
     checked: chain.checked,
     first_broken_seq: chain.firstBrokenSeq,
+    erased_unverifiable_seqs: chain.erasedUnverifiableSeqs,
     ...findings,
   };
 }

@@ -21,5 +21,6 @@ export async function requireLiveTenant(
 ): Promise<void> {
   const rows = await em.query<{ status: string }[]>('SELECT status FROM tenants WHERE id = $1', [tenantId]);
   const status = rows[0]?.status;
-  if (!status || (status === 'deleted' && !options.allowDeleted)) throw new NotFoundError('Tenant');
+  if (!status || ((status === 'deleted' || status === 'purged') && !options.allowDeleted))
+    throw new NotFoundError('Tenant');
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Not, type EntityManager } from 'typeorm';
+import { In, type EntityManager } from 'typeorm';
 import { recordAudit, type AuditContext } from '../audit/audit.service.js';
+import type { CheckpointView } from '../audit/checkpoint-verify.js';
 import type { Database } from '../db/database.js';
 import { isUniqueViolation } from '../db/pg-errors.js';
 import { CHANNELS, notifyInTransaction } from '../db/notification-bus.js';
@@ -28,21 +29,9 @@ export function tenantView(t: Tenant): TenantView {
   };
 }
 
-/** Tables emptied when a tenant is deleted (children go by foreign-key cascade). */
-const TENANT_DATA = [
-  'sessions',
-  'users',
-  'groups',
-  'role_mappings',
-  'connections',
-  'domains',
-  'scim_tokens',
-  'scim_requests',
-];
-
 async function load(em: EntityManager, tenantId: string): Promise<Tenant> {
   const tenant = await em.findOneBy(Tenant, { id: tenantId });
-  if (!tenant || tenant.status === 'deleted') throw new NotFoundError('Tenant');
+  if (!tenant || tenant.status === 'deleted' || tenant.status === 'purged') throw new NotFoundError('Tenant');
   return tenant;
 }
 
@@ -103,7 +92,9 @@ export async function findTenantByIdOrSlug(db: Database, idOrSlug: string): Prom
   return db.withPlatform(async (em) => {
     const byId = /^[0-9a-f-]{36}$/i.test(idOrSlug) ? await em.findOneBy(Tenant, { id: idOrSlug }) : null;
     const tenant = byId ?? (await em.findOneBy(Tenant, { slug: idOrSlug.toLowerCase() }));
-    return tenant && tenant.status !== 'deleted' ? tenantView(tenant) : null;
+    return tenant && (tenant.status === 'active' || tenant.status === 'suspended')
+      ? tenantView(tenant)
+      : null;
   });
 }
 
@@ -113,7 +104,7 @@ export async function listTenants(
 ): Promise<{ data: TenantView[]; total: number }> {
   return db.withPlatform(async (em) => {
     const [rows, total] = await em.findAndCount(Tenant, {
-      where: { status: Not('deleted') },
+      where: { status: In(['active', 'suspended']) },
       order: { createdAt: 'ASC', id: 'ASC' },
       take: page.limit,
       skip: page.offset,
@@ -205,29 +196,137 @@ export function setTenantStatus(
   );
 }
 
+/** What a deletion leaves on the tenant row (issue 12): when, and until when its rows are kept. */
+export interface TenantDeletionRecord {
+  id: string;
+  slug: string;
+  status: TenantStatus;
+  deleted_at: string | null;
+  purge_after: string | null;
+  purged_at: string | null;
+  final_checkpoint: CheckpointView | null;
+}
+
+function deletionRecord(t: Tenant): TenantDeletionRecord {
+  return {
+    id: t.id,
+    slug: t.slug,
+    status: t.status,
+    deleted_at: t.deletedAt?.toISOString() ?? null,
+    purge_after: t.purgeAfter?.toISOString() ?? null,
+    purged_at: t.purgedAt?.toISOString() ?? null,
+    final_checkpoint: t.finalCheckpoint,
+  };
+}
+
+export interface DeleteTenantOptions {
+  /** GATEHOUSE_TENANT_RETENTION: the rows stay this long (exportable, unreachable), then are purged. */
+  retentionSeconds: number;
+  now?: Date;
+  /** More work in the deletion's transaction (offboarding: webhook outbox, `tenant.deleted`). */
+  inTransaction?: (em: EntityManager, record: TenantDeletionRecord) => Promise<void>;
+}
+
 /**
- * Soft delete: the tenant row stays (its slug stays taken, its audit trail
- * stays readable by the operator); every tenant-owned row is removed in the
- * same transaction, sessions included, so nothing keeps working for it.
+ * Deletion with a record (issue 12). Everything the tenant had stops at once,
+ * in one transaction: its sessions are revoked (back-channel logouts queued),
+ * its SCIM tokens revoked, every node told (the tenant guard and liveness
+ * checks refuse a deleted tenant on every surface). Its rows stay until
+ * `purge_after` so the operator can still export them; the purge
+ * (offboarding/purge.ts) removes them. The row itself stays for good, so the
+ * slug stays taken.
  */
-export async function deleteTenant(db: Database, tenantId: string, ctx: AuditContext): Promise<void> {
-  await db.withTenant(tenantId, async (em) => {
+export async function deleteTenant(
+  db: Database,
+  tenantId: string,
+  ctx: AuditContext,
+  options: DeleteTenantOptions,
+): Promise<TenantDeletionRecord> {
+  return db.withTenant(tenantId, async (em) => {
     const tenant = await load(em, tenantId);
     const before = tenantView(tenant);
-    // The apps hear of it first: the outbox rows outlive the sessions (the tenant row stays).
     const revokedSessions = await revokeTenantSessions(em, tenantId, 'tenant_deleted');
-    for (const table of TENANT_DATA) await em.query(`DELETE FROM ${table}`);
+    // Refused already by the tenant's status; revoked as well so no credential outlives a restore.
+    const [, revokedScimTokens] = await em.query<[unknown[], number]>(
+      'UPDATE scim_tokens SET revoked_at = now() WHERE revoked_at IS NULL',
+    );
+    const now = options.now ?? new Date();
     tenant.status = 'deleted';
-    tenant.deletedAt = new Date();
-    tenant.updatedAt = tenant.deletedAt;
+    tenant.deletedAt = now;
+    tenant.updatedAt = now;
+    tenant.purgeAfter = new Date(now.getTime() + options.retentionSeconds * 1000);
     await em.save(Tenant, tenant);
     await notifyTenantStatusChanged(em, tenantId);
+    const record = deletionRecord(tenant);
     await recordAudit(em, tenantId, {
       ...ctx,
       action: 'tenant.deleted',
       target: { type: 'tenant', id: tenantId },
       before: { ...before },
-      after: { revoked_sessions: revokedSessions },
+      after: {
+        revoked_sessions: revokedSessions,
+        revoked_scim_tokens: revokedScimTokens,
+        purge_after: record.purge_after,
+      },
     });
+    await options.inTransaction?.(em, record);
+    return record;
   });
+}
+
+/** The deletion record of a tenant in any state (operator view); null when there is no such tenant. */
+export async function getTenantDeletion(
+  db: Database,
+  tenantId: string,
+): Promise<TenantDeletionRecord | null> {
+  const tenant = await db.withPlatform((em) => em.findOneBy(Tenant, { id: tenantId }));
+  return tenant ? deletionRecord(tenant) : null;
+}
+
+/** Deleted tenants whose retention has passed, oldest first (the purge sweep's lookup; tenants has no RLS). */
+export async function tenantsDueForPurge(db: Database, limit: number): Promise<string[]> {
+  const rows = await db.withPlatform((em) =>
+    em.query<{ id: string }[]>(
+      `SELECT id FROM tenants WHERE status = 'deleted' AND purge_after <= now() ORDER BY purge_after LIMIT $1`,
+      [limit],
+    ),
+  );
+  return rows.map((r) => r.id);
+}
+
+/** The tenant row locked for its purge (one node purges; the others wait and then see it purged). */
+export async function lockTenantForPurge(em: EntityManager, tenantId: string): Promise<Tenant | null> {
+  return em.findOne(Tenant, { where: { id: tenantId }, lock: { mode: 'pessimistic_write' } });
+}
+
+/** The operator's `?force=true`: the flag tenant_purge (SQL) honours before purge_after. */
+export async function markPurgeForced(em: EntityManager, tenantId: string): Promise<void> {
+  await em.query(`UPDATE tenants SET purge_forced_at = now() WHERE id = $1 AND status = 'deleted'`, [
+    tenantId,
+  ]);
+}
+
+/**
+ * The tombstone: id, slug (still taken), status 'purged', its timestamps and
+ * the final signed checkpoint of its trail. The name goes with the rest.
+ */
+export async function markPurged(
+  em: EntityManager,
+  tenantId: string,
+  finalCheckpoint: CheckpointView | null,
+): Promise<TenantDeletionRecord> {
+  await em.query(
+    `UPDATE tenants SET status = 'purged', purged_at = now(), updated_at = now(), name = slug,
+                        final_checkpoint = $2::jsonb
+      WHERE id = $1 AND status = 'deleted'`,
+    [tenantId, finalCheckpoint === null ? null : JSON.stringify(finalCheckpoint)],
+  );
+  const tenant = await em.findOneByOrFail(Tenant, { id: tenantId });
+  return deletionRecord(tenant);
+}
+
+/** A tenant's id by slug in any state, deleted and purged included (the operator's offboarding commands). */
+export async function tenantIdBySlugAnyStatus(db: Database, slug: string): Promise<string | null> {
+  const tenant = await db.withPlatform((em) => em.findOneBy(Tenant, { slug: slug.toLowerCase() }));
+  return tenant?.id ?? null;
 }

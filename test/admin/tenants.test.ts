@@ -77,14 +77,15 @@ describe('admin API: tenants', () => {
     expect((await op().get('/admin/v1/tenants/00000000-0000-4000-8000-000000000000')).status).toBe(404);
   });
 
-  it('soft-deletes a tenant: gone from reads, data removed, trail kept and intact', async () => {
+  it('soft-deletes a tenant: gone from reads, data kept (unreachable) until the purge, trail intact', async () => {
     const id = (await op().post('/admin/v1/tenants').send({ slug: 'initech', name: 'Initech' })).body.id;
     await t.db.withTenant(id, (em) =>
       em.query(`INSERT INTO users (tenant_id, user_name) VALUES ($1, 'p@initech.com')`, [id]),
     );
     expect((await op().delete(`/admin/v1/tenants/${id}`)).status).toBe(204);
     expect((await op().get(`/admin/v1/tenants/${id}`)).status).toBe(404);
-    expect(await t.db.withTenant(id, (em) => em.query('SELECT * FROM users'))).toEqual([]);
+    // Issue 12: kept for GATEHOUSE_TENANT_RETENTION, then purged (test/offboarding/deletion.security.test.ts).
+    expect(await t.db.withTenant(id, (em) => em.query('SELECT * FROM users'))).toHaveLength(1);
     const actions = await t.db.withTenant(id, (em) =>
       em.query('SELECT action FROM audit_events ORDER BY seq'),
     );

@@ -69,6 +69,9 @@ const RECOMPUTE = (tenantId: string) => `
   DO $$ DECLARE r record; prev text := repeat('0', 64); BEGIN
     FOR r IN SELECT seq FROM audit_events WHERE tenant_id = '${tenantId}' ORDER BY seq LOOP
       UPDATE audit_events SET prev_hash = prev WHERE tenant_id = '${tenantId}' AND seq = r.seq;
+      -- chain v2: the salted digest of personal fields first (the owner holds the salt)
+      UPDATE audit_events e SET content_digest = audit_event_content_digest(e)
+       WHERE tenant_id = '${tenantId}' AND seq = r.seq AND e.pii_salt IS NOT NULL;
       UPDATE audit_events e SET hash = audit_event_hash(e)
        WHERE tenant_id = '${tenantId}' AND seq = r.seq RETURNING hash INTO prev;
     END LOOP;
@@ -77,6 +80,7 @@ const RECOMPUTE = (tenantId: string) => `
 const intact = {
   valid: true,
   first_broken_seq: null,
+  erased_unverifiable_seqs: [],
   forged_checkpoint_seq: null,
   checkpoint_mismatch_seq: null,
   truncated_after_seq: null,

@@ -196,6 +196,7 @@ describe('gatehouse CLI against a running server', () => {
       valid: true,
       checked: 10,
       first_broken_seq: null,
+      erased_unverifiable_seqs: [],
       checkpoints_checked: 0,
       forged_checkpoint_seq: null,
       checkpoint_mismatch_seq: null,

@@ -24,6 +24,8 @@ const PG_TYPE: Record<string, string> = {
   boolean: 'boolean',
   integer: 'integer',
   bigint: 'bigint',
+  smallint: 'smallint',
+  bytea: 'bytea',
   jsonb: 'jsonb',
   timestamptz: 'timestamp with time zone',
 };
