@@ -17,7 +17,11 @@ export type ErrorCode =
   | 'dns_record_mismatch'
   | 'dns_lookup_failed'
   | 'dns_unavailable'
-  | 'idp_entity_id_in_use';
+  | 'idp_entity_id_in_use'
+  // Tenant export and import (src/offboarding).
+  | 'export_already_downloaded'
+  | 'export_expired'
+  | 'audit_chain_mismatch';
 
 export class DomainError extends Error {
   constructor(

@@ -99,9 +99,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       allowPositionals: true,
       strict: true,
     });
-    if (parsed.positionals.length > words)
-      throw new UsageError(`unexpected argument "${parsed.positionals[words]}"`);
-    values = parsed.values;
+    const allowed = words + (command.args?.length ?? 0);
+    if (parsed.positionals.length > allowed)
+      throw new UsageError(`unexpected argument "${parsed.positionals[allowed]}"`);
+    values = { ...parsed.values, args: parsed.positionals.slice(words) };
   } catch (error) {
     io.stderr(`gatehouse: ${(error as Error).message}\nUsage: gatehouse ${command.usage}\n`);
     return 2;

@@ -17,6 +17,9 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   dns_lookup_failed: 400,
   dns_unavailable: 503,
   idp_entity_id_in_use: 409,
+  export_already_downloaded: 410,
+  export_expired: 410,
+  audit_chain_mismatch: 400,
 };
 
 /** Errors raised by express's own body parsers, mapped to domain errors. */
