@@ -4,19 +4,25 @@ import { resolveTenantByConnection } from '../db/resolvers.js';
 import { NotFoundError } from '../errors.js';
 import { Connection } from './connection.entity.js';
 import { spMetadataXml } from './sp-metadata.js';
+import { spMetadataCertificates } from './sp-keys.service.js';
 import { serviceProviderDetails } from './sp.js';
 
-/** The SP signing certificate (PEM) of a connection, once SP request signing keys exist. */
+/** The deployment-wide SP signing certificate (PEM; null: the operator configured none). */
 export type SpSigningCertificate = (tenantId: string, connectionId: string) => Promise<string | null>;
 
 /**
  * GET /saml/{connectionId}/metadata: public, before any tenant is known. The
  * connection id resolves the tenant (SECURITY DEFINER resolver); the row is then
- * read inside withTenant. Unknown ids and OIDC connections answer 404.
+ * read inside withTenant. Unknown ids and OIDC connections answer 404. The
+ * connection's SP keys (connections/sp-keys.service.ts) are made on the first
+ * read when it has none: the encryption key always, a signing key when it
+ * signs AuthnRequests and the operator configured no deployment-wide key.
  */
 export function spMetadataRouter(deps: {
   db: Database;
   baseUrl: string;
+  /** Seals the connection's SP private keys; without it the metadata lists no per-connection key. */
+  masterKey?: Buffer;
   spSigningCertificate?: SpSigningCertificate;
 }): Router {
   const router = Router();
@@ -29,13 +35,19 @@ export function spMetadataRouter(deps: {
       em.findOneBy(Connection, { id: connectionId, type: 'saml' }),
     );
     if (!connection) throw new NotFoundError('Connection');
-    const signingCertificatePem = connection.samlSignAuthnRequests
-      ? await deps.spSigningCertificate?.(tenantId, connectionId)
-      : null;
+    const deploymentCertificate = (await deps.spSigningCertificate?.(tenantId, connectionId)) ?? null;
+    const certificates = deps.masterKey
+      ? await spMetadataCertificates(deps.db, connection, {
+          masterKey: deps.masterKey,
+          deploymentSigningKey: deploymentCertificate !== null,
+          deploymentSigningCertificatePem: deploymentCertificate,
+        })
+      : { signing: deploymentCertificate ? [deploymentCertificate] : [], encryption: [] };
     const xml = spMetadataXml({
       sp: serviceProviderDetails(deps.baseUrl, connectionId),
       authnRequestsSigned: connection.samlSignAuthnRequests,
-      signingCertificatePem,
+      signingCertificatePems: connection.samlSignAuthnRequests ? certificates.signing : [],
+      encryptionCertificatePems: certificates.encryption,
     });
     res.type('application/samlmetadata+xml').set('Cache-Control', 'public, max-age=300').send(xml);
   });

@@ -63,7 +63,17 @@ export const REASONS = {
   saml_xml_too_much_text: denied(400, IDP_PROBLEM),
   saml_idp_error: denied(403, 'Your identity provider did not sign you in.'),
   saml_assertion_count: denied(400, IDP_PROBLEM),
-  saml_assertion_encrypted: denied(400, IDP_PROBLEM),
+  // Issue 16. Every failure to turn an EncryptedAssertion into one well-formed Assertion has this one
+  // code (bad key, bad padding, bad tag, refused algorithm, garbage plaintext): distinct codes would
+  // be an oracle for adaptive attacks on the ciphertext (Jager & Somorovsky 2011, CBC; Bleichenbacher).
+  saml_decryption_failed: denied(
+    400,
+    "Gatehouse could not decrypt the sign-in answer from your identity provider. Ask your IT administrator to check that the identity provider encrypts to the certificate in this connection's SP metadata.",
+  ),
+  saml_assertion_not_encrypted: denied(
+    400,
+    'This connection accepts only encrypted sign-in answers, and your identity provider sent one in the clear. Ask your IT administrator to turn on assertion encryption at the identity provider.',
+  ),
   saml_signature_invalid: denied(400, IDP_PROBLEM),
   // A genuine Response signature where the connection wants the assertion signed (signed_element).
   saml_assertion_unsigned_response_signed: denied(

@@ -105,10 +105,12 @@ describe('walkthrough: onboarding a customer', () => {
       'domain.added',
       'domain.verified',
       'connection.created',
+      // The connection's own SP keys, made when its SP metadata was first read (issue 16).
+      'connection.sp_keys_created',
       'role_mapping.created',
       'scim_token.created',
     ]);
     const chain = await op().get(`/admin/v1/tenants/${tenantId}/audit-events/verify`);
-    expect(chain.body).toMatchObject({ valid: true, checked: 6, first_broken_seq: null });
+    expect(chain.body).toMatchObject({ valid: true, checked: 7, first_broken_seq: null });
   });
 });

@@ -85,18 +85,29 @@ describe('signed AuthnRequests', () => {
     await expect(idp.readAuthnRequest(tampered.toString(), sp)).rejects.toThrow();
   });
 
-  it('refuses to start where signing is asked but no SP key is configured', async () => {
+  it('signs with the connection’s own key, published in its SP metadata, where no deployment-wide key is configured', async () => {
+    // Issue 16: the deployment-wide PEM files are an optional default; without them the connection
+    // gets a signing key of its own on first need (connections/sp-keys.service.ts).
     const idp = await SamlTestIdp.create('nokey');
     const tenantId = await createTenantWithDomains(t.db, 'nokey', ['nokey.test']);
-    await createSamlConnection(t.db, tenantId, idp);
+    const connection = await createSamlConnection(t.db, tenantId, idp);
     await t.db.withTenant(tenantId, (em) =>
       em.query('UPDATE connections SET saml_sign_authn_requests = true'),
     );
+    const metadata = await (await fetch(`${unsigned.baseUrl}/saml/${connection.id}/metadata`)).text();
+    const body = /<md:KeyDescriptor use="signing">[\s\S]*?<ds:X509Certificate>([^<]+)</.exec(metadata)?.[1];
+    expect(body).toBeDefined();
+    expect(body).not.toBe(certificatePem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ''));
     const res = await new TestBrowser().visit(
       `${unsigned.baseUrl}/login?login=${randomUUID()}&email=a%40nokey.test`,
       idp.ssoUrl,
     );
-    expect(res.redirectedTo).toBeNull();
-    expect(res.body).toContain('<code>connection_misconfigured</code>');
+    const sp = {
+      ...spOf(unsigned.baseUrl, connection),
+      signingCert: `-----BEGIN CERTIFICATE-----\n${body ?? ''}\n-----END CERTIFICATE-----\n`,
+    };
+    await expect(idp.readAuthnRequest(res.redirectedTo ?? '', sp)).resolves.toMatchObject({
+      issuer: sp.entityId,
+    });
   });
 });

@@ -13,6 +13,7 @@ import { Connection } from '../../connections/connection.entity.js';
 import { findConnectionForLogin } from '../../connections/connections.service.js';
 import { BINDING_POST } from '../../connections/saml-metadata.js';
 import { serviceProviderDetails } from '../../connections/sp.js';
+import { currentSigningKey, decryptionKeys } from '../../connections/sp-keys.service.js';
 import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
 import { sendPage } from '../../http/pages.js';
 import { completeLogin } from '../complete-login.js';
@@ -20,6 +21,7 @@ import { allowHttpForms, bindingOptions, finishLogin, refuseLogin, type SsoDeps 
 import { postBindingPage } from '../pages.js';
 import { LoginRefusedError, refuse } from '../reasons.js';
 import { runStrategy } from '../run-strategy.js';
+import { decryptAssertion } from './assertion-decryption.js';
 import { rememberAssertionId } from './assertion-replay.js';
 import { samlOptions, type SamlTiming } from './saml-options.js';
 import { SamlRequestCache } from './saml-request-cache.js';
@@ -57,6 +59,8 @@ const STRATEGY = 'saml';
  * time window and audience; inspectSamlResponse (before it, on the unsigned
  * envelope: refusals only) and verify (after it, on the signed assertion:
  * replay, subject, recipient, and which request it answers) make the rest.
+ * An EncryptedAssertion is opened by assertion-decryption.ts with the
+ * connection's SP keys between the two, and then goes through the same checks.
  * docs/security.md states the rule: a login uses only signed bytes.
  */
 export class SamlFlow {
@@ -111,13 +115,20 @@ export class SamlFlow {
     });
     const options = this.options(connection, cacheProvider, true, false);
     if (connection.samlSignAuthnRequests) {
-      if (!this.spSigning)
+      // node-saml signs the redirect query (SAMLRequest, SigAlg) with RSA-SHA256. Precedence
+      // (connections/sp-keys.service.ts): the connection's own current signing key, else the
+      // deployment-wide one, else an own key made now (published in the SP metadata).
+      const own = await currentSigningKey(this.deps.db, connection, {
+        masterKey: this.deps.secrets.masterKey,
+        deploymentSigningKey: this.spSigning !== null,
+      });
+      const privateKeyPem = own?.privateKeyPem ?? this.spSigning?.privateKeyPem;
+      if (!privateKeyPem)
         throw new LoginRefusedError(
           'connection_misconfigured',
-          'signed AuthnRequests asked, no SP signing key configured',
+          'signed AuthnRequests asked, no SP signing key',
         );
-      // node-saml signs the redirect query (SAMLRequest, SigAlg) with RSA-SHA256.
-      options.privateKey = this.spSigning.privateKeyPem;
+      options.privateKey = privateKeyPem;
     }
     if (connection.samlSsoBinding === BINDING_POST) return this.startWithPost(res, options);
     this.contexts.set(req, { options, connection });
@@ -174,6 +185,7 @@ export class SamlFlow {
         idpEntityId: connection.samlIdpEntityId,
         allowSha1: connection.samlAllowSha1,
         xmlLimits: this.deps.config.sso.xmlLimits,
+        requireEncrypted: connection.samlRequireEncryptedAssertions,
       });
       envelopeInResponseTo = envelope.envelopeInResponseTo;
       requests = new SamlRequestCache(this.deps.db, {
@@ -181,7 +193,23 @@ export class SamlFlow {
         connectionId: connection.id,
         browserHash: presentedBinding(req, bindingOptions(this.deps.config)),
       });
+      // After the request cache exists: a refused decryption still returns this browser to its app.
+      let assertionSigned = envelope.assertionSigned;
+      let decryptionPvk: string | undefined;
+      if (envelope.encryptedAssertionXml !== null) {
+        const decrypted = await decryptAssertion({
+          encryptedAssertionXml: envelope.encryptedAssertionXml,
+          keys: await decryptionKeys(this.deps.db, connection, this.deps.secrets.masterKey),
+          allowSha1: connection.samlAllowSha1,
+          xmlLimits: this.deps.config.sso.xmlLimits,
+        });
+        assertionSigned = decrypted.assertionSigned;
+        decryptionPvk = decrypted.key.privateKeyPem;
+      }
       const options = this.options(connection, requests, false, envelope.responseSigned);
+      // Only the key that opened it: node-saml decrypts the same bytes again, then verifies the
+      // signature over the decrypted assertion (wantAssertionsSigned) exactly as for a plain one.
+      if (decryptionPvk !== undefined) options.decryptionPvk = decryptionPvk;
       this.contexts.set(req, { options, connection, acs: { envelopeInResponseTo, requests } });
 
       const outcome = await runStrategy(this.authenticator, STRATEGY, req, res);
@@ -189,7 +217,7 @@ export class SamlFlow {
         throw reasonOfSamlError(outcome.error, {
           expectsAssertionSignature: connection.samlSignedElement !== 'response',
           responseSigned: envelope.responseSigned,
-          assertionSigned: envelope.assertionSigned,
+          assertionSigned,
         });
       if (outcome.kind !== 'success') refuse('saml_response_invalid', `strategy ended with ${outcome.kind}`);
       const { login } = outcome.user as { login: SamlLogin };

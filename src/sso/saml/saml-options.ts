@@ -75,6 +75,8 @@ export function samlOptions(input: SamlOptionsInput): SamlConfig {
     disableRequestAcsUrl: false,
     racComparison: 'exact',
     signMetadata: false,
+    // An EncryptedAssertion: saml-flow.ts sets the one key that opened it (assertion-decryption.ts).
+    decryptionPvk: undefined,
     generateUniqueId: () => `_${randomBytes(20).toString('hex')}`,
   };
 }

@@ -1,4 +1,4 @@
-import { DOMParser } from '@xmldom/xmldom';
+import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import { prescanXml, XmlRefusedError, type XmlLimits } from '../../connections/xml-limits.js';
 import { LoginRefusedError, refuse } from '../reasons.js';
 
@@ -62,8 +62,15 @@ export interface ResponseFacts {
   /**
    * Whether the assertion carries its own signature. Read from the unsigned
    * document, so it only ever picks which refusal to name (reasonOfSamlError).
+   * False for an encrypted one: inspectDecryptedAssertion tells after decryption.
    */
   assertionSigned: boolean;
+  /**
+   * The one EncryptedAssertion (serialised), null for a plaintext assertion.
+   * Its ciphertext is bounded by this scan; its plaintext is scanned again by
+   * inspectDecryptedAssertion before node-saml parses it.
+   */
+  encryptedAssertionXml: string | null;
 }
 
 export interface InspectInput {
@@ -73,6 +80,8 @@ export interface InspectInput {
   allowSha1: boolean;
   /** Bounds checked by a streaming scan before any DOM is built. */
   xmlLimits: XmlLimits;
+  /** connection.samlRequireEncryptedAssertions: a plaintext assertion is refused (default false). */
+  requireEncrypted?: boolean;
 }
 
 function parseStrict(xml: string): Document {
@@ -171,26 +180,135 @@ export function inspectSamlResponse(input: InspectInput): ResponseFacts {
   if (responseIssuer !== null && responseIssuer !== input.idpEntityId)
     refuse('saml_issuer_mismatch', `Response Issuer ${responseIssuer}`);
 
-  // Exactly one assertion in the whole document, directly under Response: a
-  // second one anywhere (wrapped in Extensions, Object, another Assertion…) is
-  // how signature-wrapping attacks smuggle the signed original along.
-  if (elements(doc, NS_ASSERTION, 'EncryptedAssertion').length > 0)
-    refuse('saml_assertion_encrypted', 'encrypted assertions are not supported');
+  // Exactly one assertion in the whole document, plain or encrypted, directly
+  // under Response: a second one anywhere (wrapped in Extensions, Object,
+  // another Assertion…) is how signature-wrapping attacks smuggle the signed
+  // original along.
   const assertions = elements(doc, NS_ASSERTION, 'Assertion');
-  if (assertions.length !== 1) refuse('saml_assertion_count', `${assertions.length} assertions`);
+  const encrypted = elements(doc, NS_ASSERTION, 'EncryptedAssertion');
+  if (assertions.length + encrypted.length !== 1)
+    refuse('saml_assertion_count', `${assertions.length} assertions, ${encrypted.length} encrypted`);
   const [assertion] = assertions;
-  if (!assertion || assertion.parentNode !== response)
-    refuse('saml_assertion_count', 'assertion not under Response');
-  if (children(assertion, NS_ASSERTION, 'Conditions').length !== 1)
-    refuse('saml_audience_mismatch', 'assertion without exactly one Conditions');
-
-  checkSignatureAlgorithms(doc, input.allowSha1);
-
-  return {
+  const [encryptedAssertion] = encrypted;
+  const base = {
     envelopeInResponseTo: response.getAttribute('InResponseTo') || null,
     responseSigned: children(response, NS_DSIG, 'Signature').length > 0,
-    assertionSigned: children(assertion, NS_DSIG, 'Signature').length > 0,
   };
+
+  if (encryptedAssertion) {
+    if (encryptedAssertion.parentNode !== response)
+      refuse('saml_assertion_count', 'encrypted assertion not under Response');
+    checkSignatureAlgorithms(doc, input.allowSha1);
+    checkEncryptionAlgorithms(encryptedAssertion);
+    return {
+      ...base,
+      assertionSigned: false,
+      encryptedAssertionXml: new XMLSerializer().serializeToString(encryptedAssertion),
+    };
+  }
+  if (!assertion || assertion.parentNode !== response)
+    refuse('saml_assertion_count', 'assertion not under Response');
+  if (input.requireEncrypted)
+    refuse('saml_assertion_not_encrypted', 'a plaintext assertion on a connection that requires encryption');
+  checkAssertionShape(assertion);
+  checkSignatureAlgorithms(doc, input.allowSha1);
+  return {
+    ...base,
+    assertionSigned: children(assertion, NS_DSIG, 'Signature').length > 0,
+    encryptedAssertionXml: null,
+  };
+}
+
+/** What a plaintext assertion must look like, wherever it came from (the Response or a decryption). */
+function checkAssertionShape(assertion: Element): void {
+  if (children(assertion, NS_ASSERTION, 'Conditions').length !== 1)
+    refuse('saml_audience_mismatch', 'assertion without exactly one Conditions');
+}
+
+/**
+ * XML Encryption 1.1 algorithms accepted in an EncryptedAssertion: AES-GCM
+ * and AES-CBC content (§5.2), RSA-OAEP key transport (§5.5.2). Refused before
+ * any decryption: RSA PKCS#1 v1.5 (§5.5.1, Bleichenbacher's padding oracle)
+ * and 3DES (NIST SP 800-131A), which xml-encryption would otherwise accept.
+ */
+const CONTENT_ENCRYPTION = new Set([
+  'http://www.w3.org/2009/xmlenc11#aes128-gcm',
+  'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+  'http://www.w3.org/2001/04/xmlenc#aes128-cbc',
+  'http://www.w3.org/2001/04/xmlenc#aes256-cbc',
+]);
+const KEY_TRANSPORT = new Set(['http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p']);
+const NS_XMLENC = 'http://www.w3.org/2001/04/xmlenc#';
+
+function checkEncryptionAlgorithms(encryptedAssertion: Element): void {
+  // xml-encryption finds its elements by local name alone (any namespace): count and check them the
+  // same way, so an element in another namespace can never carry an algorithm this check did not see.
+  const named = (localName: string) =>
+    Array.from(encryptedAssertion.getElementsByTagName('*')).filter((e) => e.localName === localName);
+  const data = named('EncryptedData');
+  const keys = named('EncryptedKey');
+  // SAML core §2.3.4 / §6.2: one EncryptedData, its key in one EncryptedKey.
+  if (
+    data.length !== 1 ||
+    keys.length !== 1 ||
+    data[0]?.namespaceURI !== NS_XMLENC ||
+    keys[0]?.namespaceURI !== NS_XMLENC
+  )
+    refuse('saml_decryption_failed', `${data.length} EncryptedData, ${keys.length} EncryptedKey`);
+  const methods = named('EncryptionMethod');
+  const method = (parent: Element) => methods.filter((m) => m.parentNode === parent);
+  const [content, ...moreContent] = method(data[0]);
+  const [transport, ...moreTransport] = method(keys[0]);
+  if (methods.length !== 2 || moreContent.length > 0 || moreTransport.length > 0)
+    refuse('saml_decryption_failed', `${methods.length} EncryptionMethod elements`);
+  const contentAlgorithm = content?.getAttribute('Algorithm');
+  if (!contentAlgorithm || !CONTENT_ENCRYPTION.has(contentAlgorithm))
+    refuse('saml_decryption_failed', `content encryption ${contentAlgorithm ?? 'missing'} refused`);
+  const transportAlgorithm = transport?.getAttribute('Algorithm');
+  if (!transportAlgorithm || !KEY_TRANSPORT.has(transportAlgorithm))
+    refuse('saml_decryption_failed', `key transport ${transportAlgorithm ?? 'missing'} refused`);
+}
+
+/**
+ * The plaintext of a decrypted EncryptedAssertion, before node-saml parses it:
+ * anyone can encrypt to our public certificate, so it is as hostile as the
+ * Response and gets the same bounds (no DTD, the streaming pre-scan) and the
+ * same envelope refusals a plaintext assertion gets (comment/PI inside a read
+ * element, one Conditions, signature algorithms, no assertion inside it).
+ * What is not one well-formed Assertion is saml_decryption_failed, like a
+ * failed decryption (no oracle on the plaintext's shape).
+ */
+export function inspectDecryptedAssertion(input: {
+  assertionXml: string;
+  allowSha1: boolean;
+  xmlLimits: XmlLimits;
+}): { assertionSigned: boolean } {
+  let assertion: Element;
+  try {
+    if (/<!DOCTYPE|<!ENTITY/i.test(input.assertionXml)) refuse('saml_dtd_forbidden');
+    boundedScan(input.assertionXml, input.xmlLimits);
+    const doc = parseStrict(input.assertionXml);
+    const root = doc.documentElement;
+    if (!root || root.namespaceURI !== NS_ASSERTION || root.localName !== 'Assertion')
+      refuse('saml_response_malformed', 'decrypted content is not an Assertion');
+    assertion = root;
+  } catch (error) {
+    if (!(error instanceof LoginRefusedError)) throw error;
+    throw new LoginRefusedError('saml_decryption_failed', `decrypted content: ${error.reason}`);
+  }
+  if (
+    elements(assertion, NS_ASSERTION, 'Assertion').length > 0 ||
+    elements(assertion, NS_ASSERTION, 'EncryptedAssertion').length > 0
+  )
+    refuse('saml_assertion_count', 'an assertion inside the decrypted assertion');
+  for (const localName of TEXT_ELEMENTS) {
+    for (const el of elements(assertion, NS_ASSERTION, localName)) {
+      if (hasCommentOrPi(el)) refuse('saml_xml_comment_injection', `comment or PI inside ${localName}`);
+    }
+  }
+  checkAssertionShape(assertion);
+  checkSignatureAlgorithms(assertion.ownerDocument, input.allowSha1);
+  return { assertionSigned: children(assertion, NS_DSIG, 'Signature').length > 0 };
 }
 
 /** The streaming pre-scan, its refusals as reason codes. */
@@ -369,8 +487,9 @@ export function reasonOfSamlError(error: unknown, signatures?: SignatureContext)
   // node-saml says "Invalid signature" of the assertion only after the Response signature it
   // was told to require (saml-options: wantAuthnResponseSigned when one is present) verified:
   // a genuine Response-only signature on a connection that wants the assertion signed.
+  // "… from encrypted assertion": the same, for the assertion inside an EncryptedAssertion.
   if (
-    message === 'Invalid signature' &&
+    (message === 'Invalid signature' || message === 'Invalid signature from encrypted assertion') &&
     signatures?.expectsAssertionSignature &&
     signatures.responseSigned &&
     !signatures.assertionSigned

@@ -3,10 +3,12 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { Config } from '../../config/config.js';
 
 /**
- * The SP key pair that signs AuthnRequests (HTTP-Redirect binding, RSA-SHA256)
- * for connections with `saml_sign_authn_requests`. One per deployment, read
- * from the operator's PEM files at start; its certificate is published in
- * every such connection's SP metadata for the IdP to verify against.
+ * The optional deployment-wide SP key pair that signs AuthnRequests
+ * (HTTP-Redirect binding, RSA-SHA256) for connections with
+ * `saml_sign_authn_requests` and no signing key of their own (issue 16:
+ * connections/sp-keys.service.ts has the precedence). Read from the
+ * operator's PEM files at start; its certificate is published in the SP
+ * metadata of the connections it serves, for the IdP to verify against.
  */
 export interface SpSigningKey {
   privateKeyPem: string;
