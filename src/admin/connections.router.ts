@@ -10,7 +10,7 @@ import {
   type ConnectionDeps,
 } from '../connections/connections.service.js';
 import { ID_TOKEN_ALGS } from '../connections/oidc-issuer-metadata.js';
-import { SAML_SIGNED_ELEMENTS } from '../connections/connection.entity.js';
+import { OIDC_CLIENT_AUTH_METHODS, SAML_SIGNED_ELEMENTS } from '../connections/connection.entity.js';
 import { NotFoundError } from '../errors.js';
 import { isPrototypeKey } from './input-guard.js';
 import { auditContext } from './principal.js';
@@ -73,6 +73,7 @@ const saml = {
   allow_sha1: z.boolean().optional(),
   sign_authn_requests: z.boolean().optional(),
   signed_element: z.enum(SAML_SIGNED_ELEMENTS).optional(),
+  require_encrypted_assertions: z.boolean().optional(),
   idp_initiated_app_id: z.uuid().nullable().optional(),
 };
 const oidc = {
@@ -81,6 +82,8 @@ const oidc = {
   scopes: scopes.optional(),
   id_token_algs: idTokenAlgs.optional(),
   trust_email_unverified: z.boolean().optional(),
+  // Issue 16: private_key_jwt and none need no client_secret (the service checks the pair).
+  client_auth_method: z.enum(OIDC_CLIENT_AUTH_METHODS).optional(),
 };
 
 // `force`: create even when an active connection already uses the IdP's entity id (409 idp_entity_id_in_use).
@@ -89,7 +92,15 @@ const createBody = z.discriminatedUnion(
   'type',
   [
     z.strictObject({ type: z.literal('saml'), name, force, ...common, ...saml }),
-    z.strictObject({ type: z.literal('oidc'), name, issuer: url, force, ...common, ...oidc }),
+    z.strictObject({
+      type: z.literal('oidc'),
+      name,
+      issuer: url,
+      force,
+      ...common,
+      ...oidc,
+      client_secret: oidc.client_secret.optional(),
+    }),
   ],
   { error: 'type: must be "saml" or "oidc"' },
 );
@@ -105,6 +116,7 @@ const updateBody = z
     scopes: oidc.scopes,
     id_token_algs: oidc.id_token_algs,
     trust_email_unverified: oidc.trust_email_unverified,
+    client_auth_method: oidc.client_auth_method,
   })
   .refine((body) => Object.keys(body).length > 0, 'nothing to change');
 

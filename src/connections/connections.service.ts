@@ -10,6 +10,7 @@ import { requireLiveTenant } from '../tenants/tenant-guard.js';
 import {
   Connection,
   type ConnectionStatus,
+  type OidcClientAuthMethod,
   type SamlCertificate,
   type SamlSignedElement,
 } from './connection.entity.js';
@@ -18,6 +19,7 @@ import { fetchDocument } from '../outbound/fetch-document.js';
 import type { OutboundPolicy } from '../outbound/pinned-request.js';
 import type { XmlLimits } from './xml-limits.js';
 import { discoverOidcProvider } from './oidc-issuer-metadata.js';
+import { ensureClientKeys } from './client-keys.js';
 import {
   certificateWarnings,
   parseCertificate,
@@ -50,6 +52,8 @@ interface SamlFields {
   sign_authn_requests?: boolean;
   /** Which signature a login relies on: the Assertion's (default), the Response's, or both. */
   signed_element?: SamlSignedElement;
+  /** A plaintext assertion is refused: only EncryptedAssertion (issue 16). */
+  require_encrypted_assertions?: boolean;
   /** The app (OIDC Core §4 initiate_login_uri) IdP-initiated logins land in; null clears it. */
   idp_initiated_app_id?: string | null;
 }
@@ -61,17 +65,28 @@ interface OidcFields {
   id_token_algs?: string[];
   /** Use the IdP's email even when the ID token does not say email_verified: true. */
   trust_email_unverified?: boolean;
+  /** Token endpoint authentication (OIDC Core §9); private_key_jwt and none need no client secret. */
+  client_auth_method?: OidcClientAuthMethod;
 }
 /** Create-only: `force` accepts an IdP entity id an active connection of the tenant already uses. */
-export type CreateConnectionInput = { force?: boolean } & (
-  | (CommonFields & SamlFields & { type: 'saml'; name: string })
-  | (CommonFields &
-      OidcFields & { type: 'oidc'; name: string; issuer: string; client_id: string; client_secret: string })
-);
+export type CreateConnectionInput = { force?: boolean } &
+  // without_metadata (the portal, issue 15): a draft whose SP values are shown before the IdP's metadata exists.
+  (
+    | (CommonFields & SamlFields & { type: 'saml'; name: string; without_metadata?: boolean })
+    | (CommonFields & OidcFields & { type: 'oidc'; name: string; issuer: string; client_id: string })
+  );
 export type UpdateConnectionInput = CommonFields & SamlFields & OidcFields & { certificates?: string[] };
 
-/** A connection answer after a change: the view plus what the admin should know. */
-export type ConnectionResult = ConnectionView & { warnings: string[] };
+/**
+ * A connection answer after a change: the view, with `warnings` naming what the
+ * change noticed (strings, as before issue 16) instead of the standing ones.
+ */
+export type ConnectionResult = Omit<ConnectionView, 'warnings'> & { warnings: string[] };
+
+/** Methods that authenticate with the client secret (null: basic or post, as discovered). */
+function needsClientSecret(method: OidcClientAuthMethod | null): boolean {
+  return method !== 'private_key_jwt' && method !== 'none';
+}
 
 const SAML_ONLY = [
   'metadata_xml',
@@ -81,6 +96,7 @@ const SAML_ONLY = [
   'allow_sha1',
   'sign_authn_requests',
   'signed_element',
+  'require_encrypted_assertions',
   'idp_initiated_app_id',
 ];
 const OIDC_ONLY = [
@@ -90,6 +106,7 @@ const OIDC_ONLY = [
   'scopes',
   'id_token_algs',
   'trust_email_unverified',
+  'client_auth_method',
 ];
 
 /** AAD of the sealed client secret: a ciphertext copied to another row does not open. */
@@ -179,8 +196,20 @@ async function checkEntityIdFree(em: EntityManager, entityId: string | null | un
   }
 }
 
-/** IdP metadata from exactly one of metadata_xml / metadata_url, parsed and checked. */
+/** IdP metadata from exactly one of metadata_xml / metadata_url, parsed and checked; the URL is kept for refreshes. */
 async function importMetadata(deps: ConnectionDeps, input: SamlFields, now: Date) {
+  const metadata = await importMetadataDocument(deps, input, now);
+  const fromUrl: Partial<Connection> = {
+    metadataUrl: input.metadata_url ?? null,
+    metadataEtag: null,
+    metadataLastModified: null,
+    metadataRefreshedAt: input.metadata_url === undefined ? null : now,
+    metadataRefreshError: null,
+  };
+  return { ...metadata, fromUrl };
+}
+
+async function importMetadataDocument(deps: ConnectionDeps, input: SamlFields, now: Date) {
   if ((input.metadata_xml === undefined) === (input.metadata_url === undefined)) {
     throw new BadRequestError('give exactly one of metadata_xml or metadata_url');
   }
@@ -217,6 +246,8 @@ function samlFlagColumns(input: SamlFields): Partial<Connection> {
   if (input.allow_sha1 !== undefined) out.samlAllowSha1 = input.allow_sha1;
   if (input.sign_authn_requests !== undefined) out.samlSignAuthnRequests = input.sign_authn_requests;
   if (input.signed_element !== undefined) out.samlSignedElement = input.signed_element;
+  if (input.require_encrypted_assertions !== undefined)
+    out.samlRequireEncryptedAssertions = input.require_encrypted_assertions;
   if (input.idp_initiated_app_id !== undefined) out.idpInitiatedAppId = input.idp_initiated_app_id;
   return out;
 }
@@ -235,6 +266,7 @@ const DEFAULTS: Omit<Connection, 'tenantId' | 'id' | 'type' | 'name' | 'createdA
   samlAllowSha1: false,
   samlSignAuthnRequests: false,
   samlSignedElement: 'assertion',
+  samlRequireEncryptedAssertions: false,
   idpInitiatedAppId: null,
   oidcIssuer: null,
   oidcClientId: null,
@@ -242,7 +274,16 @@ const DEFAULTS: Omit<Connection, 'tenantId' | 'id' | 'type' | 'name' | 'createdA
   oidcScopes: ['openid', 'email', 'profile'],
   oidcIdTokenAlgs: ['RS256'],
   oidcTrustEmailUnverified: false,
+  oidcClientAuthMethod: null,
+  metadataUrl: null,
+  metadataEtag: null,
+  metadataLastModified: null,
+  metadataRefreshedAt: null,
+  metadataRefreshError: null,
 };
+
+/** A SAML draft created before its IdP metadata (issue 15); activation waits for the metadata. */
+const BARE_SAML_DRAFT = { entityId: null, ssoUrl: null, ssoBinding: null, certificates: [], warnings: [] };
 
 /**
  * Everything that talks to the outside (metadata URL, discovery) happens before
@@ -259,22 +300,33 @@ export async function createConnection(
   let columns: Partial<Connection>;
   let warnings: string[] = [];
   if (input.type === 'saml') {
-    const metadata = await importMetadata(deps, input, now);
+    // Issue 15: a draft may start without metadata, so the portal can show its SP values first.
+    const bare = input.without_metadata === true && (input.status ?? 'draft') === 'draft';
+    const metadata = bare ? { ...BARE_SAML_DRAFT, fromUrl: {} } : await importMetadata(deps, input, now);
     warnings = metadata.warnings;
     columns = {
       samlIdpEntityId: metadata.entityId,
       samlSsoUrl: metadata.ssoUrl,
       samlSsoBinding: metadata.ssoBinding,
       samlCertificates: metadata.certificates,
+      ...metadata.fromUrl,
       ...samlFlagColumns(input),
     };
   } else {
     const algs = input.id_token_algs ?? DEFAULTS.oidcIdTokenAlgs;
+    const method = input.client_auth_method ?? null;
+    if (needsClientSecret(method) && input.client_secret === undefined) {
+      throw new BadRequestError(`client_secret: required with client_auth_method ${method ?? 'default'}`);
+    }
     await discoverOidcProvider(input.issuer, algs, deps.fetch);
     columns = {
       oidcIssuer: input.issuer,
       oidcClientId: input.client_id,
-      oidcClientSecretEnc: seal(deps.masterKey, input.client_secret, oidcClientSecretContext(tenantId, id)),
+      oidcClientAuthMethod: method,
+      oidcClientSecretEnc:
+        input.client_secret === undefined
+          ? null
+          : seal(deps.masterKey, input.client_secret, oidcClientSecretContext(tenantId, id)),
       oidcScopes: input.scopes ?? DEFAULTS.oidcScopes,
       oidcIdTokenAlgs: algs,
       oidcTrustEmailUnverified: input.trust_email_unverified ?? false,
@@ -296,6 +348,8 @@ export async function createConnection(
       updatedAt: now,
     });
     await em.insert(Connection, connection);
+    if (connection.oidcClientAuthMethod === 'private_key_jwt')
+      await ensureClientKeys(em, deps.masterKey, connection, now);
     const view = connectionView(connection, deps.baseUrl, now);
     await recordAudit(em, tenantId, {
       ...ctx,
@@ -362,6 +416,7 @@ async function prepareUpdate(
         samlSsoUrl: metadata.ssoUrl,
         samlSsoBinding: metadata.ssoBinding,
         samlCertificates: metadata.certificates,
+        ...metadata.fromUrl,
       });
     }
     if (input.certificates) {
@@ -371,6 +426,8 @@ async function prepareUpdate(
         certs.set(cert.fingerprintSha256, cert);
       });
       columns.samlCertificates = [...certs.values()];
+      // Certificates given by hand are managed by hand: the metadata URL is no longer refreshed.
+      columns.metadataUrl = null;
       for (const cert of certs.values()) warnings.push(...certificateWarnings(cert, now));
     }
     return { columns, warnings };
@@ -385,6 +442,18 @@ async function prepareUpdate(
   if (input.id_token_algs !== undefined) columns.oidcIdTokenAlgs = input.id_token_algs;
   if (input.trust_email_unverified !== undefined)
     columns.oidcTrustEmailUnverified = input.trust_email_unverified;
+  if (input.client_auth_method !== undefined) {
+    columns.oidcClientAuthMethod = input.client_auth_method;
+    if (
+      needsClientSecret(input.client_auth_method) &&
+      input.client_secret === undefined &&
+      !existing.oidcClientSecretEnc
+    ) {
+      throw new BadRequestError(
+        `client_secret: required with client_auth_method ${input.client_auth_method}`,
+      );
+    }
+  }
   if (input.client_secret !== undefined) {
     columns.oidcClientSecretEnc = seal(
       deps.masterKey,
@@ -410,7 +479,11 @@ export async function updateConnection(
     await checkIdpInitiatedApp(em, input.idp_initiated_app_id);
     const before = connectionView(connection, deps.baseUrl, now);
     Object.assign(connection, columns, { updatedAt: now });
+    if (connection.type === 'saml' && connection.status === 'active' && !connection.samlSsoUrl)
+      throw new BadRequestError('status: a SAML connection needs its IdP metadata before it is active');
     await em.save(Connection, connection);
+    if (connection.oidcClientAuthMethod === 'private_key_jwt')
+      await ensureClientKeys(em, deps.masterKey, connection, now);
     const after = connectionView(connection, deps.baseUrl, now);
     await recordAudit(em, tenantId, {
       ...ctx,

@@ -219,6 +219,7 @@ export function createHttpMetrics(options: MetricsOptions = {}): ServiceMetrics 
   const unsubscribe: (() => void)[] = [];
   if (options.processSignals) unsubscribe.push(addSignalSink(processSignalMetrics(registry)));
   if (options.db) databaseGauges(registry, options.db);
+  if (options.db) certificateGauge(registry, options.db);
   return { registry, middleware, logins, close: () => unsubscribe.forEach((u) => u()) };
 }
 
@@ -332,6 +333,31 @@ function databaseGauges(registry: Registry, db: Database): void {
     },
   });
 }
+
+/**
+ * Issue 16: IdP signing certificates of SAML connections, all tenants, expired or expiring within 7 or 30 days,
+ * read at scrape time (connection_certificate_expiry_stats(), migration 1766400000000): counts only.
+ */
+function certificateGauge(registry: Registry, db: Database): void {
+  new Gauge({
+    name: 'gatehouse_connection_certificates_expiring',
+    help: 'IdP signing certificates of SAML connections, all tenants, by status (expired, within_7d, within_30d)',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await db
+        .queryOutsideTenant<{ status: string; certificates: string }>(
+          'SELECT status, certificates FROM connection_certificate_expiry_stats()',
+          [],
+        )
+        .catch(() => []);
+      for (const row of rows)
+        if (CERTIFICATE_STATUSES.includes(row.status as (typeof CERTIFICATE_STATUSES)[number]))
+          this.set(labels({ status: row.status }), Number(row.certificates));
+    },
+  });
+}
+const CERTIFICATE_STATUSES = ['expired', 'within_7d', 'within_30d'] as const;
 
 interface OutboxStats {
   kind: 'logout' | 'webhook';

@@ -8,6 +8,7 @@ import { findTenantByIdOrSlug } from '../tenants/tenants.service.js';
 import { chosenConnection, discover, normalizeEmail } from './home-realm.js';
 import { openFailureHandoff } from './failure-link.js';
 import type { LoginFlow, PendingLogin } from './login-handoff.js';
+import { serveClientJwks } from './oidc/client-jwks.js';
 import { OidcFlow } from './oidc/oidc-flow.js';
 import { allowHttpForms, bindingOptions, refuseLogin, type SsoDeps } from './outcome.js';
 import { chooserPage, emailPage } from './pages.js';
@@ -146,6 +147,7 @@ export function createSso(deps: SsoDeps): {
 
   router.post('/saml/:connectionId/acs', (req, res) => saml.acs(req, res, req.params.connectionId));
   router.get('/oidc/:connectionId/callback', (req, res) => oidc.callback(req, res, req.params.connectionId));
+  router.get('/oidc/:connectionId/jwks', (req, res) => serveClientJwks(deps.db, req, res)); // issue 16
 
   // "Back to the application" from an error page: the app gets its OAuth error.
   router.get('/sso/continue', async (req, res) => {

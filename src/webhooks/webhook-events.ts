@@ -49,6 +49,12 @@ export const WEBHOOK_EVENT_TYPES = [
   'group.deleted',
   // Issue 12: a signed head of the tenant's audit chain (src/audit/checkpoints.service.ts).
   'audit.checkpoint',
+  // Issue 16: an IdP signing certificate found by a metadata refresh, and one expiring within 30 days
+  // or expired (once per certificate per threshold: 30d, 7d, expired; src/connections/).
+  'connection.certificate_added',
+  'connection.certificate_expiring',
+  // Issue 12: the tenant was deleted (src/offboarding/deletion.ts): id, slug, deleted_at, purge_after.
+  'tenant.deleted',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -165,3 +171,59 @@ export const groupEvent = (
   type: Extract<WebhookEventType, `group.${string}`>,
   membership?: MembershipDelta,
 ) => enqueueWebhookEvent(em, group.tenantId, type, groupEventData(group, membership));
+
+/**
+ * Event types kept when a tenant is deleted: their payload carries no personal
+ * data (ids, a slug, hashes, times). Every other type goes (user.* and group.*
+ * name people and groups; a deleted tenant's connection notices are moot).
+ */
+const KEPT_ON_TENANT_DELETION: readonly WebhookEventType[] = ['audit.checkpoint', 'tenant.deleted'];
+
+/**
+ * A tenant is deleted (issue 12): every outbox row of the tenant that may
+ * carry personal data goes, whatever its status (pending rows would still be
+ * sent, finished ones are kept for GATEHOUSE_OUTBOX_RETENTION). In the
+ * caller's withTenant transaction; returns how many rows went.
+ */
+export async function dropPersonalWebhookPayloads(em: EntityManager): Promise<number> {
+  const [, count] = await em.query<[unknown[], number]>(
+    `DELETE FROM webhook_outbox WHERE event_type <> ALL ($1::text[])`,
+    [KEPT_ON_TENANT_DELETION],
+  );
+  return count;
+}
+
+/** What an erased person's fields say in an event still to be delivered. */
+const ERASED_USER_FIELDS = {
+  user_name: '[erased]',
+  email: null,
+  given_name: null,
+  family_name: null,
+  display_name: null,
+  external_id: null,
+};
+
+/**
+ * One person is erased (issue 12): their own `user.*` events keep their id,
+ * status and version (apps still learn of the deprovisioning) with every
+ * personal field replaced; any other row whose payload still names one of
+ * `values` (case-insensitively, any string at any depth) is dropped.
+ */
+export async function erasePersonFromWebhookPayloads(
+  em: EntityManager,
+  userId: string,
+  values: readonly string[],
+): Promise<{ redacted: number; dropped: number }> {
+  const [, redacted] = await em.query<[unknown[], number]>(
+    `UPDATE webhook_outbox
+        SET payload = jsonb_set(payload, '{data}', (payload -> 'data') || $2::jsonb)
+      WHERE event_type LIKE 'user.%' AND payload -> 'data' ->> 'id' = $1`,
+    [userId, JSON.stringify(ERASED_USER_FIELDS)],
+  );
+  const lowered = [...new Set(values.filter((v) => v.length > 0).map((v) => v.toLowerCase()))];
+  const [, dropped] = await em.query<[unknown[], number]>(
+    `DELETE FROM webhook_outbox WHERE audit_jsonb_mentions(payload, $1::text[])`,
+    [lowered],
+  );
+  return { redacted, dropped };
+}

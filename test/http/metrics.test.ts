@@ -151,6 +151,8 @@ const FINITE: Record<string, (value: string, metric: string) => boolean> = {
         ? ['tenant', 'platform', 'resolved'].includes(v)
         : ['major', 'minor', 'incremental', 'weakcb'].includes(v), // nodejs_gc_duration_seconds
   state: (v) => ['in_use', 'idle'].includes(v),
+  // Issue 16: gatehouse_connection_certificates_expiring.
+  status: (v) => ['expired', 'within_7d', 'within_30d'].includes(v),
   limiter: (v) =>
     ['admin-auth', 'scim-tenant', 'client-auth-client', 'client-auth-address', 'login-discovery'].includes(v),
   le: (v) => v === '+Inf' || Number.isFinite(Number(v)),

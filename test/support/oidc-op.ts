@@ -58,6 +58,8 @@ export async function startOidcProvider(options: {
   claimsInIdToken?: boolean;
   /** More claims per scope, e.g. `{ openid: ['sub', 'iat'] }` so a person's claims can set the ID token's iat. */
   scopeClaims?: Record<string, string[]>;
+  /** More client metadata, e.g. `token_endpoint_auth_method: 'private_key_jwt'` and a `jwks_uri` (issue 16). */
+  client?: Record<string, unknown>;
 }): Promise<OidcProviderPeer> {
   const { server, url: issuer, setHandler } = await listen((_req, res) => res.end());
   const clientId = `gatehouse-${randomBytes(4).toString('hex')}`;
@@ -72,6 +74,7 @@ export async function startOidcProvider(options: {
         client_secret: clientSecret,
         redirect_uris: options.redirectUris,
         token_endpoint_auth_method: 'client_secret_basic',
+        ...options.client,
       },
     ],
     jwks: { keys: [{ ...(await jose.exportJWK(privateKey)), kid: 'op-key-1', use: 'sig', alg: 'RS256' }] },

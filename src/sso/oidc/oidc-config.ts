@@ -28,6 +28,8 @@ export interface OidcClientOptions {
   fetch: client.CustomFetch;
   /** At most one JWKS refetch on an unknown `kid` per this many ms per connection (jwks-refetch.ts). */
   jwksRefetchCooldownMs: number;
+  /** private_key_jwt: the connection's current client key, opened (src/connections/client-keys.ts). */
+  loadClientKey?: (connection: Connection) => Promise<{ key: client.CryptoKey; kid: string } | null>;
 }
 
 /** What discovery found for a connection, kept between logins. */
@@ -97,8 +99,63 @@ export class OidcConfigurations {
     return config;
   }
 
+  /** The client secret in clear, for the methods that use it. */
+  private secretOf(connection: Connection): string {
+    if (!connection.oidcClientSecretEnc)
+      throw new LoginRefusedError(
+        'connection_misconfigured',
+        `connection ${connection.id} has no client secret`,
+      );
+    try {
+      return open(this.options.masterKey, connection.oidcClientSecretEnc, clientSecretContext(connection));
+    } catch (cause) {
+      throw new LoginRefusedError('connection_misconfigured', 'the client secret does not open', { cause });
+    }
+  }
+
+  /**
+   * Token endpoint authentication (OIDC Core §9), as the connection sets it.
+   * Unset keeps the old choice: client_secret_basic unless the IdP lists only
+   * client_secret_post (OIDC Discovery §3: an absent list means basic).
+   * client_secret_jwt signs an HS256 assertion with the secret; private_key_jwt
+   * (RFC 7523 §2.2) signs with the connection's current key, its `kid` in the
+   * header so the IdP picks it from our JWKS.
+   */
+  private async clientAuth(
+    connection: Connection,
+    metadata: client.ServerMetadata,
+  ): Promise<client.ClientAuth> {
+    switch (connection.oidcClientAuthMethod) {
+      case 'client_secret_basic':
+        return client.ClientSecretBasic(this.secretOf(connection));
+      case 'client_secret_post':
+        return client.ClientSecretPost(this.secretOf(connection));
+      case 'client_secret_jwt':
+        return client.ClientSecretJwt(this.secretOf(connection));
+      case 'none':
+        return client.None();
+      case 'private_key_jwt': {
+        let loaded: { key: client.CryptoKey; kid: string } | null;
+        try {
+          loaded = (await this.options.loadClientKey?.(connection)) ?? null;
+        } catch (cause) {
+          throw new LoginRefusedError('connection_misconfigured', 'the client key does not open', { cause });
+        }
+        if (!loaded) throw new LoginRefusedError('connection_misconfigured', 'no current client key');
+        return client.PrivateKeyJwt({ key: loaded.key, kid: loaded.kid });
+      }
+      default: {
+        const methods = metadata.token_endpoint_auth_methods_supported;
+        const secret = this.secretOf(connection);
+        return !methods || methods.includes('client_secret_basic')
+          ? client.ClientSecretBasic(secret)
+          : client.ClientSecretPost(secret);
+      }
+    }
+  }
+
   private async discover(connection: Connection): Promise<Discovered> {
-    if (!connection.oidcIssuer || !connection.oidcClientId || !connection.oidcClientSecretEnc)
+    if (!connection.oidcIssuer || !connection.oidcClientId)
       throw new LoginRefusedError(
         'connection_misconfigured',
         `connection ${connection.id} lacks issuer or client`,
@@ -106,12 +163,6 @@ export class OidcConfigurations {
     const algorithms = pinnedIdTokenAlgorithms(connection);
     if (algorithms.length === 0)
       throw new LoginRefusedError('connection_misconfigured', 'no acceptable ID token algorithm pinned');
-    let secret: string;
-    try {
-      secret = open(this.options.masterKey, connection.oidcClientSecretEnc, clientSecretContext(connection));
-    } catch (cause) {
-      throw new LoginRefusedError('connection_misconfigured', 'the client secret does not open', { cause });
-    }
 
     let discovered: client.Configuration;
     try {
@@ -138,12 +189,7 @@ export class OidcConfigurations {
       ...(JSON.parse(JSON.stringify(discovered.serverMetadata())) as client.ServerMetadata),
       id_token_signing_alg_values_supported: algorithms,
     };
-    const methods = metadata.token_endpoint_auth_methods_supported;
-    // OIDC Discovery §3: absent means client_secret_basic.
-    const auth =
-      !methods || methods.includes('client_secret_basic')
-        ? client.ClientSecretBasic(secret)
-        : client.ClientSecretPost(secret);
+    const auth = await this.clientAuth(connection, metadata);
     return {
       metadata,
       clientId: connection.oidcClientId,

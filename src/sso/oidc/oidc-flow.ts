@@ -5,6 +5,7 @@ import { Passport } from 'passport';
 import { resolveProfileAttributes } from '../../connections/attribute-mapping.js';
 import { Connection } from '../../connections/connection.entity.js';
 import { findConnectionForLogin } from '../../connections/connections.service.js';
+import { currentClientKey } from '../../connections/client-keys.js';
 import { resolveTenantByConnection } from '../../db/resolvers.js';
 import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
 import { openidClientFetch, refusedCallMessage } from '../../outbound/fetch-client.js';
@@ -60,6 +61,9 @@ export class OidcFlow {
       timeoutMs: deps.config.outboundFetch.timeoutMs,
       cacheTtlMs: DISCOVERY_CACHE_MS,
       jwksRefetchCooldownMs: JWKS_REFETCH_COOLDOWN_MS,
+      // private_key_jwt (issue 16): the connection's current key, read when discovery is (re)built.
+      loadClientKey: (c) =>
+        deps.db.withTenant(c.tenantId, (em) => currentClientKey(em, deps.secrets.masterKey, c.id)),
       // A refused address ends the login with connection_misconfigured before any connection is
       // opened; a network failure stays TypeError('fetch failed') (oidc_provider_unavailable).
       fetch: openidClientFetch(
