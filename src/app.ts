@@ -22,6 +22,10 @@ import { oauthProviderRouter } from './tokens/oauth.router.js';
 import { loginDiscoveryLimiter } from './tokens/rate-limits.js';
 import { createSigningKeyStore, type SigningKeyStore } from './tokens/keys/key-store.js';
 import { createTenantAdminResolver } from './admin/tenant-admin-token.js';
+import { portalRouter } from './portal/portal.router.js';
+import { withPortalTestLogins } from './portal/test-login.js';
+import { outboundPolicy } from './outbound/pinned-request.js';
+import { createTxtResolver } from './tenants/dns-verifier.js';
 
 export interface AppDeps {
   config: Config;
@@ -85,16 +89,35 @@ export function createApp(deps: AppDeps): Express {
     config,
     db,
     secrets: deps.secrets,
-    completer: deps.authorizationCompleter ?? completer,
+    // Issue 15: the portal's test sign-ins end on the portal; every other login as before.
+    completer: withPortalTestLogins(deps.authorizationCompleter ?? completer, deps.secrets.masterKey),
     metrics: metrics.logins,
   });
   const loginFlow = deps.createLoginFlow?.(completer) ?? sso.loginFlow;
+  // The Admin Portal (issue 15): server-rendered pages over the admin services; test sign-ins through sso.
+  app.use(
+    portalRouter({
+      config,
+      db,
+      masterKey: deps.secrets.masterKey,
+      fetch: outboundPolicy(config.outboundFetch),
+      dns: createTxtResolver({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs }),
+      loginFlow: sso.loginFlow,
+    }),
+  );
   app.use(oauthProviderRouter({ config, db, keys: signingKeys, loginFlow }));
   // Home realm discovery probes (which domains have SSO), per address (src/tokens/rate-limits.ts).
   app.use('/login', loginDiscoveryLimiter(config, db));
   app.use(sso.router);
 
-  app.use(spMetadataRouter({ db, baseUrl: config.baseUrl, spSigningCertificate: sso.spSigningCertificate }));
+  app.use(
+    spMetadataRouter({
+      db,
+      baseUrl: config.baseUrl,
+      masterKey: deps.secrets.masterKey,
+      spSigningCertificate: sso.spSigningCertificate,
+    }),
+  );
 
   app.use(jsonNotFound);
   app.use(jsonErrorHandler);

@@ -62,9 +62,19 @@ export interface PageOptions {
   allowHttpForms?: boolean;
   /** Serve the auto-submit script (the AuthnRequest form of the HTTP-POST binding). */
   autoSubmit?: boolean;
+  /**
+   * Same-origin files instead of the inline style (the Admin Portal, src/portal):
+   * the CSP then allows styles and scripts from 'self' only, nothing inline,
+   * and forms that post back to Gatehouse only.
+   */
+  assets?: { stylesheet: string; script?: string };
 }
 
+const SELF_ASSETS_CSP =
+  "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 export function sendPage(res: Response, page: PageOptions): void {
+  if (page.assets) return sendAssetPage(res, page, page.assets);
   const forms = page.allowHttpForms === undefined ? 'none' : page.allowHttpForms ? 'https+http' : 'https';
   res
     .status(page.status)
@@ -76,5 +86,21 @@ export function sendPage(res: Response, page: PageOptions): void {
     .send(
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
         `<title>${escapeHtml(page.title)}</title><style>${STYLE}</style></head><body>${page.body}</body></html>`,
+    );
+}
+
+function sendAssetPage(res: Response, page: PageOptions, assets: NonNullable<PageOptions['assets']>): void {
+  const script = assets.script ? `<script src="${escapeHtml(assets.script)}" defer></script>` : '';
+  res
+    .status(page.status)
+    .set({
+      'Content-Type': 'text/html; charset=utf-8',
+      'Cache-Control': 'no-store',
+      'Content-Security-Policy': SELF_ASSETS_CSP,
+    })
+    .send(
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
+        `<title>${escapeHtml(page.title)}</title><link rel="stylesheet" href="${escapeHtml(assets.stylesheet)}">${script}</head>` +
+        `<body>${page.body}</body></html>`,
     );
 }

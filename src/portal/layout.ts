@@ -1,0 +1,72 @@
+import type { Response } from 'express';
+import { sendPage } from '../http/pages.js';
+import { PORTAL_ASSETS } from './assets.js';
+import { html, type Html } from './html.js';
+import { INTENT_LABELS, type Intent } from './intents.js';
+import type { PortalPrincipal } from './portal-sessions.js';
+
+/**
+ * The frame of every portal page: header, navigation by the session's
+ * intents, sign-out, and the one page renderer (http/pages.ts) with the
+ * portal's own stylesheet and script instead of anything inline.
+ */
+
+const NAV: { intent: Intent; path: string; label: string }[] = [
+  { intent: 'sso', path: 'sso', label: 'Single sign-on' },
+  { intent: 'dsync', path: 'dsync', label: 'Directory sync' },
+  { intent: 'domain_verification', path: 'domains', label: 'Domains' },
+];
+
+/** A form that posts back to the portal with the session's CSRF token. */
+export function csrfField(session: PortalPrincipal): Html {
+  return html`<input type="hidden" name="_csrf" value="${session.csrf}" />`;
+}
+
+export function sendPortalPage(
+  res: Response,
+  page: {
+    status?: number;
+    title: string;
+    session: PortalPrincipal | null;
+    /** The tenant the page is about (navigation links). */
+    tenantId?: string;
+    body: Html;
+  },
+): void {
+  const s = page.session;
+  const nav =
+    s && page.tenantId
+      ? NAV.filter((n) => s.intents.includes(n.intent)).map(
+          (n) => html`<a href="/portal/t/${page.tenantId}/${n.path}">${n.label}</a>`,
+        )
+      : [];
+  const header = html`<header>
+    <span class="brand"
+      ><a href="/portal">Gatehouse</a> · ${s?.kind === 'operator' ? 'Operator portal' : 'Setup'}</span
+    >
+    <nav aria-label="Sections">${nav}</nav>
+    ${s ? html`<form method="post" action="/portal/logout">${csrfField(s)}<button class="secondary" type="submit">Sign out</button></form>` : ''}
+  </header>`;
+  sendPage(res, {
+    status: page.status ?? 200,
+    title: `${page.title} · Gatehouse`,
+    body: html`${header}
+      <main>
+        <h1>${page.title}</h1>
+        ${page.body}
+      </main>`.value,
+    assets: PORTAL_ASSETS,
+  });
+}
+
+export function intentList(intents: readonly Intent[]): Html {
+  return html`<ul>
+    ${intents.map((i) => html`<li>${INTENT_LABELS[i]}</li>`)}
+  </ul>`;
+}
+
+/** A value to paste elsewhere, with a copy button (portal script); `id` must be unique on the page. */
+export function copyable(id: string, value: string): Html {
+  return html`<span class="value" id="${id}">${value}</span
+    ><button type="button" class="copy secondary" data-copy="${id}">Copy</button>`;
+}
