@@ -55,3 +55,26 @@ export function formatResult(r: BenchResult): string {
     : '';
   return `${r.name}: ${value}${ratio}${extra}`;
 }
+
+/**
+ * Round trips to PostgreSQL made by this process, counted at the driver: every
+ * `pg` Client query (pooled or not) is one request/response exchange. A
+ * regression in round trips per request shows here without timing. Servers in
+ * other processes (GATEHOUSE_WORKERS rows) are not counted.
+ */
+let roundTripsSoFar = 0;
+let counting = false;
+export async function roundTrips(): Promise<() => number> {
+  if (!counting) {
+    counting = true;
+    const pg = (await import('pg')).default;
+    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const original = proto.query;
+    proto.query = function (this: unknown, ...args: unknown[]) {
+      roundTripsSoFar++;
+      return original.apply(this, args);
+    };
+  }
+  const start = roundTripsSoFar;
+  return () => roundTripsSoFar - start;
+}

@@ -8,6 +8,7 @@ import { scimRevocationScenario } from './scenarios/scim-revocation.js';
 import { tokensCodeExchangeScenario } from './scenarios/tokens-code-exchange.js';
 import { tokensVerifyScenario } from './scenarios/tokens-verify.js';
 import { databaseOutage } from './scenarios/database-outage.js';
+import { clusterWorkersScenario } from './scenarios/cluster-workers.js';
 
 /** Every benchmark scenario; `npm run bench -- <name>` runs the ones whose name contains <name>. */
 export const SCENARIOS: Scenario[] = [
@@ -20,4 +21,5 @@ export const SCENARIOS: Scenario[] = [
   tokensCodeExchangeScenario,
   tokensVerifyScenario,
   databaseOutage,
+  clusterWorkersScenario,
 ];

@@ -1,6 +1,14 @@
 import type { Server } from 'node:http';
-import path from 'node:path';
 import { createApp } from './app.js';
+import {
+  aggregateWorkerMetrics,
+  announceListening,
+  attachWorker,
+  isWorker,
+  ownShutdownSignals,
+  runPrimary,
+  runsAsPrimary,
+} from './cluster.js';
 import { ConfigError, configWarnings, parseConfig, redactConfig } from './config/config.js';
 import { outboundPolicy } from './outbound/pinned-request.js';
 import { NotificationBus } from './db/notification-bus.js';
@@ -13,9 +21,12 @@ import { stopTracing } from './observability/tracing.js';
 import { timeRevocationPropagation } from './sessions/session-events.js';
 import { startLogoutDelivery } from './sessions/backchannel-logout.js';
 import { startCleanup } from './sessions/cleanup.js';
+import { startMetadataRefresh } from './connections/metadata-refresh-sweep.js';
 import { startCheckpoints } from './audit/checkpoint-worker.js';
 import { checkpointKey } from './audit/checkpoint-key.js';
 import { publishCheckpointWebhook } from './admin/audit-checkpoints.router.js';
+import { EXPORT_POLL_MS, startExportWorker } from './offboarding/export-worker.js';
+import { startPurgeSweep } from './offboarding/purge-sweep.js';
 import { createSigningKeyStore } from './tokens/keys/key-store.js';
 import { startWebhookDelivery } from './webhooks/webhook-delivery.js';
 
@@ -38,10 +49,15 @@ async function main(): Promise<void> {
   process.on('uncaughtExceptionMonitor', (err, origin) => {
     logger.fatal({ err, origin }, 'uncaught exception; the process exits');
   });
-  logger.info({ config: redactConfig(config) }, 'effective configuration');
-  for (const warning of configWarnings(process.env)) logger.warn(warning);
-  const plainHttp = plainHttpWarning(config.baseUrl);
-  if (plainHttp) logger.warn(plainHttp);
+  // Said once per start: by the single process, or by the primary before it forks (src/cluster.ts).
+  if (!isWorker) {
+    logger.info({ config: redactConfig(config) }, 'effective configuration');
+    for (const warning of configWarnings(process.env)) logger.warn(warning);
+    const plainHttp = plainHttpWarning(config.baseUrl);
+    if (plainHttp) logger.warn(plainHttp);
+  }
+  // GATEHOUSE_WORKERS > 1: this process becomes the primary; each worker runs the rest of main().
+  if (runsAsPrimary(config)) return runPrimary(config, logger);
 
   // Migrates under a lock and joins the installation: a node that does not hold the first
   // node's secrets stops here with a message saying what to share (db/installation.ts).
@@ -89,6 +105,16 @@ async function main(): Promise<void> {
     outboxRetentionMs: config.cleanup.outboxRetentionSeconds * 1000,
   });
   void cleanup.runNow();
+  // IdP metadata re-fetched and certificate expiry announced (issue 16); every node, claims rows with SKIP LOCKED.
+  const metadataRefresh = startMetadataRefresh({
+    db: runtime.db,
+    fetch: outboundPolicy(config.outboundFetch),
+    xmlLimits: config.sso.xmlLimits,
+    overlapMs: config.metadataRefresh.certOverlapSeconds * 1000,
+    intervalMs: config.metadataRefresh.intervalSeconds * 1000,
+    logger: logger.child({ component: 'metadata-refresh' }),
+  });
+  void metadataRefresh.runNow();
   // Signed heads of every tenant's audit chain that grew (issue 12); every node, idempotent.
   const checkpoints = startCheckpoints({
     db: runtime.db,
@@ -97,10 +123,31 @@ async function main(): Promise<void> {
     publish: publishCheckpointWebhook,
     logger: logger.child({ component: 'audit-checkpoints' }),
   });
+  // Requested tenant exports, produced asynchronously (issue 12); every node, each export claimed once.
+  const exportWorker = startExportWorker({
+    db: runtime.db,
+    masterKey: secrets.masterKey,
+    baseUrl: config.baseUrl,
+    checkpointKey: (await checkpointKey(secrets.masterKey)).publicJwk,
+    intervalMs: EXPORT_POLL_MS,
+    logger: logger.child({ component: 'tenant-exports' }),
+  });
+
+  // Deleted tenants past GATEHOUSE_TENANT_RETENTION are purged (issue 12); every node, one purge per tenant.
+  const purgeSweep = startPurgeSweep({
+    db: runtime.db,
+    purgeAudit: config.tenantDeletion.purgeAudit,
+    checkpointKey: await checkpointKey(secrets.masterKey),
+    publish: publishCheckpointWebhook,
+    intervalMs: config.cleanup.intervalSeconds * 1000,
+    logger: logger.child({ component: 'tenant-purge' }),
+  });
 
   // One registry per process: Node and process defaults, pool and outbox gauges, and the
   // process's own events (revocations, deliveries, rate limits, transactions).
   const metrics = createHttpMetrics({ defaultMetrics: true, db: runtime.db, processSignals: true });
+  // A worker's /metrics answers for every worker of this node (src/cluster.ts).
+  aggregateWorkerMetrics(metrics.registry);
   timeRevocationPropagation(notifications);
   const app = createApp({ config, db: runtime.db, secrets, logger, signingKeys, notifications, metrics });
   const server: Server = await new Promise((resolve) => {
@@ -108,20 +155,7 @@ async function main(): Promise<void> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  process.stdout.write(`Gatehouse listening on http://localhost:${port} (public URL ${config.baseUrl})\n`);
-  if (secrets.adminTokenGenerated) {
-    const file = path.join(config.dataDir, 'admin-token');
-    // Only a person at a terminal sees it: piped output ends up in container and CI logs.
-    if (process.stdout.isTTY) {
-      process.stdout.write(
-        `\nOperator admin token (shown once; also stored in ${file}, mode 0600):\n  ${secrets.adminToken}\n\n`,
-      );
-    } else {
-      process.stdout.write(
-        `\nOperator admin token generated and stored in ${file} (mode 0600); not printed, as this is not a terminal\n\n`,
-      );
-    }
-  }
+  if (!isWorker) announceListening(config, port, secrets);
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -142,7 +176,10 @@ async function main(): Promise<void> {
       void Promise.all([
         logoutDelivery.stop(),
         cleanup.stop(),
+        metadataRefresh.stop(),
         checkpoints.stop(),
+        exportWorker.stop(),
+        purgeSweep.stop(),
         webhookDelivery.stop(),
         stopTracing(),
       ])
@@ -159,8 +196,10 @@ async function main(): Promise<void> {
     });
     server.closeIdleConnections();
   };
+  ownShutdownSignals();
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  attachWorker(server, shutdown);
 }
 
 main().catch((error: unknown) => {

@@ -12,8 +12,9 @@ import { serviceProviderDetails } from '../../src/connections/sp.js';
 import { createLogger } from '../../src/http/logger.js';
 import { sha256Base64url as hashBinding } from '../../src/digest.js';
 import type { BenchResult, Scenario } from '../harness.js';
-import { percentile } from '../harness.js';
+import { percentile, roundTrips } from '../harness.js';
 import { openBenchDatabase } from '../support/bench-db.js';
+import { startPolis, type PolisPeer } from '../peers/polis/polis.js';
 
 /**
  * SAML ACS logins per second on one process: a browser POSTs a signed
@@ -27,18 +28,27 @@ import { openBenchDatabase } from '../support/bench-db.js';
  *
  * Responses and pending requests are made before the clock starts (the
  * IdP's signing is not ours to measure); each is used once, as in life.
+ *
+ * Peer: Ory Polis (bench/peers/polis) answers the same kind of response at
+ * its ACS in the same process, in interleaved rounds (Gatehouse, Polis,
+ * Gatehouse, Polis…) so that both see the same machine; its row is the ratio.
+ * GATEHOUSE_BENCH_POLIS=0 leaves the peer out.
  */
 const LOGINS = Number(process.env.BENCH_SAML_LOGINS ?? 1500);
 const CONCURRENCY = 4;
+const ROUNDS = 2;
+const WITH_POLIS = process.env.GATEHOUSE_BENCH_POLIS !== '0';
 const NS =
   'xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"';
 
 interface Prepared {
   xml: string;
   samlResponse: string;
+  /** Polis's RelayState, which names its pending login. */
+  relayState?: string;
 }
 
-function responseXml(input: {
+export function responseXml(input: {
   requestId: string;
   idpEntityId: string;
   spEntityId: string;
@@ -64,7 +74,7 @@ function responseXml(input: {
   );
 }
 
-function signAssertion(xml: string, key: string, cert: string): string {
+export function signAssertion(xml: string, key: string, cert: string): string {
   const sig = new SignedXml({
     privateKey: key,
     publicCert: cert,
@@ -99,7 +109,7 @@ function verifyRaw(xml: string, cert: string): boolean {
   return sig.checkSignature(xml);
 }
 
-async function runAll<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>) {
+export async function runAll<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>) {
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -113,6 +123,7 @@ export const samlAcsScenario: Scenario = {
   async run(): Promise<BenchResult[]> {
     const bench = await openBenchDatabase('saml_acs');
     let server: Server | undefined;
+    let polis: PolisPeer | undefined;
     try {
       const { db } = bench;
       // The app needs the listening address (its base URL), so it is made after listen.
@@ -226,16 +237,75 @@ export const samlAcsScenario: Scenario = {
       for (const p of pool) if (!verifyRaw(p.xml, pems.cert)) throw new Error('raw verification failed');
       const baseline = pool.length / ((performance.now() - baselineStart) / 1000);
 
+      // The peer: the same IdP (certificate, issuer), the same response shape, at Polis's ACS.
+      let polisPool: Prepared[][] = [];
+      let polisPost: ((p: Prepared) => Promise<void>) | undefined;
+      if (WITH_POLIS) {
+        const peer = await startPolis({
+          adminUrl: bench.adminUrl,
+          name: 'saml_acs',
+          idpMetadataXml: idpMetadata(idpEntityId, pems.cert),
+          redirectUri: 'http://localhost:3000/callback',
+        });
+        polis = peer;
+        const preparePolis = async (count: number) => {
+          const now = new Date();
+          return (await peer.startLogins(count)).map(({ requestId, relayState }) => {
+            const xml = signAssertion(
+              responseXml({
+                requestId,
+                idpEntityId,
+                spEntityId: peer.audience,
+                acsUrl: peer.acsUrl,
+                nameId: 'person@bench.test',
+                now,
+              }),
+              pems.private,
+              pems.cert,
+            );
+            return { xml, samlResponse: Buffer.from(xml).toString('base64'), relayState };
+          });
+        };
+        polisPost = async (p: Prepared) => {
+          const res = await fetch(peer.acsUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({ SAMLResponse: p.samlResponse, RelayState: p.relayState ?? '' }),
+            redirect: 'manual',
+          });
+          const text = await res.text();
+          if (res.status !== 302) throw new Error(`Polis ACS answered ${res.status}: ${text.slice(0, 200)}`);
+        };
+        await runAll(await preparePolis(30), 1, polisPost);
+        const all = await preparePolis(LOGINS);
+        polisPool = chunks(all, ROUNDS);
+      }
+
+      const timed = async (items: Prepared[], post: (p: Prepared) => Promise<void>, latencies: number[]) => {
+        const start = performance.now();
+        await runAll(items, CONCURRENCY, async (p) => {
+          const t0 = performance.now();
+          await post(p);
+          latencies.push(performance.now() - t0);
+        });
+        return performance.now() - start;
+      };
       const latencies: number[] = [];
-      const start = performance.now();
-      await runAll(pool, CONCURRENCY, async (p) => {
-        const t0 = performance.now();
-        await post(p);
-        latencies.push(performance.now() - t0);
-      });
-      const value = pool.length / ((performance.now() - start) / 1000);
+      const polisLatencies: number[] = [];
+      let ghMs = 0;
+      let polisMs = 0;
+      const ghChunks = chunks(pool, ROUNDS);
+      const counted = await roundTrips();
+      // A/B/A/B: each round runs Gatehouse's share, then Polis's, on the same machine.
+      for (let r = 0; r < ROUNDS; r++) {
+        ghMs += await timed(ghChunks[r] ?? [], post, latencies);
+        if (polisPost) polisMs += await timed(polisPool[r] ?? [], polisPost, polisLatencies);
+      }
+      const ghRoundTrips = counted();
+      const value = pool.length / (ghMs / 1000);
       latencies.sort((a, b) => a - b);
-      return [
+      polisLatencies.sort((a, b) => a - b);
+      const results: BenchResult[] = [
         {
           name: `SAML ACS logins (SP-initiated, ${CONCURRENCY} concurrent, one process)`,
           unit: 'logins/s',
@@ -245,15 +315,43 @@ export const samlAcsScenario: Scenario = {
             p50_ms: percentile(latencies, 50),
             p99_ms: percentile(latencies, 99),
             logins: pool.length,
+            round_trips_per_login: ghRoundTrips / pool.length,
           },
         },
       ];
+      if (polisPost) {
+        const polisCount = polisPool.reduce((n, c) => n + c.length, 0);
+        results.push({
+          name: `SAML ACS logins, Gatehouse vs Ory Polis (same responses, ${CONCURRENCY} concurrent, ${ROUNDS} interleaved rounds)`,
+          unit: 'logins/s',
+          value,
+          baseline: { name: 'Ory Polis samlResponse over HTTP', value: polisCount / (polisMs / 1000) },
+          extra: {
+            polis_p50_ms: percentile(polisLatencies, 50),
+            polis_p99_ms: percentile(polisLatencies, 99),
+          },
+        });
+      }
+      return results;
     } finally {
       if (server) {
         server.closeAllConnections();
         await new Promise((resolve) => server?.close(resolve));
       }
+      await polis?.close();
       await bench.close();
     }
   },
 };
+
+/** `items` cut into `n` nearly equal consecutive parts. */
+function chunks<T>(items: T[], n: number): T[][] {
+  const size = Math.ceil(items.length / n);
+  return Array.from({ length: n }, (_, i) => items.slice(i * size, (i + 1) * size));
+}
+
+/** The IdP's metadata document, as Polis imports it (the same certificate Gatehouse's connection holds). */
+export function idpMetadata(entityId: string, certPem: string): string {
+  const cert = certPem.replace(/-----[A-Z ]+-----|\s/g, '');
+  return `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="${entityId}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://bench.idp.test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>`;
+}

@@ -3,7 +3,8 @@ import { recordAudit } from '../../src/audit/audit.service.js';
 import { addGroupMembers, createGroup } from '../../src/directory/groups.service.js';
 import { createUser } from '../../src/directory/users.service.js';
 import type { BenchResult, Scenario } from '../harness.js';
-import { percentile } from '../harness.js';
+import { percentile, roundTrips } from '../harness.js';
+import { startPolis } from '../peers/polis/polis.js';
 import { openBenchDatabase } from '../support/bench-db.js';
 import {
   createTenantWithToken,
@@ -86,7 +87,10 @@ export const scimProvisioningScenario: Scenario = {
       const patchDbShare = (server.db.busyMs - busyBeforePatch) / patchLatencies.reduce((a, b) => a + b, 0);
       const users = sorted(userLatencies);
       const patches = sorted(patchLatencies);
+      const peer =
+        process.env.GATEHOUSE_BENCH_POLIS === '0' ? [] : [await versusPolis(server, bench.adminUrl)];
       return [
+        ...peer,
         {
           name: `SCIM POST /Users over HTTP, concurrency ${CONCURRENCY} (${userCount} users)`,
           unit: 'users/s',
@@ -175,4 +179,93 @@ async function inProcessFloor(
     usersPerSecond: count / (usersMs / 1000),
     membershipsPerSecond: memberships / (membershipsMs / 1000),
   };
+}
+
+const POLIS_CONCURRENCY = 8;
+const POLIS_ROUNDS = 2;
+
+/**
+ * SCIM POST /Users, Gatehouse vs Ory Polis (bench/peers/polis, its directory
+ * sync API over HTTP on the same PostgreSQL): the same bodies, 8 in flight, in
+ * interleaved rounds (Gatehouse, Polis, Gatehouse, Polis) on fresh tenants.
+ * GATEHOUSE_BENCH_POLIS_SCIM_USERS per side (default 1000); GATEHOUSE_BENCH_POLIS=0 leaves it out.
+ */
+async function versusPolis(
+  server: Awaited<ReturnType<typeof startScimServer>>,
+  adminUrl: string,
+): Promise<import('../harness.js').BenchResult> {
+  const count = envCount('GATEHOUSE_BENCH_POLIS_SCIM_USERS', 1000);
+  const polis = await startPolis({ adminUrl, name: 'scim', redirectUri: 'http://localhost:3000/callback' });
+  try {
+    const { tenantId, token } = await createTenantWithToken(server.db);
+    const base = `${server.url}/scim/v2/${tenantId}`;
+    const body = (side: string, i: number) => ({
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      userName: `${side}${i}@bench.test`,
+      externalId: `${side}-${i}`,
+      name: { givenName: 'Bench', familyName: `User ${i}` },
+      emails: [{ value: `${side}${i}@bench.test`, type: 'work', primary: true }],
+      active: true,
+    });
+    const gatehouse = async (i: number) => {
+      const res = await scimFetch(base, token, 'POST', '/Users', body('gh', i));
+      if (res.status !== 201) throw new Error(`Gatehouse create: HTTP ${res.status}`);
+      return res.ms;
+    };
+    const peer = async (i: number) => {
+      const res = await scimFetch(
+        polis.scimUsersUrl.replace(/\/Users$/, ''),
+        polis.scimSecret,
+        'POST',
+        '/Users',
+        body('polis', i),
+      );
+      if (res.status !== 201) throw new Error(`Polis create: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+      return res.ms;
+    };
+    for (let i = 0; i < 20; i++) {
+      await gatehouse(count + i);
+      await peer(count + i);
+    }
+    const per = Math.ceil(count / POLIS_ROUNDS);
+    const sides = { gh: { ms: 0, lat: [] as number[] }, polis: { ms: 0, lat: [] as number[] } };
+    const counted = await roundTrips();
+    let ghTrips = 0;
+    for (let r = 0; r < POLIS_ROUNDS; r++) {
+      const from = r * per;
+      const n = Math.min(per, count - from);
+      const before = counted();
+      sides.gh.ms += await pool(
+        n,
+        POLIS_CONCURRENCY,
+        async (i) => void sides.gh.lat.push(await gatehouse(from + i)),
+      );
+      ghTrips += counted() - before;
+      sides.polis.ms += await pool(
+        n,
+        POLIS_CONCURRENCY,
+        async (i) => void sides.polis.lat.push(await peer(from + i)),
+      );
+    }
+    const gh = sorted(sides.gh.lat);
+    const po = sorted(sides.polis.lat);
+    return {
+      name: `SCIM POST /Users, Gatehouse vs Ory Polis (${POLIS_CONCURRENCY} in flight, ${count} users each, ${POLIS_ROUNDS} interleaved rounds)`,
+      unit: 'users/s',
+      value: count / (sides.gh.ms / 1000),
+      baseline: {
+        name: 'Ory Polis directory sync POST /Users over HTTP',
+        value: count / (sides.polis.ms / 1000),
+      },
+      extra: {
+        p50_ms: percentile(gh, 50),
+        p99_ms: percentile(gh, 99),
+        polis_p50_ms: percentile(po, 50),
+        polis_p99_ms: percentile(po, 99),
+        round_trips_per_create: ghTrips / count,
+      },
+    };
+  } finally {
+    await polis.close();
+  }
 }

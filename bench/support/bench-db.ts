@@ -18,6 +18,8 @@ export interface BenchDatabase {
   db: Database;
   ownerUrl: string;
   appUrl: string;
+  /** The server's superuser URL: a peer (bench/peers/polis) makes its own database with it. */
+  adminUrl: string;
   /** Another pool on the same database, as a second service node would have. */
   openAnother(): Promise<Database>;
   close(): Promise<void>;
@@ -64,6 +66,7 @@ export async function openBenchDatabase(name: string): Promise<BenchDatabase> {
     db,
     ownerUrl,
     appUrl,
+    adminUrl,
     openAnother: open,
     close: async () => {
       for (const p of pools) await p.close();
