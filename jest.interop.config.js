@@ -1,5 +1,6 @@
-// The multi-node test (test/interop, issue 11): three built servers behind Debian's haproxy on a PostgreSQL
-// cluster of their own. `npm run test:interop` builds first; `npm test` leaves this folder out (jest.config.js).
+// The interop suites (test/interop): three built servers behind Debian's haproxy (issue 11), and a built server
+// against Debian's SimpleSAMLphp driven by Chromium (issue 16), each on a PostgreSQL cluster of its own.
+// `npm run test:interop` builds first; `npm test` leaves this folder out (jest.config.js).
 import base from './jest.config.js';
 
 /** @type {import('jest').Config} */
