@@ -13,6 +13,12 @@ import { SharedRateLimits1765400000000 } from './1765400000000-shared-rate-limit
 import { MetricsFunctions1765500000000 } from './1765500000000-metrics-functions.js';
 import { DistributableKeys1765600000000 } from './1765600000000-distributable-keys.js';
 import { AuditCheckpoints1765800000000 } from './1765800000000-audit-checkpoints.js';
+import { TenantExports1765900000000 } from './1765900000000-tenant-exports.js';
+import { TenantDeletionAndErasure1766000000000 } from './1766000000000-tenant-deletion-and-erasure.js';
+import { RlsSafeLookupKeys1766100000000 } from './1766100000000-rls-safe-lookup-keys.js';
+import { ConnectionSpKeys1766300000000 } from './1766300000000-connection-sp-keys.js';
+import { MetadataRefresh1766400000000 } from './1766400000000-metadata-refresh.js';
+import { AdminPortal1766200000000 } from './1766200000000-admin-portal.js';
 
 /** Every migration, in order. A new migration file is added here. */
 export const MIGRATIONS = [
@@ -31,4 +37,10 @@ export const MIGRATIONS = [
   MetricsFunctions1765500000000,
   DistributableKeys1765600000000,
   AuditCheckpoints1765800000000,
+  TenantExports1765900000000,
+  TenantDeletionAndErasure1766000000000,
+  RlsSafeLookupKeys1766100000000,
+  AdminPortal1766200000000,
+  ConnectionSpKeys1766300000000,
+  MetadataRefresh1766400000000,
 ];

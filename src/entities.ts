@@ -24,6 +24,12 @@ import { WebhookOutboxEntry } from './webhooks/webhook-outbox.entity.js';
 import { AppWebhookSecret } from './webhooks/app-webhook-secret.entity.js';
 import { RateLimitCounter } from './http/rate-limit-counter.entity.js';
 import { ScimRequest } from './scim/scim-request.entity.js';
+import { PortalLink } from './portal/portal-link.entity.js';
+import { SetupLink } from './portal/setup-link.entity.js';
+import { PortalSession } from './portal/portal-session.entity.js';
+import { TenantExport } from './offboarding/tenant-export.entity.js';
+import { ConnectionClientKey } from './connections/client-keys.entity.js';
+import { ConnectionSpKey } from './connections/sp-keys.entity.js';
 
 /** Every entity, handed to the data source (db does not import feature folders). */
 export const ENTITIES = [
@@ -53,4 +59,10 @@ export const ENTITIES = [
   AppWebhookSecret,
   RateLimitCounter,
   ScimRequest,
+  TenantExport,
+  ConnectionClientKey,
+  ConnectionSpKey,
+  PortalLink,
+  SetupLink,
+  PortalSession,
 ];

@@ -6,9 +6,12 @@ import { jsonErrorHandler, jsonNotFound } from '../http/error-handler.js';
 import { adminAuthentication, failedAuthLimiter, type TenantAdminResolver } from './auth.js';
 import { sharedLimiterOptions } from '../http/rate-limit-store.js';
 import { tenantsRouter } from './tenants.router.js';
+import { offboardingRouter } from './offboarding.router.js';
 import { createTxtResolver } from '../tenants/dns-verifier.js';
 import { auditEventsRouter } from './audit-events.router.js';
 import { auditCheckpointsRouter } from './audit-checkpoints.router.js';
+import { exportsRouter } from './exports.router.js';
+import { tenantImportsRouter } from './tenant-imports.router.js';
 import { domainsRouter } from './domains.router.js';
 import { roleMappingsRouter } from './role-mappings.router.js';
 import { scimTokensRouter } from './scim-tokens.router.js';
@@ -20,6 +23,11 @@ import { adminInputGuard } from './input-guard.js';
 import { connectionsRouter } from './connections.router.js';
 import type { SigningKeyStore } from '../tokens/keys/key-store.js';
 import { signingKeysRouter } from './signing-keys.router.js';
+import { portalLinksRouter } from './portal-links.router.js';
+import { setupLinksRouter } from './setup-links.router.js';
+import { spKeysRouter } from './sp-keys.router.js';
+import { clientKeysRouter } from './client-keys.router.js';
+import { metadataRefreshRouter } from './metadata-refresh.router.js';
 
 export interface AdminDeps {
   config: Config;
@@ -41,6 +49,7 @@ export function adminRouter(deps: AdminDeps): Router {
   router.use(adminAuthentication(deps.secrets.adminToken, deps.resolveTenantAdmin));
   // Issue 8: prototype keys, deep nesting and unstorable text, before any schema or service.
   router.use(adminInputGuard);
+  router.use(offboardingRouter({ db: deps.db, config: deps.config, masterKey: deps.secrets.masterKey }));
   router.use(tenantsRouter(deps.db));
   router.use(
     domainsRouter(
@@ -54,6 +63,8 @@ export function adminRouter(deps: AdminDeps): Router {
   router.use(deliveriesRouter(deps.db));
   router.use(auditEventsRouter(deps.db, deps.secrets.masterKey));
   router.use(auditCheckpointsRouter(deps.db, deps.secrets.masterKey));
+  router.use(exportsRouter(deps.db, deps.secrets.masterKey, deps.config));
+  router.use(tenantImportsRouter(deps.db));
   router.use(
     connectionsRouter({
       db: deps.db,
@@ -63,7 +74,23 @@ export function adminRouter(deps: AdminDeps): Router {
       xmlLimits: deps.config.sso.xmlLimits,
     }),
   );
+  const connectionDeps = {
+    db: deps.db,
+    baseUrl: deps.config.baseUrl,
+    masterKey: deps.secrets.masterKey,
+    fetch: outboundPolicy(deps.config.outboundFetch),
+    xmlLimits: deps.config.sso.xmlLimits,
+  };
+  router.use(clientKeysRouter(connectionDeps)); // issue 16
+  router.use(
+    metadataRefreshRouter({
+      ...connectionDeps,
+      certOverlapMs: deps.config.metadataRefresh.certOverlapSeconds * 1000,
+    }),
+  );
+  router.use(spKeysRouter({ db: deps.db, config: deps.config, masterKey: deps.secrets.masterKey }));
   router.use(appsRouter(deps.db, deps.secrets.masterKey, deps.config.outboundFetch));
+  router.use(portalLinksRouter(deps.db, deps.config.baseUrl), setupLinksRouter(deps.db, deps.config)); // issue 15
   if (deps.signingKeys) router.use(signingKeysRouter(deps.signingKeys));
   router.use(jsonNotFound);
   router.use(jsonErrorHandler);

@@ -8,6 +8,9 @@ import type { AuditEventView } from '../audit/audit-events.service.js';
 import { verifyTrailOffline } from '../audit/offline-verify.js';
 import { CliError, UsageError, type AdminClient } from './admin-client.js';
 import { DEV_IDP_COMMAND } from './dev-idp.js';
+import { EXPORT_COMMANDS } from './export-commands.js';
+import { DELETION_COMMANDS } from './deletion-commands.js';
+import { PORTAL_COMMANDS } from './portal-commands.js';
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -27,6 +30,8 @@ export interface Command {
   run(ctx: CliContext, values: Values): Promise<unknown>;
   /** A non-zero exit status for an answer that reports a failure (a broken audit chain). */
   exitCode?(result: unknown): number;
+  /** Positional arguments after the command's words (`tenants export TENANT`), handed over as `values.args`. */
+  args?: string[];
 }
 
 const str = { type: 'string' } as const;
@@ -423,4 +428,7 @@ export const COMMANDS: Command[] = [
     exitCode: (result) => ((result as { valid?: unknown } | null)?.valid === true ? 0 : 1),
   },
   DEV_IDP_COMMAND,
+  ...EXPORT_COMMANDS,
+  ...DELETION_COMMANDS,
+  ...PORTAL_COMMANDS,
 ];

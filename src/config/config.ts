@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import express from 'express';
 import { z } from 'zod';
 
@@ -155,6 +156,8 @@ export const configSchema = z
       .regex(/^\d+(b|kb|mb)$/i, 'must look like 100kb or 1mb')
       .default('1mb'),
     GATEHOUSE_SHUTDOWN_TIMEOUT: z.coerce.number().int().positive().max(9).default(8),
+    /** Worker processes on one port (src/cluster.ts); 1: a single process, no fork (issue 13). */
+    GATEHOUSE_WORKERS: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
     GATEHOUSE_TRUST_PROXY: trustProxy,
     GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
     GATEHOUSE_DNS_SERVERS: dnsServers.optional(),
@@ -198,16 +201,43 @@ export const configSchema = z
     GATEHOUSE_RATE_LIMIT_STORE: z.enum(['postgres', 'memory']).default('postgres'),
     GATEHOUSE_OUTBOUND_ALLOWED_NETWORKS: cidrList.optional(),
     GATEHOUSE_CLEANUP_INTERVAL: seconds(600),
+    /** Issue 16: how often a connection's IdP metadata URL is re-fetched, seconds (src/connections/metadata-refresh*.ts). */
+    GATEHOUSE_METADATA_REFRESH_INTERVAL: z.coerce.number().int().min(60).max(2_000_000).default(86_400),
+    /** How long an IdP certificate the metadata no longer lists keeps verifying, seconds. */
+    GATEHOUSE_CERT_OVERLAP: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(365 * 86_400)
+      .default(7 * 86_400),
     GATEHOUSE_CLEANUP_GRACE: seconds(3600),
     /** How often each node signs the head of every tenant's audit chain that grew (issue 12). */
     // At most ~23 days: a longer timer would overflow setInterval's 32-bit delay.
     GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL: z.coerce.number().int().positive().max(2_000_000).default(3600),
+    /** How long a produced tenant export stays downloadable, seconds (issue 12; default 7 days). */
+    GATEHOUSE_EXPORT_TTL: seconds(7 * 86_400),
+    /** Issue 12: a deleted tenant's rows are purged this long after deletion, seconds (default 30 days). */
+    GATEHOUSE_TENANT_RETENTION: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(10 * 365 * 86_400)
+      .default(30 * 86_400),
+    /** What the purge does with the tenant's audit trail: `delete` it, or keep it `pseudonymise`d. */
+    GATEHOUSE_TENANT_PURGE_AUDIT: z.enum(['delete', 'pseudonymise']).default('delete'),
     /** Delivered or given-up rows of both outboxes (logout, webhook) are kept this long. */
     GATEHOUSE_OUTBOX_RETENTION: z.coerce.number().int().positive().optional(),
     /** The former name (logout outbox only); still read when GATEHOUSE_OUTBOX_RETENTION is unset. */
     GATEHOUSE_LOGOUT_OUTBOX_RETENTION: z.coerce.number().int().positive().optional(),
     GATEHOUSE_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(15),
     GATEHOUSE_WEBHOOK_TIMEOUT: z.coerce.number().int().positive().max(60).default(10),
+    /** How long a portal setup link stays valid, seconds (issue 15; at most a year). */
+    GATEHOUSE_SETUP_LINK_TTL: z.coerce
+      .number()
+      .int()
+      .min(300)
+      .max(31_536_000)
+      .default(7 * 24 * 3600),
   })
   .transform((env) => {
     const port = env.PORT;
@@ -241,6 +271,8 @@ export const configSchema = z
       },
       bodyLimit: env.GATEHOUSE_BODY_LIMIT,
       shutdownTimeoutSeconds: env.GATEHOUSE_SHUTDOWN_TIMEOUT,
+      /** How many node:cluster workers serve the port; 1 runs today's single process (src/cluster.ts). */
+      workers: env.GATEHOUSE_WORKERS,
       trustProxy: env.GATEHOUSE_TRUST_PROXY,
       /** Failed admin authentications per source address per minute before 429. */
       adminAuthFailureLimit: env.GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT,
@@ -320,8 +352,20 @@ export const configSchema = z
         outboxRetentionSeconds:
           env.GATEHOUSE_OUTBOX_RETENTION ?? env.GATEHOUSE_LOGOUT_OUTBOX_RETENTION ?? 7 * 86_400,
       },
+      /** IdP metadata refresh and certificate expiry notices (issue 16), seconds. */
+      metadataRefresh: {
+        intervalSeconds: env.GATEHOUSE_METADATA_REFRESH_INTERVAL,
+        certOverlapSeconds: env.GATEHOUSE_CERT_OVERLAP,
+      },
       /** Signed audit checkpoints (src/audit/checkpoint-worker.ts): interval of the periodic pass, seconds. */
       auditCheckpoints: { intervalSeconds: env.GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL },
+      /** Tenant exports (src/offboarding): how long an archive stays downloadable. */
+      exports: { ttlSeconds: env.GATEHOUSE_EXPORT_TTL },
+      /** Deleted tenants (src/offboarding/): retention before the purge, and the audit trail's fate. */
+      tenantDeletion: {
+        retentionSeconds: env.GATEHOUSE_TENANT_RETENTION,
+        purgeAudit: env.GATEHOUSE_TENANT_PURGE_AUDIT,
+      },
       /** GET /metrics (src/http/health.router.ts): when a token is set, only `Authorization: Bearer <token>` scrapes. */
       metrics: {
         token: env.GATEHOUSE_METRICS_TOKEN,
@@ -332,6 +376,8 @@ export const configSchema = z
         maxAttempts: env.GATEHOUSE_WEBHOOK_MAX_ATTEMPTS,
         timeoutSeconds: env.GATEHOUSE_WEBHOOK_TIMEOUT,
       },
+      /** The Admin Portal (src/portal). */
+      portal: { setupLinkTtlSeconds: env.GATEHOUSE_SETUP_LINK_TTL },
     };
   });
 

@@ -32,7 +32,9 @@ const LEAVES = ['config', 'errors', 'digest', 'observability'] as const;
 const ALLOWED: Record<string, readonly string[]> = {
   // Composition: the only places that wire (main.ts → app.ts → everything).
   main: [
+    'offboarding',
     'app',
+    'cluster',
     'entities',
     'admin',
     'apps',
@@ -52,6 +54,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     ...LEAVES,
   ],
   app: [
+    'portal',
     'entities',
     'admin',
     'apps',
@@ -69,6 +72,8 @@ const ALLOWED: Record<string, readonly string[]> = {
     'webhooks',
     ...LEAVES,
   ],
+  // The primary of GATEHOUSE_WORKERS (issue 13): opens the database once, forks main.ts's wiring.
+  cluster: ['db', 'entities', ...LEAVES],
   cli: [
     'entities',
     'admin',
@@ -85,6 +90,8 @@ const ALLOWED: Record<string, readonly string[]> = {
     ...LEAVES,
   ],
   entities: [
+    'offboarding',
+    'portal',
     'apps',
     'audit',
     'connections',
@@ -103,6 +110,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   // hands a login to sso (tokens/authorize → sso) and sso answers through an
   // interface sso declares, so sso never imports tokens.
   admin: [
+    'offboarding',
+    'portal',
     'scim',
     'tokens',
     'apps',
@@ -143,6 +152,21 @@ const ALLOWED: Record<string, readonly string[]> = {
     ...LEAVES,
   ],
   scim: ['audit', 'db', 'directory', 'http', 'sessions', 'tenants', 'webhooks', ...LEAVES],
+  // Tenant export and import (issue 12): reads every tenant table, renders people with scim's mapping.
+  offboarding: ['scim', 'audit', 'db', 'directory', 'tenants', 'webhooks', ...LEAVES],
+  // The Admin Portal (issue 15): pages over the services admin calls; admin asks it for links.
+  portal: [
+    'sso',
+    'scim',
+    'audit',
+    'connections',
+    'db',
+    'directory',
+    'http',
+    'outbound',
+    'tenants',
+    ...LEAVES,
+  ],
 
   // Domain rooms. directory is where JIT and SCIM land; tenants, connections
   // and apps revoke sessions when they go away; webhooks is the outbox of
@@ -151,7 +175,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   // asks apps whether an app takes IdP-initiated logins.
   directory: ['audit', 'connections', 'db', 'sessions', 'tenants', 'webhooks', ...LEAVES],
   apps: ['audit', 'db', 'outbound', 'sessions', 'webhooks', ...LEAVES],
-  connections: ['apps', 'audit', 'db', 'outbound', 'sessions', 'tenants', ...LEAVES],
+  connections: ['apps', 'audit', 'db', 'outbound', 'sessions', 'tenants', 'webhooks', ...LEAVES],
   tenants: ['audit', 'db', 'sessions', ...LEAVES],
   webhooks: ['audit', 'db', 'outbound', ...LEAVES],
   // "Is it still true?": sessions answers it for every token path and fans

@@ -59,6 +59,12 @@ const PLATFORM: Record<string, Placement> = {
     why: "one row: the installation's key checks (owner only)",
   },
   gatehouse_migrations: { place: 'coordinator', why: "TypeORM's record of applied migrations" },
+  // Issue 15: the Admin Portal's ways in, found by a token's digest before any tenant is known.
+  portal_links: { place: 'coordinator', why: "the operator's one-time portal links: a handful of rows" },
+  portal_sessions: {
+    place: 'coordinator',
+    why: 'portal browser sessions: few, short-lived, found by digest',
+  },
 };
 
 interface Table {

@@ -102,6 +102,15 @@ function tenantRoutes(tenantId: string, ids: typeof g & { connectionId: string }
     ['GET', `${base}/audit-events/verify`],
     ['POST', `${base}/audit-checkpoints`, {}],
     ['GET', `${base}/audit-checkpoints`],
+    ['POST', `${base}/exports`, {}], // issue 12 (tenant exports; any uuid stands for an export id)
+    ['GET', `${base}/exports/${ids.domainId}`],
+    ['GET', `${base}/exports/${ids.domainId}/download`],
+    ['GET', `${base}/deletion`], // issue 12 (offboarding): deletion record, purge, erasure
+    ['POST', `${base}/purge`],
+    ['POST', `${base}/users/${ids.domainId}/erasure`, {}],
+    ['POST', `${base}/setup-links`, { intents: ['sso'] }], // issue 15 (portal setup links)
+    ['GET', `${base}/setup-links`],
+    ['DELETE', `${base}/setup-links/${ids.domainId}`],
     [
       'POST',
       `${base}/connections`,
@@ -116,6 +125,14 @@ function tenantRoutes(tenantId: string, ids: typeof g & { connectionId: string }
     ['GET', `${base}/connections`],
     ['GET', `${base}/connections/${ids.connectionId}`],
     ['PATCH', `${base}/connections/${ids.connectionId}`, { name: 'Pwned' }],
+    ['POST', `${base}/connections/${ids.connectionId}/metadata/refresh`, {}],
+    ['GET', `${base}/connections/${ids.connectionId}/client-keys`],
+    ['POST', `${base}/connections/${ids.connectionId}/client-keys/rotate`, {}],
+    ['POST', `${base}/connections/${ids.connectionId}/client-keys/activate`, {}],
+    ['GET', `${base}/connections/${ids.connectionId}/sp-keys`],
+    ['POST', `${base}/connections/${ids.connectionId}/sp-keys/rotate`, { use: 'encryption' }],
+    ['POST', `${base}/connections/${ids.connectionId}/sp-keys/activate`, { use: 'encryption' }],
+    ['POST', `${base}/connections/${ids.connectionId}/sp-keys/retire`, { use: 'encryption' }],
     ['DELETE', `${base}/connections/${ids.connectionId}`],
   ];
 }
@@ -127,8 +144,11 @@ function template([method, path]: Call): string {
     domains: ':domainId',
     'role-mappings': ':mappingId',
     'scim-tokens': ':tokenId',
+    exports: ':exportId',
+    'setup-links': ':linkId',
     connections: ':connectionId',
     apps: ':appId',
+    users: ':userId',
   };
   const parts = path.split('/');
   const out = parts.map((part, i) => {
@@ -177,7 +197,7 @@ describe("tenant A's admin, with a genuine admin-console token, on tenant B", ()
       ([, path]) =>
         /\/(domains|role-mappings|scim-tokens|connections|deliveries\/webhooks)\/[0-9a-f-]{36}/.test(path),
     );
-    expect(mixed).toHaveLength(10);
+    expect(mixed).toHaveLength(18);
     for (const call of mixed) await expectNotFound(call);
     expect(await tenantSnapshot(t, globex.tenantId)).toEqual(before);
   });
@@ -231,6 +251,8 @@ describe("tenant A's admin, with a genuine admin-console token, on tenant B", ()
       ['GET', '/signing-keys'],
       ['POST', '/signing-keys/rotate'],
       ['GET', '/audit-checkpoint-key'],
+      ['POST', '/tenant-imports', {}],
+      ['POST', '/portal-links', {}],
     ];
     const operatorOnly = mountedRoutes(s.gh.app).filter(
       (r) => r.includes(' /admin/v1/') && !r.includes(' /admin/v1/tenants/:tenantId'),

@@ -35,6 +35,15 @@ const BY_SLUG: CoveringTest = {
   test: "answers tenant A's admin naming tenant B's slug with the 404 of an unknown tenant, changing nothing of B",
 };
 
+const OFFBOARDING_OPERATOR: CoveringTest = {
+  file: 'test/offboarding/deletion.security.test.ts',
+  test: "refuses a tenant's own admin the deletion record, purge and deletion with 403, and another tenant's with 404",
+};
+const ERASURE_CROSS_TENANT: CoveringTest = {
+  file: 'test/offboarding/erasure.security.test.ts',
+  test: "refuses B's admin erasing A's user, by A's path or its own, with 404, leaving A's user and trail as they were",
+};
+
 const SCIM = 'test/security/cross-tenant-scim.security.test.ts';
 const SCIM_EVERY = "refuses tenant A's token on every SCIM route of tenant B with 401 and no B data";
 const SCIM_SEARCH = "finds none of B's users or groups through /.search with A's token on A's path";
@@ -73,7 +82,69 @@ const SSO_OLD = 'test/sso/cross-tenant.security.test.ts';
 const DISCOVERY = 'test/sso/home-realm.test.ts';
 const DISCOVERY_CONFLICT = 'refuses hints that name different tenants instead of picking one';
 
+const SP_KEYS: CoveringTest[] = [
+  ...admin(ADMIN_ALL, ADMIN_MIXED),
+  {
+    file: 'test/connections/sp-keys.security.test.ts',
+    test: "answers 404 to tenant A's admin on tenant B's SP keys and to B's connection under A's path, changing no key of B",
+  },
+];
+
+// Issue 15: the Admin Portal, driven by tenant A's setup link (every intent) against tenant B.
+const PORTAL = 'test/portal/cross-tenant.security.test.ts';
+const PORTAL_ALL =
+  "refuses tenant A's setup link on every portal route of tenant B with 404, and changes nothing of B";
+const PORTAL_MIXED =
+  "refuses B's connection, domain and setup link ids under A's own path with 404, changing nothing of B";
+const portal = (...tests: string[]): CoveringTest[] => tests.map((test) => ({ file: PORTAL, test }));
+const PORTAL_ROUTES: Record<string, CoveringTest[]> = {
+  'GET /portal': portal(
+    'sends a setup-link session from the tenant list to its own tenant, listing no other tenant',
+  ),
+  'POST /portal/start': [
+    {
+      file: 'test/portal/links.test.ts',
+      test: "refuses a setup link whose tenant part was changed to another tenant's",
+    },
+  ],
+  'GET /portal/t/:tenantId': portal(PORTAL_ALL),
+  'POST /portal/t/:tenantId/setup-links': portal(PORTAL_ALL),
+  'POST /portal/t/:tenantId/setup-links/:linkId/revoke': portal(PORTAL_ALL, PORTAL_MIXED),
+  'GET /portal/t/:tenantId/sso': portal(PORTAL_ALL),
+  'POST /portal/t/:tenantId/sso/connections': portal(PORTAL_ALL),
+  'GET /portal/t/:tenantId/sso/oidc': portal(PORTAL_ALL),
+  'POST /portal/t/:tenantId/sso/oidc': portal(PORTAL_ALL),
+  'GET /portal/t/:tenantId/sso/connections/:connectionId': portal(PORTAL_ALL, PORTAL_MIXED),
+  'POST /portal/t/:tenantId/sso/connections/:connectionId/metadata': portal(PORTAL_ALL, PORTAL_MIXED),
+  'POST /portal/t/:tenantId/sso/connections/:connectionId/activate': portal(PORTAL_ALL, PORTAL_MIXED),
+  'GET /portal/t/:tenantId/sso/connections/:connectionId/test': portal(PORTAL_ALL, PORTAL_MIXED),
+  'GET /portal/t/:tenantId/sso/connections/:connectionId/test-result': portal(PORTAL_ALL, PORTAL_MIXED),
+  'GET /portal/t/:tenantId/domains': portal(PORTAL_ALL),
+  'POST /portal/t/:tenantId/domains': portal(PORTAL_ALL),
+  'POST /portal/t/:tenantId/domains/:domainId/verify': portal(PORTAL_ALL, PORTAL_MIXED),
+  'GET /portal/t/:tenantId/dsync': portal(PORTAL_ALL),
+  'POST /portal/t/:tenantId/dsync/tokens': portal(PORTAL_ALL),
+  'POST /admin/v1/tenants/:tenantId/setup-links': admin(ADMIN_ALL),
+  'GET /admin/v1/tenants/:tenantId/setup-links': admin(ADMIN_ALL),
+  'DELETE /admin/v1/tenants/:tenantId/setup-links/:linkId': admin(ADMIN_ALL),
+  'POST /admin/v1/portal-links': admin(ADMIN_OPERATOR),
+};
+
+const EXPORTS_FILE = 'test/offboarding/export.security.test.ts';
+const EXPORTS = {
+  other: {
+    file: EXPORTS_FILE,
+    test: "refuses tenant B's admin creating, reading or downloading tenant A's export with 404, changing nothing of A",
+  },
+  mixed: {
+    file: EXPORTS_FILE,
+    test: "answers 404 for A's export id under B's own path, and A's export stays ready",
+  },
+  imports: { file: EXPORTS_FILE, test: 'refuses an import by a tenant admin with 403, writing nothing' },
+} satisfies Record<string, CoveringTest>;
+
 export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
+  ...PORTAL_ROUTES,
   // Admin API: tenant-scoped routes, through the real tenant-admin resolver.
   'GET /admin/v1/tenants/:tenantId': [...admin(ADMIN_ALL), BY_SLUG],
   'PATCH /admin/v1/tenants/:tenantId': [...admin(ADMIN_ALL), BY_SLUG],
@@ -96,6 +167,19 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
   'GET /admin/v1/tenants/:tenantId/audit-events/verify': admin(ADMIN_ALL),
   'POST /admin/v1/tenants/:tenantId/audit-checkpoints': admin(ADMIN_ALL),
   'GET /admin/v1/tenants/:tenantId/audit-checkpoints': admin(ADMIN_ALL),
+  // Issue 12: tenant exports (operator or the tenant's admin) and imports (operator only).
+  'POST /admin/v1/tenants/:tenantId/exports': [...admin(ADMIN_ALL), EXPORTS.other],
+  'GET /admin/v1/tenants/:tenantId/exports/:exportId': [...admin(ADMIN_ALL), EXPORTS.other, EXPORTS.mixed],
+  'GET /admin/v1/tenants/:tenantId/exports/:exportId/download': [
+    ...admin(ADMIN_ALL),
+    EXPORTS.other,
+    EXPORTS.mixed,
+  ],
+  'POST /admin/v1/tenant-imports': [...admin(ADMIN_OPERATOR), EXPORTS.imports],
+  // Issue 12 (offboarding): the deletion record and purge are the operator's; erasure a tenant's own.
+  'GET /admin/v1/tenants/:tenantId/deletion': [...admin(ADMIN_ALL), OFFBOARDING_OPERATOR],
+  'POST /admin/v1/tenants/:tenantId/purge': [...admin(ADMIN_ALL), OFFBOARDING_OPERATOR],
+  'POST /admin/v1/tenants/:tenantId/users/:userId/erasure': [...admin(ADMIN_ALL), ERASURE_CROSS_TENANT],
   'GET /admin/v1/tenants/:tenantId/scim-requests': [
     ...admin(ADMIN_ALL),
     { file: 'test/scim/request-log.test.ts', test: REQUEST_LOG_CROSS_TENANT },
@@ -113,6 +197,25 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
   ],
   'PATCH /admin/v1/tenants/:tenantId/connections/:connectionId': admin(ADMIN_ALL, ADMIN_MIXED),
   'DELETE /admin/v1/tenants/:tenantId/connections/:connectionId': admin(ADMIN_ALL, ADMIN_MIXED),
+  // Per-connection SP keys (issue 16).
+  'GET /admin/v1/tenants/:tenantId/connections/:connectionId/sp-keys': SP_KEYS,
+  'POST /admin/v1/tenants/:tenantId/connections/:connectionId/sp-keys/rotate': SP_KEYS,
+  'POST /admin/v1/tenants/:tenantId/connections/:connectionId/sp-keys/activate': SP_KEYS,
+  'POST /admin/v1/tenants/:tenantId/connections/:connectionId/sp-keys/retire': SP_KEYS,
+  // Issue 16: metadata refresh and private_key_jwt client keys of a connection.
+  'POST /admin/v1/tenants/:tenantId/connections/:connectionId/metadata/refresh': admin(
+    ADMIN_ALL,
+    ADMIN_MIXED,
+  ),
+  'GET /admin/v1/tenants/:tenantId/connections/:connectionId/client-keys': admin(ADMIN_ALL, ADMIN_MIXED),
+  'POST /admin/v1/tenants/:tenantId/connections/:connectionId/client-keys/rotate': admin(
+    ADMIN_ALL,
+    ADMIN_MIXED,
+  ),
+  'POST /admin/v1/tenants/:tenantId/connections/:connectionId/client-keys/activate': admin(
+    ADMIN_ALL,
+    ADMIN_MIXED,
+  ),
   // Admin API: platform routes a tenant admin must not reach at all (apps and keys span every tenant).
   'POST /admin/v1/tenants': admin(ADMIN_OPERATOR),
   'GET /admin/v1/tenants': admin(ADMIN_OPERATOR),
@@ -192,6 +295,10 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
 
 /** Routes that touch no tenant's data, each with the reason. */
 export const EXEMPT: Record<string, string> = {
+  'GET /portal/assets/:file': "the Admin Portal's static stylesheet and script: no tenant, no session",
+  'GET /portal/start':
+    'shows a Continue button for the link in the query; reads and writes nothing (issue 15)',
+  'POST /portal/logout': "deletes the caller's own portal session row only, found by its cookie",
   'GET /healthz': 'liveness: answers from the process alone',
   'GET /readyz': 'readiness: a database ping, no tenant rows',
   'GET /metrics':
@@ -201,6 +308,8 @@ export const EXEMPT: Record<string, string> = {
   'OPTIONS /oauth/token': 'CORS preflight: headers only, no handler runs',
   'OPTIONS /oauth/userinfo': 'CORS preflight: headers only, no handler runs',
   'OPTIONS /oauth/revoke': 'CORS preflight: headers only, no handler runs',
+  'GET /oidc/:connectionId/jwks':
+    'public by design (the jwks_uri an IdP fetches for private_key_jwt): the public keys of that one connection only',
   'GET /saml/:connectionId/metadata':
     'public by design (SAML metadata, what the IdP admin imports): SP entity id, ACS URL and SP certificate only',
 };
