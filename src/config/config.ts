@@ -181,6 +181,8 @@ export const configSchema = z
     GATEHOUSE_SCIM_RATE_LIMIT: z.coerce.number().int().positive().default(3000),
     GATEHOUSE_SCIM_RATE_WINDOW: seconds(60),
     GATEHOUSE_SCIM_MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
+    /** Issue 12: a SCIM DELETE also erases the person's personal data (off: it deprovisions only). */
+    GATEHOUSE_SCIM_DELETE_ERASES: z.enum(['true', 'false']).default('false'),
     GATEHOUSE_SCIM_TOKEN_CACHE_TTL: seconds(300),
     GATEHOUSE_SCIM_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
     /** Days a SCIM request stays in the provisioning log (src/scim/scim-request-log.ts); 0: not logged. */
@@ -313,6 +315,11 @@ export const configSchema = z
         rateWindowSeconds: env.GATEHOUSE_SCIM_RATE_WINDOW,
         /** Largest `count` honoured on a list (RFC 7644 §3.4.2.4: larger ones are capped). */
         maxPageSize: env.GATEHOUSE_SCIM_MAX_PAGE_SIZE,
+        /**
+         * A SCIM DELETE erases the person (as POST …/users/{id}/erasure does) instead of keeping a
+         * tombstone with their identifiers: their next sign-in, with JIT on, then creates a new account.
+         */
+        deleteErases: env.GATEHOUSE_SCIM_DELETE_ERASES === 'true',
         /** How long a verified SCIM token stays cached (revocation drops it at once), seconds. */
         tokenCacheTtlSeconds: env.GATEHOUSE_SCIM_TOKEN_CACHE_TTL,
         /** Failed authentications per source address and tenant per minute before 429. */

@@ -27,6 +27,8 @@ export interface ScimContext {
   /** The If-Match header, when sent (RFC 7644 §3.14). */
   ifMatch: string | undefined;
   maxPageSize: number;
+  /** GATEHOUSE_SCIM_DELETE_ERASES: DELETE /Users/{id} erases the person's personal data too. */
+  deleteErases?: boolean;
   /**
    * The request's `filter` (query or /.search body), parsed by our RFC 7644
    * §3.4.2.2 parser; scimmy never sees it (its lexer mangles escaped quotes).

@@ -25,6 +25,7 @@ import {
 } from './scim-resource.js';
 import { CORE_USER, ENTERPRISE_USER, userFilterResolver } from './scim-schema-paths.js';
 import { scimUserOf, userFieldsFromScim, wantsAttribute, type GroupRef } from './scim-user-mapping.js';
+import { erasePerson } from '../directory/person-erasure.js';
 
 type Json = Record<string, unknown>;
 type PatchMessage = Parameters<InstanceType<typeof SCIMMY.Resources.User>['patch']>[0];
@@ -127,6 +128,14 @@ export class ScimUsers extends SCIMMY.Resources.User {
         const user = changeTarget(c, 'User', id, await findUser(em, id, { lock: true }));
         const { user: deleted, revokedSessionIds } = await setUserStatus(em, user, 'deleted', 'scim_deleted');
         await audit(em, c, 'scim.user.deleted', deleted, user, deleted, revokedSessionIds.length);
+        // Issue 12, opt-in (GATEHOUSE_SCIM_DELETE_ERASES): erase too, this request's events included.
+        // Off by default: the tombstone's identifiers are what refuse the person's next sign-in.
+        if (c.deleteErases)
+          await erasePerson(em, c.tenantId, id, 'scim_deleted', {
+            actor: c.actor,
+            requestId: c.requestId,
+            sourceIp: c.sourceIp,
+          });
       }),
     );
   }

@@ -133,6 +133,7 @@ export function scimRouter(deps: ScimRouterDeps): Router {
           sourceIp: req.ip,
           ifMatch: req.header('if-match'),
           maxPageSize: scim.maxPageSize,
+          deleteErases: scim.deleteErases,
           filter: filterOf(req),
           setHeader: (name, value) => req.res?.setHeader(name, value),
           logError: (error) =>

@@ -202,6 +202,27 @@ describe('erasing one person', () => {
     expect((await verify(acme)).valid).toBe(true);
   });
 
+  it('erases on SCIM DELETE itself with GATEHOUSE_SCIM_DELETE_ERASES=true; the app hears user.deprovisioned naming nobody', async () => {
+    const erasing = buildAdminTestApp(t, { GATEHOUSE_SCIM_DELETE_ERASES: 'true' });
+    const client = scimClient(erasing.app, acme, (await issueToken(t.db, acme)).token);
+    const erin = await person(client, 'erin');
+    await client.delete(`/Users/${erin.id}`).expect(204);
+    expect(await scanDatabase(t, erin.values)).toEqual([]);
+    const [event] = await t.db.withTenant(acme, (em) =>
+      em.query<{ payload: { data: Record<string, unknown> } }[]>(
+        `SELECT payload FROM webhook_outbox WHERE event_type = 'user.deprovisioned' AND payload -> 'data' ->> 'id' = $1`,
+        [erin.id],
+      ),
+    );
+    expect(event?.payload.data).toMatchObject({
+      id: erin.id,
+      status: 'deleted',
+      email: null,
+      user_name: '[erased]',
+    });
+    expect((await verify(acme)).valid).toBe(true);
+  });
+
   it('lists an erased event written before chain v2 as unverifiable instead of reporting tampering', async () => {
     const before = (await checkpoint(acme)).body;
     await erase(acme, legacy.id).expect(200);
