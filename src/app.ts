@@ -20,6 +20,7 @@ import { createSso, type UnsolicitedLoginCompleter } from './sso/sso.js';
 import { createAuthorizationCompleter } from './tokens/authorize/completer.js';
 import { oauthProviderRouter } from './tokens/oauth.router.js';
 import { loginDiscoveryLimiter } from './tokens/rate-limits.js';
+import { useCounterKey } from './http/rate-limit-store.js';
 import { createSigningKeyStore, type SigningKeyStore } from './tokens/keys/key-store.js';
 import { createTenantAdminResolver } from './admin/tenant-admin-token.js';
 import { portalRouter } from './portal/portal.router.js';
@@ -55,6 +56,8 @@ export function createApp(deps: AppDeps): Express {
   const metrics = deps.metrics ?? createHttpMetrics();
   const app = express();
   app.disable('x-powered-by');
+  // Before any limiter is built: the shared counters key their rows by HMAC under the master key.
+  useCounterKey(db, deps.secrets.masterKey);
   app.set('trust proxy', config.trustProxy);
 
   app.use(requestId);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import {
   MemoryStore,
   type ClientRateLimitInfo,
@@ -33,8 +33,11 @@ import { countingRejections } from './metrics.js';
  *   so nodes with skewed clocks agree.
  * - Each call is one statement on the pool, outside any transaction: the
  *   increment is one `INSERT … ON CONFLICT … DO UPDATE … RETURNING`.
- * - Keys (addresses, client ids, tenant ids) are stored as SHA-256 digests
- *   only: the table holds no address.
+ * - Keys (addresses, client ids, tenant ids) are stored as HMAC-SHA-256
+ *   digests under a key derived from the master key (useCounterKey), never
+ *   in clear and never as a plain hash: an IPv4 address has 2^32 values, so
+ *   a plain SHA-256 of it is reversed by trying them all; without the master
+ *   key the table's keys cannot be tested against guesses.
  * - Ended windows are deleted lazily, at most once a minute per node, after
  *   an increment and off the request's path (sweepEndedWindows).
  * - Failing open: when the database cannot count, express-rate-limit's
@@ -77,7 +80,29 @@ const SWEEP_MAX_BATCHES = 20;
 /** A limiter's name: the `limiter` column, and the prefix express-rate-limit's double-count check uses. */
 const LIMITER_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 
-export const keyDigest = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
+/** The HMAC key for counter keys: HKDF-SHA-256 of the master key under a fixed label (every node derives the same). */
+export function counterKey(masterKey: Buffer): Buffer {
+  return Buffer.from(
+    hkdfSync('sha256', masterKey, Buffer.alloc(0), 'gatehouse rate-limit counter keys v1', 32),
+  );
+}
+
+export const keyDigest = (hmacKey: Buffer, key: string): string =>
+  createHmac('sha256', hmacKey).update(key, 'utf8').digest('hex');
+
+/** Each node's counter key, by database handle; createApp sets it before any limiter is built. */
+const counterKeys = new WeakMap<Database, Buffer>();
+
+export function useCounterKey(db: Database, masterKey: Buffer): void {
+  counterKeys.set(db, counterKey(masterKey));
+}
+
+function counterKeyOf(db: Database): Buffer {
+  const key = counterKeys.get(db);
+  // Fail at build time, not per request: a limiter without its key must not count in clear.
+  if (!key) throw new Error('rate limit counters: no counter key for this database (createApp sets it)');
+  return key;
+}
 
 interface CounterRow {
   hits: number;
@@ -104,6 +129,7 @@ export class PostgresRateLimitStore implements Store {
   readonly localKeys = false;
   readonly prefix: string;
   private windowMs = 60_000;
+  private readonly hmacKey: Buffer;
 
   constructor(
     private readonly db: Database,
@@ -111,6 +137,7 @@ export class PostgresRateLimitStore implements Store {
     private readonly log: Logger,
   ) {
     if (!LIMITER_NAME.test(limiter)) throw new Error(`not a rate limiter name: ${limiter}`);
+    this.hmacKey = counterKeyOf(db);
     this.prefix = `${limiter}:`;
   }
 
@@ -121,7 +148,7 @@ export class PostgresRateLimitStore implements Store {
   async increment(key: string): Promise<IncrementResponse> {
     const [row] = await this.db.queryOutsideTenant<CounterRow>(INCREMENT, [
       this.limiter,
-      keyDigest(key),
+      keyDigest(this.hmacKey, key),
       this.windowMs,
     ]);
     if (!row) throw new Error('rate_limit_counters: the increment returned no row');
@@ -130,16 +157,19 @@ export class PostgresRateLimitStore implements Store {
   }
 
   async decrement(key: string): Promise<void> {
-    await this.db.queryOutsideTenant(DECREMENT, [this.limiter, keyDigest(key)]);
+    await this.db.queryOutsideTenant(DECREMENT, [this.limiter, keyDigest(this.hmacKey, key)]);
   }
 
   async get(key: string): Promise<ClientRateLimitInfo | undefined> {
-    const [row] = await this.db.queryOutsideTenant<CounterRow>(GET, [this.limiter, keyDigest(key)]);
+    const [row] = await this.db.queryOutsideTenant<CounterRow>(GET, [
+      this.limiter,
+      keyDigest(this.hmacKey, key),
+    ]);
     return row ? { totalHits: row.hits, resetTime: new Date(row.reset_at) } : undefined;
   }
 
   async resetKey(key: string): Promise<void> {
-    await this.db.queryOutsideTenant(RESET_KEY, [this.limiter, keyDigest(key)]);
+    await this.db.queryOutsideTenant(RESET_KEY, [this.limiter, keyDigest(this.hmacKey, key)]);
   }
 
   async resetAll(): Promise<void> {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import express from 'express';
 import { ipKeyGenerator } from 'express-rate-limit';
 import fc from 'fast-check';
@@ -8,8 +8,8 @@ import { ConfigError, parseConfig } from '../../src/config/config.js';
 import { createDataSource } from '../../src/db/data-source.js';
 import { Database } from '../../src/db/database.js';
 import { ENTITIES } from '../../src/entities.js';
-import { keyDigest, sweepEndedWindows } from '../../src/http/rate-limit-store.js';
-import { buildTestApp } from '../support/app.js';
+import { counterKey, keyDigest as keyedDigest, sweepEndedWindows } from '../../src/http/rate-limit-store.js';
+import { buildTestApp, installationSecrets } from '../support/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { capturingLogger, freshSecrets, startGatehouseNode } from '../support/gatehouse-node.js';
 import { CALLBACK } from '../support/main-app.js';
@@ -38,6 +38,8 @@ import {
  * client being on loopback), so the counters of one test never reach another.
  */
 let t: TestDatabase;
+/** A counter's stored key: HMAC under the installation's counter key, as every node computes it. */
+const keyDigest = (key: string) => keyedDigest(counterKey(installationSecrets(t).masterKey), key);
 beforeAll(async () => {
   t = await createTestDatabase();
 });
@@ -315,11 +317,14 @@ describe('the client address behind a proxy (GATEHOUSE_TRUST_PROXY)', () => {
     expect(await counterOf('login-discovery', '192.0.2.3')).toBeUndefined();
   });
 
-  it('stores no address: every key is a SHA-256 digest', async () => {
+  it('stores no address: every key is a keyed digest, not one a guess of the address can be tested against', async () => {
     await probe(buildTestApp(t, TRUST_LOOPBACK).app, '203.0.113.77');
     const rows = await counters();
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.filter((r) => !/^[0-9a-f]{64}$/.test(r.key))).toEqual([]);
+    // A plain SHA-256 of an IPv4 address is reversed by hashing all 2^32 of them; the HMAC needs the master key.
+    const plain = createHash('sha256').update('203.0.113.77', 'utf8').digest('hex');
+    expect(rows.map((r) => r.key)).not.toContain(plain);
     const dump = JSON.stringify(await t.asOwner('SELECT * FROM rate_limit_counters'));
     for (const address of ['203.0.113.77', '198.51.100.1', '127.0.0.1', '::1'])
       expect(dump).not.toContain(address);

@@ -1,10 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Express } from 'express';
 import request from 'supertest';
 import { createApp } from '../../src/app.js';
 import { parseConfig, type Config } from '../../src/config/config.js';
-import { ADMIN_TOKEN_PREFIX, generateToken } from '../../src/config/secrets.js';
 import { createDataSource } from '../../src/db/data-source.js';
 import { Database } from '../../src/db/database.js';
 import { NotificationBus } from '../../src/db/notification-bus.js';
@@ -13,6 +12,7 @@ import { createLogger } from '../../src/http/logger.js';
 import { notifyScimTokenRevoked } from '../../src/scim/scim-token-events.js';
 import { issueScimToken } from '../../src/scim/scim-token.js';
 import type { TestDatabase } from '../support/database.js';
+import { installationSecrets } from '../support/gatehouse-node.js';
 
 export const SCIM = 'application/scim+json';
 export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -62,11 +62,8 @@ export async function startNode(
   const app = createApp({
     config,
     db,
-    secrets: {
-      adminToken: generateToken(ADMIN_TOKEN_PREFIX),
-      masterKey: randomBytes(32),
-      adminTokenGenerated: false,
-    },
+    // Nodes of one installation share its secrets (src/db/installation.ts).
+    secrets: installationSecrets(t),
     logger: createLogger(config.logLevel, sink),
     notifications,
   });

@@ -3,7 +3,9 @@ import { createApp, type AppDeps } from '../../src/app.js';
 import { parseConfig, type Config } from '../../src/config/config.js';
 import type { Secrets } from '../../src/config/secrets.js';
 import type { TestDatabase } from './database.js';
-import { capturingLogger, freshSecrets } from './gatehouse-node.js';
+import { capturingLogger, installationSecrets } from './gatehouse-node.js';
+
+export { installationSecrets };
 
 export interface TestApp {
   app: Express;
@@ -11,22 +13,6 @@ export interface TestApp {
   secrets: Secrets;
   /** Every log line the app wrote, as text. */
   logs: () => string;
-}
-
-/**
- * One installation's secrets per test database, as every node of a real
- * installation shares them (src/db/installation.ts): a second app on the same
- * database is a second node, and can open the signing keys the first sealed.
- */
-const installations = new WeakMap<TestDatabase, Secrets>();
-
-function installationSecrets(t: TestDatabase): Secrets {
-  let secrets = installations.get(t);
-  if (!secrets) {
-    secrets = freshSecrets();
-    installations.set(t, secrets);
-  }
-  return secrets;
 }
 
 /** The app as main.ts builds it, on a test database, with its installation's secrets and captured logs. */

@@ -25,6 +25,22 @@ export function freshSecrets(): Secrets {
   };
 }
 
+/**
+ * One installation's secrets per test database, as every node of a real
+ * installation shares them (src/db/installation.ts): a second app on the same
+ * database is a second node, and can open the signing keys the first sealed.
+ */
+const installations = new WeakMap<TestDatabase, Secrets>();
+
+export function installationSecrets(t: TestDatabase): Secrets {
+  let secrets = installations.get(t);
+  if (!secrets) {
+    secrets = freshSecrets();
+    installations.set(t, secrets);
+  }
+  return secrets;
+}
+
 /** A logger writing into memory; `logs()` is every line so far, for asserting what was (not) logged. */
 export function capturingLogger(level: string): { logger: Logger; logs: () => string } {
   let captured = '';
@@ -97,7 +113,8 @@ export async function startGatehouseNode<D extends ExtraDeps = ExtraDeps>(
 ): Promise<GatehouseNode<D>> {
   const server = await listenOnLoopback();
   const config = parseConfig({ GATEHOUSE_BASE_URL: server.url, LOG_LEVEL: 'debug', ...options.env });
-  const secrets = options.secrets ?? freshSecrets();
+  // A second node on the same database is a node of the same installation: it shares the secrets.
+  const secrets = options.secrets ?? installationSecrets(t);
   const { logger, logs } = capturingLogger(config.logLevel);
   const deps = options.deps?.(config, secrets) ?? ({} as D);
   const app = createApp({ config, db: t.db, secrets, logger, ...deps });
