@@ -15,6 +15,8 @@ import { fuzzRuns, fuzzSeed, inheritedEnumerableKeys, prototypeSnapshot } from '
  * tenant's rows (domains, connections, role mappings, SCIM tokens, audit
  * events) are exactly as before; on a 2xx create, the resource reads back.
  * OIDC connections are left out: their issuer is fetched (outbound network).
+ * Later surfaces in the same property (issues 12, 15, 16): setup links and
+ * portal links (Admin Portal), tenant exports, and SP key rotation.
  */
 
 const RUNS = fuzzRuns(250);
@@ -61,12 +63,12 @@ async function digest(): Promise<AdminDigest> {
     `(SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM ${table} x)`;
   const [platform] = await t.db.withPlatform((em) =>
     em.query<{ d: string }[]>(
-      `SELECT concat_ws('|', ${['tenants', 'apps', 'app_secrets', 'app_webhook_secrets'].map(agg).join(',')}) AS d`,
+      `SELECT concat_ws('|', ${['tenants', 'apps', 'app_secrets', 'app_webhook_secrets', 'portal_links'].map(agg).join(',')}) AS d`,
     ),
   );
   const [tenant] = await t.db.withTenant(tenantId, (em) =>
     em.query<{ d: string; audit: number }[]>(
-      `SELECT concat_ws('|', ${['domains', 'connections', 'role_mappings', 'scim_tokens'].map(agg).join(',')}) AS d,
+      `SELECT concat_ws('|', ${['domains', 'connections', 'role_mappings', 'scim_tokens', 'setup_links', 'tenant_exports', 'connection_sp_keys'].map(agg).join(',')}) AS d,
               (SELECT count(*)::int FROM audit_events) AS audit`,
     ),
   );
@@ -247,6 +249,35 @@ const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc.oneof(
     path: '/admin/v1/apps/{app}',
     body: b,
   })),
+  body({
+    intents: fc.oneof(
+      fc.subarray(['sso', 'dsync', 'domain_verification', 'certificate_renewal', 'audit_log'], {
+        minLength: 1,
+      }),
+      fc.array(nastyString, { maxLength: 3 }),
+    ),
+    ttl: fc.oneof(fc.integer({ min: 300, max: 31_536_000 }), fc.integer(), fc.double()),
+  }).map((b) => ({ method: 'post' as const, path: `${T}/setup-links`, body: b })),
+  fc.oneof(fc.constant('{}'), body({ tenant_id: nastyString, ttl: fc.integer() })).map((b) => ({
+    method: 'post' as const,
+    path: '/admin/v1/portal-links',
+    body: b,
+  })),
+  fc.oneof(fc.constant('{}'), body({ format: nastyString })).map((b) => ({
+    method: 'post' as const,
+    path: `${T}/exports`,
+    body: b,
+  })),
+  fc
+    .tuple(
+      fc.constantFrom('rotate', 'activate', 'retire'),
+      body({ use: fc.oneof(fc.constantFrom('signing', 'encryption'), nastyString) }),
+    )
+    .map(([action, b]) => ({
+      method: 'post' as const,
+      path: `${T}/connections/{connection}/sp-keys/${action}`,
+      body: b,
+    })),
   fc
     .tuple(
       fc.constantFrom(
@@ -255,6 +286,8 @@ const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc.oneof(
         `${T}/audit-events`,
         `${T}/role-mappings`,
         '/admin/v1/apps',
+        `${T}/setup-links`,
+        `${T}/connections/{connection}/sp-keys`,
       ),
       fc.record(
         {
