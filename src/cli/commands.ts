@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { AuditEventView } from '../audit/audit-events.service.js';
 import { verifyTrailOffline } from '../audit/offline-verify.js';
 import { CliError, UsageError, type AdminClient } from './admin-client.js';
+import { need, opt, tenantIdOf, UUID } from './arguments.js';
 import { DEV_IDP_COMMAND } from './dev-idp.js';
 import { EXPORT_COMMANDS } from './export-commands.js';
 import { DELETION_COMMANDS } from './deletion-commands.js';
@@ -36,17 +37,7 @@ export interface Command {
 
 const str = { type: 'string' } as const;
 const flag = { type: 'boolean' } as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function need(values: Values, name: string): string {
-  const v = values[name];
-  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`);
-  return v;
-}
-const opt = (values: Values, name: string): string | undefined => {
-  const v = values[name];
-  return typeof v === 'string' ? v : undefined;
-};
 const page = (values: Values) => {
   const q = new URLSearchParams();
   for (const k of ['limit', 'offset']) if (typeof values[k] === 'string') q.set(k, values[k]);
@@ -56,22 +47,7 @@ const withQuery = (p: string, q: URLSearchParams) => (q.size ? `${p}?${q.toStrin
 const enc = encodeURIComponent;
 
 /** `--tenant` takes the tenant's id or its slug. */
-async function tenantId(api: AdminClient, values: Values): Promise<string> {
-  const given = need(values, 'tenant');
-  if (UUID.test(given)) return given;
-  // The admin API addresses a tenant by slug as well as id: one request, not a walk of the list.
-  try {
-    const tenant = await api.request<{ id: string }>(
-      'GET',
-      `/tenants/${encodeURIComponent(given.toLowerCase())}`,
-    );
-    return tenant.id;
-  } catch (error) {
-    if (error instanceof CliError && error.code === 'not_found')
-      throw new CliError(`no tenant with slug "${given}"`);
-    throw error;
-  }
-}
+const tenantId = (api: AdminClient, values: Values) => tenantIdOf(api, need(values, 'tenant'));
 
 /** `--domain` takes the domain's id or its name. */
 async function domainId(api: AdminClient, tenant: string, values: Values): Promise<string> {

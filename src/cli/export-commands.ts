@@ -1,7 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { CliError, operatorToken, UsageError, type AdminClient } from './admin-client.js';
-import type { CliContext, Command, Values } from './commands.js';
+import { positional, tenantIdOf } from './arguments.js';
+import type { CliContext, Command } from './commands.js';
 
 /**
  * How does an operator take a tenant out of one Gatehouse and into another?
@@ -13,33 +14,11 @@ import type { CliContext, Command, Values } from './commands.js';
 
 const str = { type: 'string' } as const;
 const flag = { type: 'boolean' } as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const enc = encodeURIComponent;
 
 interface ExportView {
   id: string;
   status: string;
   expires_at: string;
-}
-
-/** The one positional argument a command takes (`tenants export acme`). */
-function argument(values: Values, what: string): string {
-  const args = values.args;
-  const value = Array.isArray(args) ? args[0] : undefined;
-  if (value === undefined || value === '') throw new UsageError(`${what} is required`);
-  return value;
-}
-
-/** A tenant by id or slug (GET /tenants/{idOrSlug} resolves both). */
-async function tenantRef(api: AdminClient, given: string): Promise<string> {
-  if (UUID.test(given)) return given;
-  try {
-    return (await api.request<{ id: string }>('GET', `/tenants/${enc(given.toLowerCase())}`)).id;
-  } catch (error) {
-    if (error instanceof CliError && error.code === 'not_found')
-      throw new CliError(`no tenant with slug "${given}"`);
-    throw error;
-  }
 }
 
 /** A request the JSON client cannot make (binary bodies), with the same token and error reporting. */
@@ -100,7 +79,7 @@ export const EXPORT_COMMANDS: Command[] = [
     options: { out: str, wait: flag, timeout: str },
     async run(ctx, v) {
       const api = await ctx.api();
-      const tenant = await tenantRef(api, argument(v, 'TENANT (id or slug)'));
+      const tenant = await tenantIdOf(api, positional(v, 0, 'TENANT (id or slug)'));
       const timeout = typeof v.timeout === 'string' ? Number(v.timeout) : 600;
       if (!Number.isFinite(timeout) || timeout <= 0)
         throw new UsageError('--timeout must be a positive number');
@@ -126,7 +105,7 @@ export const EXPORT_COMMANDS: Command[] = [
     args: ['FILE'],
     options: {},
     async run(ctx, v) {
-      const file = argument(v, 'FILE (an export archive)');
+      const file = positional(v, 0, 'FILE (an export archive)');
       let bytes: Buffer;
       try {
         bytes = await readFile(file);

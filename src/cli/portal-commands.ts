@@ -1,5 +1,6 @@
-import { CliError, UsageError, type AdminClient } from './admin-client.js';
-import type { Command, Values } from './commands.js';
+import { UsageError } from './admin-client.js';
+import { positional, tenantIdOf, UUID } from './arguments.js';
+import type { Command } from './commands.js';
 
 /**
  * How does an operator get into the Admin Portal, and send a customer's IT
@@ -9,28 +10,7 @@ import type { Command, Values } from './commands.js';
  */
 
 const str = { type: 'string' } as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const enc = encodeURIComponent;
 const INTENTS = ['sso', 'dsync', 'domain_verification', 'certificate_renewal', 'audit_log'];
-
-function positional(values: Values, index: number, what: string): string {
-  const args = values.args;
-  const value = Array.isArray(args) ? args[index] : undefined;
-  if (value === undefined || value === '') throw new UsageError(`${what} is required`);
-  return value;
-}
-
-/** A tenant by id or slug (GET /tenants/{idOrSlug} resolves both). */
-async function tenantRef(api: AdminClient, given: string): Promise<string> {
-  if (UUID.test(given)) return given;
-  try {
-    return (await api.request<{ id: string }>('GET', `/tenants/${enc(given.toLowerCase())}`)).id;
-  } catch (error) {
-    if (error instanceof CliError && error.code === 'not_found')
-      throw new CliError(`no tenant with slug "${given}"`);
-    throw error;
-  }
-}
 
 /** `--ttl 7d`, `12h`, `3600` (seconds). */
 export function parseTtl(given: string): number {
@@ -66,7 +46,7 @@ export const PORTAL_COMMANDS: Command[] = [
       if (unknown.length)
         throw new UsageError(`unknown intent(s) ${unknown.join(', ')}; known: ${INTENTS.join(', ')}`);
       const api = await ctx.api();
-      const tenant = await tenantRef(api, positional(v, 0, 'TENANT (id or slug)'));
+      const tenant = await tenantIdOf(api, positional(v, 0, 'TENANT (id or slug)'));
       const body = { intents, ...(typeof v.ttl === 'string' ? { ttl: parseTtl(v.ttl) } : {}) };
       return api.request('POST', `/tenants/${tenant}/setup-links`, body);
     },
@@ -78,7 +58,7 @@ export const PORTAL_COMMANDS: Command[] = [
     options: {},
     async run(ctx, v) {
       const api = await ctx.api();
-      const tenant = await tenantRef(api, positional(v, 0, 'TENANT (id or slug)'));
+      const tenant = await tenantIdOf(api, positional(v, 0, 'TENANT (id or slug)'));
       return api.request('GET', `/tenants/${tenant}/setup-links?limit=100`);
     },
   },
@@ -89,7 +69,7 @@ export const PORTAL_COMMANDS: Command[] = [
     options: {},
     async run(ctx, v) {
       const api = await ctx.api();
-      const tenant = await tenantRef(api, positional(v, 0, 'TENANT (id or slug)'));
+      const tenant = await tenantIdOf(api, positional(v, 0, 'TENANT (id or slug)'));
       const linkId = positional(v, 1, 'LINK_ID');
       if (!UUID.test(linkId)) throw new UsageError('LINK_ID must be the id `setup-links list` shows');
       return api.request('DELETE', `/tenants/${tenant}/setup-links/${linkId}`);

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { CliError, UsageError, type AdminClient } from './admin-client.js';
+import { need, opt, tenantIdOf, UUID } from './arguments.js';
 import type { CliContext, Command, Values } from './commands.js';
 
 /**
@@ -10,37 +11,17 @@ import type { CliContext, Command, Values } from './commands.js';
  */
 
 const str = { type: 'string' } as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const enc = encodeURIComponent;
 const PAGE = 100;
 
-function need(values: Values, name: string): string {
-  const v = values[name];
-  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`);
-  return v;
-}
-const opt = (values: Values, name: string): string | undefined => {
-  const v = values[name];
-  return typeof v === 'string' ? v : undefined;
-};
 function pageQuery(values: Values): string {
   const q = new URLSearchParams();
   for (const k of ['limit', 'offset']) if (typeof values[k] === 'string') q.set(k, values[k]);
   return q.size ? `?${q.toString()}` : '';
 }
 
-/** `--tenant` by id or slug: GET /tenants/{idOrSlug} resolves both (a 404 names the slug). */
-async function tenantRef(api: AdminClient, values: Values): Promise<string> {
-  const given = need(values, 'tenant');
-  if (UUID.test(given)) return given;
-  try {
-    return (await api.request<{ id: string }>('GET', `/tenants/${enc(given.toLowerCase())}`)).id;
-  } catch (error) {
-    if (error instanceof CliError && error.code === 'not_found')
-      throw new CliError(`no tenant with slug "${given}"`);
-    throw error;
-  }
-}
+/** `--tenant` by id or slug. */
+const tenantRef = (api: AdminClient, values: Values) => tenantIdOf(api, need(values, 'tenant'));
 
 interface Named {
   name: string;
