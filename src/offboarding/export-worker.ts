@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { startPeriodicJob, type PeriodicJob } from '../periodic-job.js';
 import { produceNextExport, tenantsWithDueExports, type ProduceOptions } from './exports.service.js';
 
 /**
@@ -14,10 +15,7 @@ export interface ExportWorkerOptions extends ProduceOptions {
   batchSize?: number;
 }
 
-export interface ExportJob {
-  runNow(): Promise<number | null>;
-  stop(): Promise<void>;
-}
+export type ExportJob = PeriodicJob<number>;
 
 /** How often each node looks for pending exports. */
 export const EXPORT_POLL_MS = 5_000;
@@ -38,29 +36,10 @@ export async function runExports(options: Omit<ExportWorkerOptions, 'intervalMs'
 }
 
 export function startExportWorker(options: ExportWorkerOptions): ExportJob {
-  let running: Promise<number | null> | null = null;
-  let stopped = false;
-  const pass = (): Promise<number | null> => {
-    if (stopped) return Promise.resolve(null);
-    if (running) return running;
-    running = runExports(options)
-      .catch((error: unknown) => {
-        options.logger?.error({ err: error }, 'tenant export pass failed');
-        return null;
-      })
-      .finally(() => {
-        running = null;
-      });
-    return running;
-  };
-  const timer = setInterval(() => void pass(), options.intervalMs);
-  timer.unref();
-  return {
-    runNow: pass,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodicJob({
+    name: 'tenant export pass',
+    intervalMs: options.intervalMs,
+    pass: () => runExports(options),
+    logger: options.logger,
+  });
 }

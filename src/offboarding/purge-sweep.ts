@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { startPeriodicJob, type PeriodicJob } from '../periodic-job.js';
 import { tenantsDueForPurge } from '../tenants/tenants.service.js';
 import { purgeTenant, type PurgeDeps } from './purge.js';
 
@@ -15,10 +16,7 @@ export interface PurgeSweepOptions extends PurgeDeps {
   batchSize?: number;
 }
 
-export interface PurgeSweep {
-  runNow(): Promise<number | null>;
-  stop(): Promise<void>;
-}
+export type PurgeSweep = PeriodicJob<number>;
 
 /** One pass: purges every due tenant; returns how many this node purged. */
 export async function runPurgeSweep(options: Omit<PurgeSweepOptions, 'intervalMs'>): Promise<number> {
@@ -40,29 +38,10 @@ export async function runPurgeSweep(options: Omit<PurgeSweepOptions, 'intervalMs
 }
 
 export function startPurgeSweep(options: PurgeSweepOptions): PurgeSweep {
-  let running: Promise<number | null> | null = null;
-  let stopped = false;
-  const pass = (): Promise<number | null> => {
-    if (stopped) return Promise.resolve(null);
-    if (running) return running;
-    running = runPurgeSweep(options)
-      .catch((error: unknown) => {
-        options.logger?.error({ err: error }, 'tenant purge pass failed');
-        return null;
-      })
-      .finally(() => {
-        running = null;
-      });
-    return running;
-  };
-  const timer = setInterval(() => void pass(), options.intervalMs);
-  timer.unref();
-  return {
-    runNow: pass,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodicJob({
+    name: 'tenant purge pass',
+    intervalMs: options.intervalMs,
+    pass: () => runPurgeSweep(options),
+    logger: options.logger,
+  });
 }
