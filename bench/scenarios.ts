@@ -3,6 +3,7 @@ import { withTenantScenario } from './scenarios/with-tenant.js';
 import { samlAcsScenario } from './scenarios/saml-acs.js';
 import { scimProvisioningScenario } from './scenarios/scim-provisioning.js';
 import { scimFilterScenario } from './scenarios/scim-filter.js';
+import { scimScaleScenario } from './scenarios/scim-scale.js';
 import { scimLargeGroupsScenario } from './scenarios/scim-large-groups.js';
 import { scimRevocationScenario } from './scenarios/scim-revocation.js';
 import { tokensCodeExchangeScenario } from './scenarios/tokens-code-exchange.js';
@@ -16,6 +17,7 @@ export const SCENARIOS: Scenario[] = [
   samlAcsScenario,
   scimProvisioningScenario,
   scimFilterScenario,
+  scimScaleScenario,
   scimLargeGroupsScenario,
   scimRevocationScenario,
   tokensCodeExchangeScenario,
