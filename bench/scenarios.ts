@@ -4,6 +4,7 @@ import { samlAcsScenario } from './scenarios/saml-acs.js';
 import { scimProvisioningScenario } from './scenarios/scim-provisioning.js';
 import { scimFilterScenario } from './scenarios/scim-filter.js';
 import { scimScaleScenario } from './scenarios/scim-scale.js';
+import { soakScenario } from './scenarios/soak.js';
 import { scimLargeGroupsScenario } from './scenarios/scim-large-groups.js';
 import { scimRevocationScenario } from './scenarios/scim-revocation.js';
 import { tokensCodeExchangeScenario } from './scenarios/tokens-code-exchange.js';
@@ -18,6 +19,7 @@ export const SCENARIOS: Scenario[] = [
   scimProvisioningScenario,
   scimFilterScenario,
   scimScaleScenario,
+  soakScenario,
   scimLargeGroupsScenario,
   scimRevocationScenario,
   tokensCodeExchangeScenario,

@@ -27,6 +27,8 @@ export class TimedDatabase extends Database {
 
 export interface ScimServer {
   url: string;
+  /** The operator's admin API token of this node. */
+  adminToken: string;
   db: TimedDatabase;
   bus: NotificationBus;
   close(): Promise<void>;
@@ -45,11 +47,12 @@ export async function startScimServer(bench: BenchDatabase): Promise<ScimServer>
   const db = new TimedDatabase(ds);
   const bus = new NotificationBus({ url: bench.appUrl });
   await bus.start();
+  const adminToken = generateToken(ADMIN_TOKEN_PREFIX);
   const app = createApp({
     config,
     db,
     secrets: {
-      adminToken: generateToken(ADMIN_TOKEN_PREFIX),
+      adminToken,
       masterKey: randomBytes(32),
       adminTokenGenerated: false,
     },
@@ -62,6 +65,7 @@ export async function startScimServer(bench: BenchDatabase): Promise<ScimServer>
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    adminToken,
     db,
     bus,
     close: async () => {
