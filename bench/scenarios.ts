@@ -5,6 +5,7 @@ import { scimProvisioningScenario } from './scenarios/scim-provisioning.js';
 import { scimFilterScenario } from './scenarios/scim-filter.js';
 import { scimScaleScenario } from './scenarios/scim-scale.js';
 import { soakScenario } from './scenarios/soak.js';
+import { scimMemoryScenario } from './scenarios/scim-memory.js';
 import { scimLargeGroupsScenario } from './scenarios/scim-large-groups.js';
 import { scimRevocationScenario } from './scenarios/scim-revocation.js';
 import { tokensCodeExchangeScenario } from './scenarios/tokens-code-exchange.js';
@@ -20,6 +21,7 @@ export const SCENARIOS: Scenario[] = [
   scimFilterScenario,
   scimScaleScenario,
   soakScenario,
+  scimMemoryScenario,
   scimLargeGroupsScenario,
   scimRevocationScenario,
   tokensCodeExchangeScenario,
