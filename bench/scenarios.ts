@@ -6,6 +6,7 @@ import { scimFilterScenario } from './scenarios/scim-filter.js';
 import { scimScaleScenario } from './scenarios/scim-scale.js';
 import { soakScenario } from './scenarios/soak.js';
 import { scimMemoryScenario } from './scenarios/scim-memory.js';
+import { revocationUnderLoadScenario } from './scenarios/revocation-under-load.js';
 import { scimLargeGroupsScenario } from './scenarios/scim-large-groups.js';
 import { scimRevocationScenario } from './scenarios/scim-revocation.js';
 import { tokensCodeExchangeScenario } from './scenarios/tokens-code-exchange.js';
@@ -22,6 +23,7 @@ export const SCENARIOS: Scenario[] = [
   scimScaleScenario,
   soakScenario,
   scimMemoryScenario,
+  revocationUnderLoadScenario,
   scimLargeGroupsScenario,
   scimRevocationScenario,
   tokensCodeExchangeScenario,

@@ -46,17 +46,23 @@ async function freePort(): Promise<number> {
   });
 }
 
-interface ServerProcess {
+export interface ServerProcess {
   workers: number;
   url: string;
   child: ChildProcess;
   stop(): Promise<void>;
 }
 
-async function startServer(
+/**
+ * The built server in a process of its own, as `npm start` runs it.
+ * `options.baseUrl`: the public URL (issuer) when several nodes share one;
+ * `options.name`: its data folder under `dir` (default `w<workers>`).
+ */
+export async function startServer(
   workers: number,
   env: Record<string, string>,
   dir: string,
+  options: { baseUrl?: string; name?: string } = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -68,8 +74,8 @@ async function startServer(
       ...env,
       PORT: String(port),
       HOST: '127.0.0.1',
-      GATEHOUSE_BASE_URL: url,
-      GATEHOUSE_DATA_DIR: path.join(dir, `w${workers}`),
+      GATEHOUSE_BASE_URL: options.baseUrl ?? url,
+      GATEHOUSE_DATA_DIR: path.join(dir, options.name ?? `w${workers}`),
       GATEHOUSE_WORKERS: String(workers),
       LOG_LEVEL: 'warn',
       // Throughput is measured, not the limiters.

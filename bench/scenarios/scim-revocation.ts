@@ -22,8 +22,8 @@ import { percentile } from '../harness.js';
 import { openBenchDatabase, type BenchDatabase } from '../support/bench-db.js';
 import { createTenantWithToken, envCount, scimFetch, sorted } from './scim-bench-support.js';
 
-const REDIRECT_URI = 'http://localhost:3000/callback';
-const VERIFIER = randomBytes(32).toString('base64url');
+export const REDIRECT_URI = 'http://localhost:3000/callback';
+export const VERIFIER = randomBytes(32).toString('base64url');
 const CHALLENGE = createHash('sha256').update(VERIFIER).digest('base64url');
 const WARMUP = 10;
 
@@ -218,7 +218,7 @@ async function floors(one: Node, receiver: Receiver, appId: string, marker: stri
 }
 
 /** A session and an unused PKCE code for it, as the authorize endpoint leaves them. */
-async function mintCode(db: Database, tenantId: string, userId: string, appId: string) {
+export async function mintCode(db: Database, tenantId: string, userId: string, appId: string) {
   return db.withTenant(tenantId, async (em) => {
     const session = await createSession(em, tenantId, {
       userId,
@@ -300,7 +300,7 @@ async function startNode(bench: BenchDatabase, first?: Node): Promise<Node> {
 }
 
 /** When each awaited key arrived (performance.now()), resolved as soon as it does. */
-class Arrivals {
+export class Arrivals {
   private readonly times = new Map<string, number>();
   private readonly waiting = new Map<string, (at: number) => void>();
   record(key: string): void {
@@ -322,14 +322,14 @@ class Arrivals {
   }
 }
 
-interface Receiver {
+export interface Receiver {
   url: string;
   arrivals: Arrivals;
   close(): Promise<void>;
 }
 
 /** The main app's back-channel logout endpoint: records when each `sid` arrived. */
-async function startReceiver(): Promise<Receiver> {
+export async function startReceiver(): Promise<Receiver> {
   const arrivals = new Arrivals();
   const server = http.createServer((req, res) => {
     let body = '';
