@@ -59,6 +59,16 @@ export class ScimTokenVerifier {
    * tenant as active before the change committed must not cache its answer.
    */
   private tenantStatusEpoch = 0;
+  /**
+   * argon2 checks in flight, by token digest and stored hash: Okta and Entra
+   * open about ten connections at once, so a node that has not cached a
+   * bearer yet (after a start, or after its cache was cleared) would run ten
+   * identical argon2 checks, each with its own memory (the scim-memory bench
+   * saw the resident set double). Requests that arrive while one runs wait
+   * for its answer instead; each still reads the token row itself.
+   */
+  private readonly checking = new Map<string, Promise<boolean>>();
+  private hashChecks = 0;
 
   constructor(
     private readonly db: Database,
@@ -79,6 +89,11 @@ export class ScimTokenVerifier {
 
   get cachedTokens(): number {
     return this.cache.size;
+  }
+
+  /** How many argon2 checks this verifier has run (tests and the benchmark watch it). */
+  get argon2Checks(): number {
+    return this.hashChecks;
   }
 
   /** Runs when this node learns a token was revoked (tests and the benchmark watch it). */
@@ -110,7 +125,7 @@ export class ScimTokenVerifier {
       return rows[0] ?? null;
     });
     if (!row || row.revoked_at || !isLiveTenantStatus(row.status)) return null;
-    if (!(await verifyScimTokenHash(row.token_hash, token))) return null;
+    if (!(await this.hashMatches(key, row.token_hash, token))) return null;
     const entry: CacheEntry = {
       tenantId: pathTenantId,
       tokenId,
@@ -121,6 +136,18 @@ export class ScimTokenVerifier {
       this.cache.set(key, entry);
     await this.touch(entry, now);
     return { tenantId: pathTenantId, tokenId };
+  }
+
+  /** One argon2 check per (token, stored hash) at a time; concurrent askers share its answer. */
+  private hashMatches(key: string, storedHash: string, token: string): Promise<boolean> {
+    const flight = `${key}:${storedHash}`;
+    let check = this.checking.get(flight);
+    if (!check) {
+      this.hashChecks++;
+      check = verifyScimTokenHash(storedHash, token).finally(() => this.checking.delete(flight));
+      this.checking.set(flight, check);
+    }
+    return check;
   }
 
   private dropRevoked(tokenId: string): void {

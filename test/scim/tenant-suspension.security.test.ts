@@ -154,3 +154,31 @@ describe('a verification in flight when the tenant is suspended', () => {
     }
   });
 });
+
+describe('a cold node asked with one bearer ten times at once (Okta opens about ten connections)', () => {
+  it('runs argon2 once and answers all ten; a wrong bearer among them is still refused', async () => {
+    const stark = await tenantWithToken('stark');
+    const ds = createDataSource({ url: t.appUrl, entities: ENTITIES, poolSize: 10 });
+    await ds.initialize();
+    const db = new Database(ds);
+    try {
+      // No notification bus: nothing is cached, so every request goes to the database and to the check.
+      const verifier = new ScimTokenVerifier(db, { cacheTtlMs: 300_000 });
+      const wrong = `${stark.token.slice(0, -4)}${stark.token.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
+      const answers = await Promise.all([
+        ...Array.from({ length: 10 }, () => verifier.verify(stark.id, stark.token)),
+        verifier.verify(stark.id, wrong),
+      ]);
+      expect(answers.slice(0, 10).every((a) => a?.tenantId === stark.id)).toBe(true);
+      expect(answers[10]).toBeNull();
+      // Ten requests with one bearer share one check; the wrong bearer has its own.
+      expect(verifier.argon2Checks).toBe(2);
+      expect(verifier.cachedTokens).toBe(0);
+      // Once answered, the next request checks again (nothing cached without the bus).
+      expect(await verifier.verify(stark.id, stark.token)).toMatchObject({ tenantId: stark.id });
+      expect(verifier.argon2Checks).toBe(3);
+    } finally {
+      await db.close();
+    }
+  });
+});
