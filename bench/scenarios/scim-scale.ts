@@ -69,7 +69,8 @@ export const scimScaleScenario: Scenario = {
             emails: [{ value: `${t.label}${n}@scale.test`, type: 'work', primary: true }],
             active: true,
           });
-          if (res.status !== 201) throw new Error(`${t.label}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+          if (res.status !== 201)
+            throw new Error(`${t.label}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
           t.latencies.push(res.ms);
         });
         t.ms += ms;

@@ -342,7 +342,7 @@ export async function rotateWebhookSecret(
 /** The app behind a client_id, when registered and not deleted (for /oauth/*). */
 export async function findApp(db: Database, appId: string): Promise<App | null> {
   if (!isUuid(appId)) return null;
-  return db.withPlatform((em) => em.findOneBy(App, { id: appId, deletedAt: IsNull() }));
+  return db.readPlatform((em) => em.findOneBy(App, { id: appId, deletedAt: IsNull() }));
 }
 
 /**
@@ -378,14 +378,12 @@ export async function currentSecretHash(
   if (!m?.[1] || !isUuid(appId)) return null;
   const h = m[1];
   const secretId = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  const row = await db.withPlatform(async (em) => {
-    const rows = await em.query<{ secret_hash: string; expires_at: Date | null }[]>(
-      `SELECT s.secret_hash, s.expires_at FROM app_secrets s JOIN apps a ON a.id = s.app_id
-        WHERE s.id = $1 AND s.app_id = $2 AND a.deleted_at IS NULL`,
-      [secretId, appId],
-    );
-    return rows[0];
-  });
+  // One statement, no transaction around it (issue 13: a client authentication costs one round trip here, not three).
+  const [row] = await db.queryOutsideTenant<{ secret_hash: string; expires_at: Date | null }>(
+    `SELECT s.secret_hash, s.expires_at FROM app_secrets s JOIN apps a ON a.id = s.app_id
+      WHERE s.id = $1 AND s.app_id = $2 AND a.deleted_at IS NULL`,
+    [secretId, appId],
+  );
   if (!row || (row.expires_at && row.expires_at <= now)) return null;
   return row.secret_hash;
 }

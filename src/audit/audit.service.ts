@@ -45,23 +45,39 @@ export function withoutSecrets(value: unknown): unknown {
  * seq, prev_hash and hash.
  */
 export async function recordAudit(em: EntityManager, tenantId: string, input: AuditInput): Promise<void> {
+  const params: unknown[] = [];
   await em.query(
-    `INSERT INTO audit_events (tenant_id, actor_type, actor_id, action, target_type, target_id,
-                               request_id, source_ip, before, after, prev_hash, hash)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '')`,
-    [
-      tenantId,
-      input.actor.type,
-      input.actor.id,
-      input.action,
-      input.target?.type ?? null,
-      input.target?.id ?? null,
-      input.requestId ?? null,
-      input.sourceIp ?? null,
-      input.before ? JSON.stringify(withoutSecrets(input.before)) : null,
-      input.after ? JSON.stringify(withoutSecrets(input.after)) : null,
-    ],
+    auditInsertSql(tenantId, input, (v) => `$${params.push(v)}`),
+    params,
   );
+}
+
+/**
+ * recordAudit's INSERT as SQL text, its values bound through `param` (which
+ * returns the placeholder): for a caller that sends its change and the event
+ * as one statement (issue 13: a SCIM write in one round trip). The chain
+ * trigger runs inside that statement, so the event is chained as any other.
+ */
+export function auditInsertSql(
+  tenantId: string,
+  input: AuditInput,
+  param: (value: unknown) => string,
+): string {
+  const values = [
+    tenantId,
+    input.actor.type,
+    input.actor.id,
+    input.action,
+    input.target?.type ?? null,
+    input.target?.id ?? null,
+    input.requestId ?? null,
+    input.sourceIp ?? null,
+    input.before ? JSON.stringify(withoutSecrets(input.before)) : null,
+    input.after ? JSON.stringify(withoutSecrets(input.after)) : null,
+  ].map(param);
+  return `INSERT INTO audit_events (tenant_id, actor_type, actor_id, action, target_type, target_id,
+                               request_id, source_ip, before, after, prev_hash, hash)
+     VALUES (${values.join(', ')}, '', '')`;
 }
 
 export interface ChainVerification {

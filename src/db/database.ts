@@ -127,6 +127,14 @@ export class Database {
     return timed('platform', () => this.dataSource.transaction(fn));
   }
 
+  /**
+   * A read of platform tables that needs no transaction (one row, one statement): one round trip
+   * instead of BEGIN, the read and COMMIT (issue 13). Tenant tables read empty here, as in withPlatform.
+   */
+  readPlatform<T>(fn: (em: EntityManager) => Promise<T>): Promise<T> {
+    return fn(this.dataSource.manager);
+  }
+
   /** The runtime pool's connections (pg's Pool counters), for the pool gauges. */
   poolStats(): { total: number; idle: number; waiting: number } | null {
     const pool = (this.dataSource.driver as unknown as { master?: Partial<PoolCounters> }).master;

@@ -1,9 +1,16 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { In, type EntityManager } from 'typeorm';
 import { isUuid } from '../db/database.js';
 import { isUniqueViolation } from '../db/pg-errors.js';
 import { BadRequestError, ConflictError } from '../errors.js';
-import { groupEvent, type MembershipDelta } from '../webhooks/webhook-events.js';
+import { auditInsertSql, type AuditInput } from '../audit/audit.service.js';
+import {
+  groupEvent,
+  groupEventData,
+  webhookOutboxInsertSql,
+  webhookWakeSql,
+  type MembershipDelta,
+} from '../webhooks/webhook-events.js';
 import { Group } from './group.entity.js';
 import { groupColumnsProblem } from './limits.js';
 import { pageTotal, StaleVersionError } from './users.service.js';
@@ -88,6 +95,67 @@ export async function createGroup(
     await addGroupMembers(em, tenantId, group.id, options.members, now, membership);
   await groupEvent(em, group, 'group.created', membership);
   return group;
+}
+
+/**
+ * createGroup with its members and its audit event in one statement (issue 13:
+ * a SCIM write is at most two round trips): the group, the memberships of the
+ * live users among `members`, the group.created event and the audit event.
+ * Answers the group and its members as groupMembers lists them. A member that
+ * is not a live user is UnknownMembersError; a taken name GroupNameTakenError;
+ * either way the caller's transaction rolls back whole.
+ */
+export async function createGroupAudited(
+  em: EntityManager,
+  tenantId: string,
+  fields: GroupFields,
+  options: { source: GroupSource; members: string[]; now?: Date },
+  audit: (group: Group) => AuditInput,
+): Promise<{ group: Group; members: MemberRef[] }> {
+  assertStorable(fields);
+  const requested = [...new Set(options.members)];
+  const malformed = requested.filter((v) => !isUuid(v));
+  if (malformed.length > 0) throw new UnknownMembersError(malformed);
+  const memberIds = [...new Set(requested.map((v) => v.toLowerCase()))];
+  const now = options.now ?? new Date();
+  const group = em.create(Group, {
+    tenantId,
+    id: randomUUID(),
+    ...fields,
+    source: options.source,
+    version: 1,
+    createdAt: now,
+    updatedAt: now,
+  });
+  const params: unknown[] = [];
+  const p = (value: unknown) => `$${params.push(value)}`;
+  const ids = `${p(memberIds)}::uuid[]`;
+  // The event says every requested member was added: were one not a live user, nothing commits.
+  const event = { ...groupEventData(group, { added: memberIds, removed: [] }) };
+  const sql = `WITH g AS (INSERT INTO groups (tenant_id, id, display_name, external_id, source, version, created_at, updated_at)
+          VALUES (${p(tenantId)}::uuid, ${p(group.id)}::uuid, ${p(group.displayName)}::text, ${p(group.externalId)}::text,
+                  ${p(group.source)}::text, 1, ${p(now)}::timestamptz, ${p(now)}::timestamptz)
+          RETURNING tenant_id, id),
+    live AS (SELECT u.id, u.user_name, u.display_name FROM users u WHERE u.id = ANY(${ids}) AND u.status <> 'deleted'),
+    m AS (INSERT INTO group_members (tenant_id, group_id, user_id, created_at)
+          SELECT g.tenant_id, g.id, live.id, ${p(now)}::timestamptz FROM g JOIN live ON true
+          ON CONFLICT DO NOTHING RETURNING user_id),
+    w AS (${webhookOutboxInsertSql(tenantId, 'group.created', event, p, now)}),
+    a AS (${auditInsertSql(tenantId, audit(group), p)})
+    SELECT live.id, live.user_name, live.display_name,
+           ${webhookWakeSql(tenantId, 'SELECT 1 FROM w', p)} AS woken, (SELECT count(*) FROM m) AS added
+      FROM (SELECT 1) one LEFT JOIN live ON true ORDER BY live.id`;
+  const rows = await translateUniqueness(() =>
+    em.query<{ id: string | null; user_name: string; display_name: string | null }[]>(sql, params),
+  );
+  const live = rows.filter((r): r is typeof r & { id: string } => r.id !== null);
+  const found = new Set(live.map((r) => r.id));
+  const missing = requested.filter((v) => !found.has(v.toLowerCase()));
+  if (missing.length > 0) throw new UnknownMembersError(missing);
+  return {
+    group,
+    members: live.map((r) => ({ userId: r.id, userName: r.user_name, displayName: r.display_name })),
+  };
 }
 
 export async function findGroup(
@@ -300,6 +368,69 @@ export async function findGroupsByExternalId(
     [source, externalIds],
   );
   return rows.map((r) => groupFromRow(em, r));
+}
+
+/**
+ * The id an IdP group gets when a sign-in first names it: a UUID (version 8,
+ * RFC 9562 §5.8) from SHA-256 of the tenant and the group's IdP value, so
+ * every login naming the same new group inserts the same primary key and
+ * `ON CONFLICT DO NOTHING` makes it exist once without a lock. Groups created
+ * before issue 13 keep their random ids; they are found by external id first.
+ */
+export function idpGroupId(tenantId: string, externalId: string): string {
+  const h = createHash('sha256').update(`gatehouse idp group v1\0${tenantId}\0${externalId}`).digest();
+  h[6] = ((h[6] ?? 0) & 0x0f) | 0x80;
+  h[8] = ((h[8] ?? 0) & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * The ids of the IdP-sourced groups named `names` (external ids), in that
+ * order, inserting those that are absent (insert-if-absent, issue 13): the
+ * groups this call created get `userId` as first member and one group.created
+ * event saying both. A concurrent login inserting the same new group waits on
+ * that one row only (the primary key's uniqueness check), then reads it.
+ * Inserts go in id order, so two logins naming overlapping groups in any
+ * order take those row locks in one order and cannot deadlock.
+ */
+export async function ensureIdpGroups(
+  em: EntityManager,
+  tenantId: string,
+  names: string[],
+  userId: string,
+  now = new Date(),
+): Promise<string[]> {
+  for (const name of names) assertStorable({ displayName: name, externalId: name });
+  const byName = new Map((await findGroupsByExternalId(em, 'idp', names)).map((g) => [g.externalId, g.id]));
+  const missing = names.filter((n) => !byName.has(n)).map((n) => ({ name: n, id: idpGroupId(tenantId, n) }));
+  if (missing.length > 0) {
+    missing.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const created = await em.query<RawGroup[]>(
+      `INSERT INTO groups (tenant_id, id, display_name, external_id, source, version, created_at, updated_at)
+       SELECT $1, n.id, n.name, n.name, 'idp', 1, $4, $4
+         FROM unnest($2::uuid[], $3::text[]) WITH ORDINALITY AS n(id, name, i) ORDER BY n.i
+       ON CONFLICT DO NOTHING RETURNING *`,
+      [tenantId, missing.map((m) => m.id), missing.map((m) => m.name), now],
+    );
+    if (created.length > 0) {
+      await em.query(
+        `INSERT INTO group_members (tenant_id, group_id, user_id, created_at)
+         SELECT $1, unnest($2::uuid[]), $3, $4 ON CONFLICT DO NOTHING`,
+        [tenantId, created.map((g) => g.id), userId, now],
+      );
+      for (const row of created)
+        await groupEvent(em, groupFromRow(em, row), 'group.created', { added: [userId], removed: [] });
+    }
+    for (const g of created) if (g.external_id !== null) byName.set(g.external_id, g.id);
+    // Inserted by a concurrent login (committed by now: the conflict waited for it).
+    const raced = missing.filter((m) => !byName.has(m.name)).map((m) => m.name);
+    for (const g of await findGroupsByExternalId(em, 'idp', raced)) byName.set(g.externalId, g.id);
+  }
+  return names.flatMap((n) => {
+    const id = byName.get(n);
+    return id === undefined ? [] : [id];
+  });
 }
 
 /**

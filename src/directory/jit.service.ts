@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { recordAudit } from '../audit/audit.service.js';
 import { emailDomain } from '../tenants/domain-name.js';
-import { createGroup, findGroupsByExternalId, replaceUserGroups } from './groups.service.js';
+import { ensureIdpGroups, replaceUserGroups } from './groups.service.js';
 import { Identity } from './identity.entity.js';
 import { groupColumnsProblem } from './limits.js';
 import { User } from './user.entity.js';
@@ -87,7 +87,11 @@ export async function provisionFromLogin(
   now: Date,
   audit: { requestId?: string; sourceIp?: string },
 ): Promise<JitOutcome> {
-  // Two first logins of one person at once must not create two users.
+  // Two first logins of one person at once must not create two users. Kept (issue 13) because the
+  // unique indexes alone would turn the second login into an error: users_tenant_user_name_key
+  // refuses the second JIT user only when the email is the userName, an identity-less login (no
+  // subject) has no unique key at all, and a 23505 aborts the sign-in's transaction. The key is
+  // the person (connection and subject, or email), so different people never wait on it.
   const lockKey = profile.subject === null ? `email:${profile.email}` : `subject:${profile.subject}`;
   await em.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [
     `jit:${tenantId}:${profile.connectionId}:${lockKey}`,
@@ -254,26 +258,9 @@ export async function syncIdpGroups(
         ),
     ),
   ].slice(0, MAX_GROUPS);
-  const groupIds: string[] = [];
-  if (names.length > 0) {
-    // One creator of IdP groups per tenant at a time, so a name is created once.
-    await em.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`idp-groups:${tenantId}`]);
-    const existing = await findGroupsByExternalId(em, 'idp', names);
-    const byName = new Map(existing.map((g) => [g.externalId, g.id]));
-    for (const name of names) {
-      // A new group's group.created event carries its first member.
-      const id =
-        byName.get(name) ??
-        (
-          await createGroup(
-            em,
-            tenantId,
-            { displayName: name, externalId: name },
-            { source: 'idp', now, members: [userId] },
-          )
-        ).id;
-      groupIds.push(id);
-    }
-  }
+  // No tenant-wide lock (issue 13: one tenant's logins with groups used to queue behind it):
+  // ensureIdpGroups inserts what is absent on the primary key, so two logins naming one new
+  // group meet only on that row, and logins with known groups wait on nothing.
+  const groupIds = names.length === 0 ? [] : await ensureIdpGroups(em, tenantId, names, userId, now);
   await replaceUserGroups(em, tenantId, userId, 'idp', groupIds, now);
 }

@@ -6,8 +6,15 @@ import { isUniqueViolation } from '../db/pg-errors.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { revokeUserSessions } from '../sessions/sessions.service.js';
 import { emailDomain } from '../tenants/domain-name.js';
-import { isVerifiedDomain } from '../tenants/domains.service.js';
-import { groupEvent, userEvent } from '../webhooks/webhook-events.js';
+import { isVerifiedDomain, verifiedDomainSql } from '../tenants/domains.service.js';
+import {
+  groupEvent,
+  userEvent,
+  userEventData,
+  webhookOutboxInsertSql,
+  webhookWakeSql,
+} from '../webhooks/webhook-events.js';
+import { auditInsertSql, type AuditInput } from '../audit/audit.service.js';
 import { Group } from './group.entity.js';
 import { userColumnsProblem } from './limits.js';
 import { User, type UserStatus } from './user.entity.js';
@@ -109,6 +116,57 @@ export async function createUser(
   return user;
 }
 
+/**
+ * createUser and its audit event in one statement (issue 13: a SCIM write is
+ * at most two round trips, and no lock is held across a trip to Node): the
+ * verified-domain check for email_verified, the row, the user.created webhook
+ * rows with their NOTIFY, and the audit event, whose chain trigger (and its
+ * per-tenant lock) runs inside the statement. A taken userName is
+ * UserNameTakenError, as for createUser; the statement fails whole.
+ */
+export async function createUserAudited(
+  em: EntityManager,
+  tenantId: string,
+  fields: UserFields,
+  options: { status?: Exclude<UserStatus, 'deleted'>; now?: Date },
+  audit: (user: User) => AuditInput,
+): Promise<User> {
+  assertStorable(fields);
+  const now = options.now ?? new Date();
+  const user = em.create(User, {
+    tenantId,
+    id: randomUUID(),
+    ...fields,
+    emailVerified: false, // what the statement computes, set below
+    status: options.status ?? 'active',
+    version: 1,
+    createdAt: now,
+    updatedAt: now,
+  });
+  const params: unknown[] = [];
+  const p = (value: unknown) => `$${params.push(value)}`;
+  const domain = fields.email === null ? null : emailDomain(fields.email);
+  const verified = domain === null ? 'false' : verifiedDomainSql(`${p(domain)}::text`);
+  const sql = `WITH verified AS (SELECT ${verified} AS ok),
+    u AS (INSERT INTO users (tenant_id, id, user_name, email, email_verified, given_name, family_name,
+                             display_name, external_id, status, attributes, version, created_at, updated_at)
+          SELECT ${p(tenantId)}::uuid, ${p(user.id)}::uuid, ${p(user.userName)}::text, ${p(user.email)}::text,
+                 verified.ok, ${p(user.givenName)}::text, ${p(user.familyName)}::text, ${p(user.displayName)}::text,
+                 ${p(user.externalId)}::text, ${p(user.status)}::text, ${p(JSON.stringify(user.attributes ?? {}))}::jsonb,
+                 1, ${p(now)}::timestamptz, ${p(now)}::timestamptz
+            FROM verified
+          RETURNING email_verified),
+    w AS (${webhookOutboxInsertSql(tenantId, 'user.created', { ...userEventData(user) }, p, now, {
+      field: 'email_verified',
+      valueSql: '(SELECT email_verified FROM u)',
+    })}),
+    a AS (${auditInsertSql(tenantId, audit(user), p)})
+    SELECT u.email_verified, ${webhookWakeSql(tenantId, 'SELECT 1 FROM w', p)} AS woken FROM u`;
+  const rows = await translateUniqueness(() => em.query<{ email_verified: boolean }[]>(sql, params));
+  user.emailVerified = rows[0]?.email_verified ?? false;
+  return user;
+}
+
 /** A live (not deleted) user by id; `lock` holds the row until the transaction ends. */
 export async function findUser(
   em: EntityManager,
@@ -201,6 +259,86 @@ export async function updateUser(
   if (affected !== 1) throw new StaleVersionError(user.version, user.version + 1);
   await userEvent(em, next, 'user.updated');
   return next;
+}
+
+/**
+ * updateUser and its audit event in one statement (issue 13), for a change
+ * that leaves the status alone: the row (when its version is still `user`'s),
+ * the user.updated webhook rows with their NOTIFY, and the audit event built
+ * from the user as stored. StaleVersionError when the row moved on (the
+ * caller's transaction then rolls back whole, the event rows with it).
+ */
+export async function updateUserAudited(
+  em: EntityManager,
+  user: User,
+  changes: Partial<UserFields>,
+  audit: (next: User) => AuditInput,
+  options: { now?: Date } = {},
+): Promise<User> {
+  const next: User = Object.assign(em.create(User, { ...user }), changes, {
+    version: user.version + 1,
+    updatedAt: options.now ?? new Date(),
+  });
+  assertStorable(next);
+  const params: unknown[] = [];
+  const p = (value: unknown) => `$${params.push(value)}`;
+  const emailChanged = changes.email !== undefined && changes.email !== user.email;
+  const domain = emailChanged && next.email !== null ? emailDomain(next.email) : null;
+  const verified = !emailChanged
+    ? `${p(user.emailVerified)}::boolean`
+    : domain === null
+      ? 'false'
+      : verifiedDomainSql(`${p(domain)}::text`);
+  const sql = `WITH u AS (UPDATE users SET user_name = ${p(next.userName)}::text, email = ${p(next.email)}::text,
+          email_verified = ${verified}, given_name = ${p(next.givenName)}::text,
+          family_name = ${p(next.familyName)}::text, display_name = ${p(next.displayName)}::text,
+          external_id = ${p(next.externalId)}::text, attributes = ${p(JSON.stringify(next.attributes ?? {}))}::jsonb,
+          version = ${p(next.version)}::integer, updated_at = ${p(next.updatedAt)}::timestamptz
+        WHERE id = ${p(user.id)}::uuid AND version = ${p(user.version)}::integer
+        RETURNING email_verified),
+    w AS (${webhookOutboxInsertSql(
+      user.tenantId,
+      'user.updated',
+      { ...userEventData(next) },
+      p,
+      next.updatedAt,
+      {
+        field: 'email_verified',
+        valueSql: '(SELECT email_verified FROM u)',
+      },
+    )}),
+    a AS (${auditInsertSql(user.tenantId, audit(next), p)})
+    SELECT u.email_verified, ${webhookWakeSql(user.tenantId, 'SELECT 1 FROM w', p)} AS woken FROM u`;
+  const rows = await translateUniqueness(() => em.query<{ email_verified: boolean }[]>(sql, params));
+  const row = rows[0];
+  // The events above were written without a row to describe: the caller's transaction rolls them back.
+  if (!row) throw new StaleVersionError(user.version, user.version + 1);
+  next.emailVerified = row.email_verified;
+  return next;
+}
+
+/**
+ * A live user, locked FOR UPDATE, with their SCIM group references in the same
+ * statement (issue 13: a SCIM PUT or PATCH reads its target in one round trip).
+ */
+export async function findUserForChange(
+  em: EntityManager,
+  userId: string,
+): Promise<{ user: User; groups: { id: string; displayName: string }[] } | null> {
+  if (!isUuid(userId)) return null;
+  // The groups as groupsOfUsers(…, 'scim') orders them: by display name, then id.
+  const rows = await em.query<(RawUser & { scim_groups: { id: string; displayName: string }[] })[]>(
+    `SELECT u.*, (SELECT COALESCE(jsonb_agg(jsonb_build_object('id', g.id, 'displayName', g.display_name)
+                    ORDER BY g.display_name, g.id), '[]'::jsonb)
+                    FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+                   WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id AND g.source = 'scim') AS scim_groups
+       FROM users u WHERE u.id = $1 AND u.status <> 'deleted' FOR UPDATE OF u`,
+    [userId],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  const { scim_groups: groups, ...user } = row;
+  return { user: userFromRow(em, user), groups };
 }
 
 export interface StatusChange {

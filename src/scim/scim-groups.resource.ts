@@ -1,11 +1,11 @@
 import SCIMMY from 'scimmy';
 import type { EntityManager } from 'typeorm';
-import { recordAudit } from '../audit/audit.service.js';
+import { recordAudit, type AuditInput } from '../audit/audit.service.js';
 import type { Group } from '../directory/group.entity.js';
 import { groupColumnsProblem } from '../directory/limits.js';
 import {
   addGroupMembers,
-  createGroup,
+  createGroupAudited,
   deleteGroup,
   findGroup,
   groupMembers,
@@ -82,9 +82,10 @@ export class ScimGroups extends SCIMMY.Resources.Group {
       const memberIds = memberValues(parsed.members ?? []);
       const result = await c.db.withTenant(c.tenantId, async (em) => {
         if (id === undefined) {
-          const group = await createGroup(em, c.tenantId, fields, { source: 'scim', members: memberIds });
-          await audit(em, c, 'scim.group.created', group, { members: memberIds.length });
-          return { group, members: await groupMembers(em, group.id) };
+          // One statement (issue 13): the group, its members, its webhook event and its audit event.
+          return createGroupAudited(em, c.tenantId, fields, { source: 'scim', members: memberIds }, (group) =>
+            auditInput(c, 'scim.group.created', group, { members: memberIds.length }),
+          );
         }
         const group = changeTarget(c, 'Group', id, await findGroup(em, id, { source: 'scim', lock: true }));
         // Okta replaces memberships with PUT; a PUT without `members` leaves them as they are.
@@ -417,7 +418,11 @@ async function audit(
   group: Group,
   extra: Json,
 ): Promise<void> {
-  await recordAudit(em, c.tenantId, {
+  await recordAudit(em, c.tenantId, auditInput(c, action, group, extra));
+}
+
+function auditInput(c: ScimContext, action: string, group: Group, extra: Json): AuditInput {
+  return {
     actor: c.actor,
     action,
     target: { type: 'group', id: group.id },
@@ -429,5 +434,5 @@ async function audit(
       version: group.version,
       ...extra,
     },
-  });
+  };
 }

@@ -151,10 +151,10 @@ export async function applyPatchOp(
   // Every operation was a null `add` (scim-normalize.ts withoutNulls): nothing changes.
   if (Array.isArray(message?.Operations) && message.Operations.length === 0) return patched;
   try {
-    await new SCIMMY.Messages.PatchOp(message).apply(current, (target) => {
-      patched = plain(target);
-      return Promise.resolve(target);
-    });
+    // No finaliser: it would coerce the target through the schema once more (issue 13), and the
+    // caller validates the patched whole as inbound anyway. apply answers undefined when nothing changed.
+    const target = await new SCIMMY.Messages.PatchOp(message).apply(current);
+    if (target !== undefined) patched = plain(target);
   } catch (error) {
     // As scimmyValidation: scimmy reports a value it cannot apply as a TypeError.
     if (error instanceof TypeError) throw new ScimError(400, 'invalidValue', error.message);

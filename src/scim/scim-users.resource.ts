@@ -1,14 +1,16 @@
 import SCIMMY from 'scimmy';
 import type { EntityManager } from 'typeorm';
-import { recordAudit } from '../audit/audit.service.js';
+import { recordAudit, type AuditInput } from '../audit/audit.service.js';
 import { groupsOfUsers } from '../directory/groups.service.js';
 import type { User } from '../directory/user.entity.js';
 import {
-  createUser,
+  createUserAudited,
   findUser,
+  findUserForChange,
   listUsers,
   setUserStatus,
   updateUser,
+  updateUserAudited,
   type UserFields,
 } from '../directory/users.service.js';
 import { asContext, etagOf, notFound, scimRun, type ScimContext } from './scim-context.js';
@@ -70,21 +72,25 @@ export class ScimUsers extends SCIMMY.Resources.User {
     return scimRun(c, async () => {
       const { fields, active } = userFieldsFromScim(inboundResource('User', instance, id).resource);
       if (id === undefined) {
-        const user = await c.db.withTenant(c.tenantId, async (em) => {
-          const created = await createUser(em, c.tenantId, fields, {
-            status: active === false ? 'suspended' : 'active',
-          });
-          await audit(em, c, 'scim.user.created', created, null, created);
-          return created;
-        });
+        // One statement (issue 13): the row, its webhook event and its audit event.
+        const user = await c.db.withTenant(c.tenantId, (em) =>
+          createUserAudited(
+            em,
+            c.tenantId,
+            fields,
+            { status: active === false ? 'suspended' : 'active' },
+            (created) => auditInput(c, 'scim.user.created', created, null, created),
+          ),
+        );
         c.setHeader('Location', `${c.baseUrl}/Users/${user.id}`);
         c.setHeader('ETag', etagOf(user.version));
         return this.render(c, user, []);
       }
       const result = await c.db.withTenant(c.tenantId, async (em) => {
-        const user = changeTarget(c, 'User', id, await findUser(em, id, { lock: true }));
+        const found = await findUserForChange(em, id);
+        const user = changeTarget(c, 'User', id, found?.user ?? null);
         const saved = await persist(em, c, user, fields, active, 'scim.user.replaced');
-        return { user: saved, groups: await scimGroupsOf(em, id) };
+        return { user: saved, groups: found?.groups ?? [] };
       });
       c.setHeader('ETag', etagOf(result.user.version));
       return this.render(c, result.user, result.groups);
@@ -98,8 +104,9 @@ export class ScimUsers extends SCIMMY.Resources.User {
     return scimRun(c, async () => {
       const normalized = normalizePatch('User', requireObject(message, 'PATCH'));
       const result = await c.db.withTenant(c.tenantId, async (em) => {
-        const user = changeTarget(c, 'User', id, await findUser(em, id, { lock: true }));
-        const groups = await scimGroupsOf(em, id);
+        const found = await findUserForChange(em, id);
+        const user = changeTarget(c, 'User', id, found?.user ?? null);
+        const groups = found?.groups ?? [];
         const current = outboundResource(c, 'User', scimUserOf(user, groups, c.baseUrl));
         const operations = addMissingTypedValues(normalized.Operations, plain(current));
         const patched = await applyPatchOp(current, {
@@ -176,9 +183,14 @@ async function persist(
   active: boolean | undefined,
   action: string,
 ): Promise<User> {
+  const status = active === undefined ? user.status : active ? 'active' : 'suspended';
+  if (status === user.status) {
+    if (sameFields(user, fields)) return user;
+    // The common change (issue 13): the row, its webhook event and its audit event in one statement.
+    return updateUserAudited(em, user, fields, (next) => auditInput(c, action, next, user, next));
+  }
   let current = sameFields(user, fields) ? user : await updateUser(em, user, fields);
   let revoked = 0;
-  const status = active === undefined ? current.status : active ? 'active' : 'suspended';
   if (status !== current.status) {
     const change = await setUserStatus(em, current, status, 'scim_deactivated');
     current = change.user;
@@ -208,7 +220,18 @@ async function audit(
   after: User | null,
   revokedSessions?: number,
 ): Promise<void> {
-  await recordAudit(em, c.tenantId, {
+  await recordAudit(em, c.tenantId, auditInput(c, action, target, before, after, revokedSessions));
+}
+
+function auditInput(
+  c: ScimContext,
+  action: string,
+  target: User,
+  before: User | null,
+  after: User | null,
+  revokedSessions?: number,
+): AuditInput {
+  return {
     actor: c.actor,
     action,
     target: { type: 'user', id: target.id },
@@ -218,7 +241,7 @@ async function audit(
     after: after
       ? { ...summary(after), ...(revokedSessions ? { revoked_sessions: revokedSessions } : {}) }
       : null,
-  });
+  };
 }
 
 const TYPED_PATH = /^(\w+)\[\s*type\s+eq\s+"([^"]*)"\s*\](?:\.(\w+))?$/i;

@@ -187,6 +187,10 @@ export async function verifyDomain(
   }
 }
 
+/** isVerifiedDomain as a boolean SQL expression over a bound domain, for a caller's single statement (issue 13). */
+export const verifiedDomainSql = (domainSql: string) =>
+  `EXISTS (SELECT 1 FROM domains WHERE domain = ${domainSql} AND verified_at IS NOT NULL)`;
+
 /**
  * Is `domain` (normalised, as tenants/domain-name.ts returns it) a verified
  * domain of the caller's tenant? RLS scopes the read to the tenant of the

@@ -140,6 +140,29 @@ export async function enqueueWebhookEvent(
   data: Record<string, unknown>,
   now = new Date(),
 ): Promise<void> {
+  const params: unknown[] = [];
+  const queued = await em.query<unknown[]>(
+    webhookOutboxInsertSql(tenantId, type, data, (v) => `$${params.push(v)}`, now),
+    params,
+  );
+  if (queued.length > 0) await notifyInTransaction(em, CHANNELS.webhookOutbox, tenantId);
+}
+
+/**
+ * enqueueWebhookEvent's INSERT as SQL text (RETURNING 1 per queued row), its
+ * values bound through `param`, for a caller that sends its change and the
+ * event as one statement (issue 13). `patch` sets one field of `data` from a
+ * SQL expression known only inside that statement (e.g. a column the change
+ * computed). The caller wakes the workers with webhookWakeSql over its rows.
+ */
+export function webhookOutboxInsertSql(
+  tenantId: string,
+  type: WebhookEventType,
+  data: Record<string, unknown>,
+  param: (value: unknown) => string,
+  now = new Date(),
+  patch?: { field: string; valueSql: string },
+): string {
   const event: WebhookEvent = {
     id: randomUUID(),
     type,
@@ -147,14 +170,27 @@ export async function enqueueWebhookEvent(
     tenant_id: tenantId,
     data,
   };
-  const queued = await em.query<unknown[]>(
-    `INSERT INTO webhook_outbox (tenant_id, event_id, event_type, app_id, payload, created_at, next_attempt_at)
-     SELECT $1, $2, $3, a.id, $4::jsonb, now(), now()
+  const payload = patch
+    ? `jsonb_set(${param(JSON.stringify(event))}::jsonb, ${param(['data', patch.field])}::text[], to_jsonb(${patch.valueSql}))`
+    : `${param(JSON.stringify(event))}::jsonb`;
+  return `INSERT INTO webhook_outbox (tenant_id, event_id, event_type, app_id, payload, created_at, next_attempt_at)
+     SELECT ${param(tenantId)}, ${param(event.id)}, ${param(type)}, a.id, ${payload}, now(), now()
        FROM apps a WHERE a.webhook_url IS NOT NULL AND a.deleted_at IS NULL
-     RETURNING 1`,
-    [tenantId, event.id, type, JSON.stringify(event)],
-  );
-  if (queued.length > 0) await notifyInTransaction(em, CHANNELS.webhookOutbox, tenantId);
+     RETURNING 1`;
+}
+
+/**
+ * The NOTIFY of enqueueWebhookEvent as an expression (how many were sent: 0 or
+ * 1), sent when `queuedSql` (the caller's queued rows) is not empty. A
+ * statement must select it for PostgreSQL to evaluate it.
+ */
+export function webhookWakeSql(
+  tenantId: string,
+  queuedSql: string,
+  param: (value: unknown) => string,
+): string {
+  return `(SELECT count(*) FROM (SELECT pg_notify(${param(CHANNELS.webhookOutbox)}, ${param(tenantId)})
+            WHERE EXISTS (${queuedSql})) AS woken)`;
 }
 
 /** Shorthands for the directory's one place per change. */
