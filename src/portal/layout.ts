@@ -1,14 +1,16 @@
 import type { Response } from 'express';
 import { sendPage } from '../http/pages.js';
+import { t } from '../http/strings.js';
 import { PORTAL_ASSETS } from './assets.js';
 import { html, type Html } from './html.js';
 import { INTENT_LABELS, type Intent } from './intents.js';
 import type { PortalPrincipal } from './portal-sessions.js';
 
 /**
- * The frame of every portal page: header, navigation by the session's
- * intents, sign-out, and the one page renderer (http/pages.ts) with the
- * portal's own stylesheet and script instead of anything inline.
+ * The frame of every portal page: navigation by the session's intents and
+ * sign-out in the header of the one shared layout (http/pages.ts: the app's
+ * name and logo, the shared stylesheet, the strict CSP), plus the portal's own
+ * script; the frame's words are http/strings.ts's.
  */
 
 const NAV: { intent: Intent; path: string; label: string }[] = [
@@ -40,21 +42,22 @@ export function sendPortalPage(
           (n) => html`<a href="/portal/t/${page.tenantId}/${n.path}">${n.label}</a>`,
         )
       : [];
-  const header = html`<header>
-    <span class="brand"
-      ><a href="/portal">Gatehouse</a> · ${s?.kind === 'operator' ? 'Operator portal' : 'Setup'}</span
-    >
-    <nav aria-label="Sections">${nav}</nav>
-    ${s ? html`<form method="post" action="/portal/logout">${csrfField(s)}<button class="secondary" type="submit">Sign out</button></form>` : ''}
-  </header>`;
+  const header = html`<nav aria-label="${t.portal.sections}">${nav}</nav>
+    ${s ? html`<form method="post" action="/portal/logout">${csrfField(s)}<button class="secondary" type="submit">${t.portal.signOut}</button></form>` : ''}`;
+  // The shared layout (http/pages.ts) supplies the header's brand, <main> and the strict CSP.
   sendPage(res, {
     status: page.status ?? 200,
-    title: `${page.title} · Gatehouse`,
-    body: html`${header}
-      <main>
-        <h1>${page.title}</h1>
-        ${page.body}
-      </main>`.value,
+    title: page.title,
+    body: html`<h1>${page.title}</h1>
+      ${page.body}`.value,
+    header: header.value,
+    homeHref: '/portal',
+    brandSuffix:
+      s?.kind === 'operator'
+        ? t.portal.operator
+        : s?.kind === 'tenant_admin'
+          ? t.portal.tenantAdmin
+          : t.portal.setup,
     assets: PORTAL_ASSETS,
   });
 }
@@ -68,5 +71,5 @@ export function intentList(intents: readonly Intent[]): Html {
 /** A value to paste elsewhere, with a copy button (portal script); `id` must be unique on the page. */
 export function copyable(id: string, value: string): Html {
   return html`<span class="value" id="${id}">${value}</span
-    ><button type="button" class="copy secondary" data-copy="${id}">Copy</button>`;
+    ><button type="button" class="copy secondary" data-copy="${id}">${t.portal.copy}</button>`;
 }

@@ -219,7 +219,8 @@ describe('pages', () => {
       expect(csp).toContain("form-action 'self'");
       expect(csp).not.toContain('unsafe-inline');
       expect(res.text).not.toMatch(/<style|<script>| style=/);
-      const assets = [...res.text.matchAll(/(?:href|src)="(\/portal\/assets\/[^"]+)"/g)].map(
+      // The shared stylesheet (/assets/, every page's) and the portal's script (/portal/assets/).
+      const assets = [...res.text.matchAll(/(?:href|src)="((?:\/portal)?\/assets\/[^"]+)"/g)].map(
         (m) => m[1] ?? '',
       );
       expect(assets).toHaveLength(2);

@@ -250,8 +250,10 @@ describe('SAML sign-in at the tenant IdP', () => {
       idp.ssoUrl,
     );
     expect(page.status).toBe(200);
-    expect(page.body).toContain(`<form method="post" action="${idp.ssoUrl}">`);
-    expect(page.body).toContain('<script>document.forms[0].submit();</script>');
+    // Submitted by the shared same-origin script (issue 15: no inline script; CSP script-src 'self').
+    expect(page.body).toContain(`<form method="post" action="${idp.ssoUrl}" data-auto-submit>`);
+    expect(page.body).toMatch(/<script src="\/assets\/gatehouse-[0-9a-f]{12}\.js" defer><\/script>/);
+    expect(page.body).not.toContain('<script>');
     const samlRequest = /name="SAMLRequest" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
     const sp = spOf(gh.baseUrl, connection);
     const answer = await idp.answerPosted(samlRequest, sp, { nameId: 'pia@post.test' });

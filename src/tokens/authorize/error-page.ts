@@ -1,11 +1,13 @@
 import type { Request, Response } from 'express';
-import { escapeHtml, sendPage } from '../../http/pages.js';
+import { escapeHtml, sendPage, supportReference } from '../../http/pages.js';
+import { t } from '../../http/strings.js';
 
 /**
  * What does a browser see when a sign-in cannot go back to the app (unknown
  * client, redirect_uri not registered, expired or foreign login)? A reason code
  * and a support reference, never a stack trace or a library message. Only the
- * bodies are here; layout, escaping and CSP are http/pages.ts's.
+ * bodies are here; words are http/strings.ts's (`t.authorize`), layout,
+ * escaping and CSP http/pages.ts's.
  */
 
 export function sendErrorPage(
@@ -19,12 +21,16 @@ export function sendErrorPage(
     title: page.title,
     body:
       `<h1>${escapeHtml(page.title)}</h1><p>${escapeHtml(page.message)}</p>` +
-      `<p class="ref">Reason: <code>${escapeHtml(page.reason)}</code><br>` +
-      `Support reference: <code>${escapeHtml(req.requestId)}</code></p>`,
+      supportReference(page.reason, req.requestId),
   });
 }
 
-export function sendInfoPage(res: Response, title: string, message: string): void {
+/** A page that only tells; by default the signed-out page. */
+export function sendInfoPage(
+  res: Response,
+  title: string = t.authorize.signedOut.title,
+  message: string = t.authorize.signedOut.message,
+): void {
   sendPage(res, {
     status: 200,
     title,
