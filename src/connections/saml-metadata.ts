@@ -22,6 +22,9 @@ export interface IdpMetadata {
   ssoUrl: string;
   ssoBinding: typeof BINDING_REDIRECT | typeof BINDING_POST;
   certificates: SamlCertificate[];
+  /** The IdP's SingleLogoutService (issue 16), HTTP-Redirect preferred; null: it offers none. */
+  sloUrl: string | null;
+  sloBinding: typeof BINDING_REDIRECT | typeof BINDING_POST | null;
   /** Accepted, but the admin should know (expired certificate, …). */
   warnings: string[];
 }
@@ -77,9 +80,10 @@ export function parseIdpMetadata(
     warnings.push(`the metadata's validUntil (${validUntil}) has passed`);
   }
   const { ssoUrl, ssoBinding } = pickSingleSignOnService(descriptor, options.allowHttp);
+  const { sloUrl, sloBinding } = pickSingleLogoutService(descriptor, options.allowHttp, warnings);
   const certificates = signingCertificates(descriptor);
   for (const cert of certificates) warnings.push(...certificateWarnings(cert, options.now));
-  return { entityId, ssoUrl, ssoBinding, certificates, warnings };
+  return { entityId, ssoUrl, ssoBinding, sloUrl, sloBinding, certificates, warnings };
 }
 
 function parseXml(xml: string): Document {
@@ -128,6 +132,44 @@ function pickSingleSignOnService(
     return { ssoUrl: location, ssoBinding: binding };
   }
   return fail('no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding');
+}
+
+/**
+ * SAML metadata §2.4.2: SingleLogoutService, HTTP-Redirect preferred, else
+ * HTTP-POST (the bindings src/sso/saml/single-logout.ts sends by). Optional:
+ * an IdP without one simply gets no LogoutRequest from us. Its Location is
+ * checked as the SSO URL is; a bad one is a warning (sign-in still works),
+ * never a refused import.
+ */
+function pickSingleLogoutService(
+  descriptor: Element,
+  allowHttp: boolean,
+  warnings: string[],
+): Pick<IdpMetadata, 'sloUrl' | 'sloBinding'> {
+  const services = select('md:SingleLogoutService', descriptor) as Element[];
+  for (const binding of [BINDING_REDIRECT, BINDING_POST] as const) {
+    const service = services.find((s) => s.getAttribute('Binding') === binding);
+    if (!service) continue;
+    try {
+      const sloUrl = checkServiceUrl(service.getAttribute('Location'), 'SingleLogoutService', allowHttp);
+      return { sloUrl, sloBinding: binding };
+    } catch (error) {
+      if (!(error instanceof MetadataError)) throw error;
+      warnings.push(`${error.message}; single logout is off for this IdP`);
+    }
+  }
+  return { sloUrl: null, sloBinding: null };
+}
+
+/** A service Location (metadata) or an admin-given IdP URL: absolute, https unless http is allowed, ≤ 2048. */
+export function checkServiceUrl(value: string | null, what: string, allowHttp: boolean): string {
+  const location = value?.trim() ?? '';
+  const url = URL.parse(location) ?? fail(`the ${what} Location "${location.slice(0, 200)}" is not a URL`);
+  if (url.protocol !== 'https:' && !(allowHttp && url.protocol === 'http:')) {
+    fail(`the ${what} Location must be https (got ${url.protocol})`);
+  }
+  if (location.length > 2048) fail(`the ${what} Location is longer than 2048 characters`);
+  return location;
 }
 
 /** Every KeyDescriptor for signing (use="signing" or no use), deduplicated. */

@@ -36,17 +36,23 @@ export function spMetadataRouter(deps: {
     );
     if (!connection) throw new NotFoundError('Connection');
     const deploymentCertificate = (await deps.spSigningCertificate?.(tenantId, connectionId)) ?? null;
+    // Issue 16: single logout messages are always signed, so an IdP with an SLO URL needs our signing key too.
+    const signs = connection.samlSignAuthnRequests || connection.samlIdpSloUrl !== null;
     const certificates = deps.masterKey
-      ? await spMetadataCertificates(deps.db, connection, {
-          masterKey: deps.masterKey,
-          deploymentSigningKey: deploymentCertificate !== null,
-          deploymentSigningCertificatePem: deploymentCertificate,
-        })
+      ? await spMetadataCertificates(
+          deps.db,
+          { ...connection, samlSignAuthnRequests: signs },
+          {
+            masterKey: deps.masterKey,
+            deploymentSigningKey: deploymentCertificate !== null,
+            deploymentSigningCertificatePem: deploymentCertificate,
+          },
+        )
       : { signing: deploymentCertificate ? [deploymentCertificate] : [], encryption: [] };
     const xml = spMetadataXml({
       sp: serviceProviderDetails(deps.baseUrl, connectionId),
       authnRequestsSigned: connection.samlSignAuthnRequests,
-      signingCertificatePems: connection.samlSignAuthnRequests ? certificates.signing : [],
+      signingCertificatePems: signs ? certificates.signing : [],
       encryptionCertificatePems: certificates.encryption,
     });
     res.type('application/samlmetadata+xml').set('Cache-Control', 'public, max-age=300').send(xml);

@@ -1,5 +1,5 @@
 import type { ServiceProviderDetails } from './sp.js';
-import { BINDING_POST } from './saml-metadata.js';
+import { BINDING_POST, BINDING_REDIRECT } from './saml-metadata.js';
 
 const NAMEID_EMAIL = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
 const NAMEID_UNSPECIFIED = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';
@@ -45,8 +45,9 @@ function keyDescriptor(use: 'signing' | 'encryption', pem: string): string {
 
 /**
  * A connection's SP metadata (SAML 2.0 metadata §2.4.4): what the IdP admin
- * imports. Element order follows the schema (KeyDescriptor, NameIDFormat,
- * AssertionConsumerService). Assertions must be signed; AuthnRequests are
+ * imports. Element order follows the schema (KeyDescriptor,
+ * SingleLogoutService, NameIDFormat, AssertionConsumerService). Single Logout
+ * (issue 16) is offered on both bindings at one URL (src/sso/saml/single-logout.ts). Assertions must be signed; AuthnRequests are
  * signed when the connection says so. Several KeyDescriptors of one use are
  * a rotation in progress (connections/sp-keys.service.ts): the current key
  * first, then the next one (published before it is used), then the previous
@@ -70,6 +71,8 @@ export function spMetadataXml(input: {
   return `<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="${escapeXml(sp.entityId)}">
   <md:SPSSODescriptor AuthnRequestsSigned="${input.authnRequestsSigned}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">${keyDescriptors}
+    <md:SingleLogoutService Binding="${BINDING_REDIRECT}" Location="${escapeXml(sp.sloUrl)}"/>
+    <md:SingleLogoutService Binding="${BINDING_POST}" Location="${escapeXml(sp.sloUrl)}"/>
     <md:NameIDFormat>${NAMEID_EMAIL}</md:NameIDFormat>
     <md:NameIDFormat>${NAMEID_UNSPECIFIED}</md:NameIDFormat>
     <md:AssertionConsumerService Binding="${BINDING_POST}" Location="${escapeXml(sp.acsUrl)}" index="0" isDefault="true"/>

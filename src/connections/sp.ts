@@ -7,9 +7,11 @@ export interface ServiceProviderDetails {
   entityId: string;
   acsUrl: string;
   metadataUrl: string;
+  /** SAML Single Logout, both bindings (issue 16; src/sso/saml/single-logout.ts). */
+  sloUrl: string;
 }
 
 export function serviceProviderDetails(baseUrl: string, connectionId: string): ServiceProviderDetails {
   const root = `${baseUrl}/saml/${connectionId}`;
-  return { entityId: root, acsUrl: `${root}/acs`, metadataUrl: `${root}/metadata` };
+  return { entityId: root, acsUrl: `${root}/acs`, metadataUrl: `${root}/metadata`, sloUrl: `${root}/slo` };
 }

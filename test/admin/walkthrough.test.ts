@@ -63,6 +63,7 @@ describe('walkthrough: onboarding a customer', () => {
       entity_id: `https://gatehouse.test/saml/${connectionId}`,
       acs_url: `https://gatehouse.test/saml/${connectionId}/acs`,
       metadata_url: `https://gatehouse.test/saml/${connectionId}/metadata`,
+      slo_url: `https://gatehouse.test/saml/${connectionId}/slo`,
     });
     expect(res.body.saml.certificates.length).toBeGreaterThanOrEqual(1);
   });

@@ -94,7 +94,14 @@ describe('SP metadata endpoint', () => {
     const children = (select('/md:EntityDescriptor/md:SPSSODescriptor/*', parse(xml)) as Element[]).map(
       (e) => e.localName,
     );
-    expect(children).toEqual(['KeyDescriptor', 'NameIDFormat', 'NameIDFormat', 'AssertionConsumerService']);
+    expect(children).toEqual([
+      'KeyDescriptor',
+      'SingleLogoutService',
+      'SingleLogoutService',
+      'NameIDFormat',
+      'NameIDFormat',
+      'AssertionConsumerService',
+    ]);
     const sp = samlify.ServiceProvider({ metadata: xml });
     const body = cert.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
     expect(sp.entityMeta.getX509Certificate('signing')).toBe(body);

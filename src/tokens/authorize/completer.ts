@@ -187,6 +187,7 @@ export function createAuthorizationCompleter(
           if (isForeignKeyViolation(error)) throw new LoginRefused('user_not_active');
           throw error;
         });
+        await result.sessionCreated?.(em, session); // SAML Single Logout's row (issue 16)
         // The one "still true?" answer (sessions/live-grant.ts), asked of the session just made.
         const grant = await liveGrant(em, { sessionId: session.id, userId: result.userId, now });
         if (!grant.live) throw new LoginRefused(LOGIN_NOT_LIVE[grant.reason]);

@@ -31,9 +31,15 @@ export interface LogoutRequest {
   clientId: string | null;
 }
 
+/** The session this logout ended (null: none was live), for SAML Single Logout at the IdP (issue 16). */
+export interface EndedSessionRef {
+  tenantId: string;
+  sessionId: string;
+}
+
 export type LogoutOutcome =
-  | { kind: 'redirect'; url: string }
-  | { kind: 'signed_out' }
+  | { kind: 'redirect'; url: string; ended: EndedSessionRef | null }
+  | { kind: 'signed_out'; ended: EndedSessionRef | null }
   | { kind: 'error'; reason: string; message: string; sessionEnded: boolean };
 
 const hintSchema = z.object({
@@ -81,19 +87,21 @@ export async function endSession(
   if (!app) return error('unknown_client', 'This application is not registered with Gatehouse.');
 
   const tenantId = await resolveTenantBySession(deps.db, hint.sid);
+  let ended: EndedSessionRef | null = null;
   // idor check: the session must be in the token's tenant and belong to its subject
   if (tenantId && tenantId === hint.tid) {
     await deps.db.withTenant(tenantId, async (em) => {
       const session = await findSession(em, hint.sid);
       if (session?.userId !== hint.sub) return;
-      await revokeSessionAudited(em, tenantId, session.id, 'rp_initiated_logout', {
+      const revoked = await revokeSessionAudited(em, tenantId, session.id, 'rp_initiated_logout', {
         actor: { type: 'user', id: hint.sub },
         ...context,
       });
+      if (revoked) ended = { tenantId, sessionId: session.id };
     });
   }
 
-  if (request.postLogoutRedirectUri === null) return { kind: 'signed_out' };
+  if (request.postLogoutRedirectUri === null) return { kind: 'signed_out', ended };
   // Exact string match, as for redirect_uri: no redirect to anything unregistered.
   if (!app.postLogoutRedirectUris.includes(request.postLogoutRedirectUri))
     return error(
@@ -103,5 +111,5 @@ export async function endSession(
     );
   const url = new URL(request.postLogoutRedirectUri);
   if (request.state !== null) url.searchParams.set('state', request.state);
-  return { kind: 'redirect', url: url.toString() };
+  return { kind: 'redirect', url: url.toString(), ended };
 }
