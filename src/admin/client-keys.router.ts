@@ -38,7 +38,7 @@ export function clientKeysRouter(deps: ConnectionDeps): Router {
     const connectionId = connectionIdParam(req);
     const keys = await deps.db.withTenant(tenantId, async (em) => {
       await loadConnection(em, connectionId);
-      return listClientKeys(em, connectionId);
+      return listClientKeys(em, connectionId, { masterKey: deps.masterKey, now: new Date() });
     });
     res.json({ data: keys.map(clientKeyView) });
   });

@@ -1,11 +1,20 @@
-import { randomUUID } from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importPKCS8, type JWK } from 'jose';
+import { createHash, randomUUID, X509Certificate } from 'node:crypto';
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  exportPKCS8,
+  generateKeyPair,
+  importJWK,
+  importPKCS8,
+  type JWK,
+} from 'jose';
 import type { EntityManager } from 'typeorm';
 import { recordAudit, type AuditContext } from '../audit/audit.service.js';
 import { open, seal } from '../config/secret-box.js';
 import { DomainError, NotFoundError } from '../errors.js';
 import type { Connection } from './connection.entity.js';
 import { ConnectionClientKey, type ClientKeyAlg, type ClientKeyStatus } from './client-keys.entity.js';
+import { selfSignedCertificate } from './sp-keys-certificate.js';
 
 /**
  * Which key does Gatehouse sign its client assertions with at a connection's
@@ -17,6 +26,10 @@ import { ConnectionClientKey, type ClientKeyAlg, type ClientKeyStatus } from './
  * next key so the IdP's JWKS cache can pick it up; `activate` switches to it.
  * Private keys are PKCS#8 sealed under the master key with tenant, connection
  * and kid as associated data: a ciphertext copied to another row does not open.
+ * Each key also has a self-signed certificate (sp-keys-certificate.ts), for
+ * IdPs that register client keys only as certificates (Entra ID): the JWKS
+ * carries it as `x5c` with its `x5t` / `x5t#S256` thumbprints (RFC 7517
+ * §4.7-4.9), the client assertion names it by `x5t` (Entra requires it).
  */
 export const CLIENT_KEY_ALGS: readonly ClientKeyAlg[] = ['RS256', 'ES256'];
 
@@ -39,6 +52,7 @@ async function generateClientKey(
 ): Promise<ConnectionClientKey> {
   const pair = await generateKeyPair(alg, { extractable: true });
   const jwk = await exportJWK(pair.publicKey);
+  const certificatePem = await certificateFor(pair, connection.id, now);
   // RFC 7638 thumbprint: a kid that names the key material itself.
   const kid = await calculateJwkThumbprint(jwk);
   const key = new ConnectionClientKey();
@@ -49,10 +63,70 @@ async function generateClientKey(
   key.alg = alg;
   key.publicJwk = { ...jwk, kid, alg, use: 'sig' };
   key.privateKeyEnc = seal(masterKey, await exportPKCS8(pair.privateKey), clientKeyContext(key));
+  key.certificatePem = certificatePem;
   key.status = status;
   key.createdAt = now;
   key.activatedAt = status === 'current' ? now : null;
   return key;
+}
+
+function certificateFor(keys: CryptoKeyPair, connectionId: string, now: Date): Promise<string> {
+  return selfSignedCertificate({
+    keys,
+    commonName: `Gatehouse client ${connectionId}`,
+    now,
+    encipherment: false,
+  });
+}
+
+/** RFC 7515 §4.1.7-4.1.8: base64url SHA-1 and SHA-256 digests of the certificate's DER. */
+export function certificateThumbprints(certificatePem: string): { x5t: string; 'x5t#S256': string } {
+  const der = new X509Certificate(certificatePem).raw;
+  return {
+    x5t: createHash('sha1').update(der).digest('base64url'),
+    'x5t#S256': createHash('sha256').update(der).digest('base64url'),
+  };
+}
+
+/**
+ * A key made before certificates existed (migrations/1766700000000) gets one
+ * now, signed with its own private key; under the connection lock, so two
+ * nodes never make two. Returns the row with its certificate.
+ */
+async function withCertificate(
+  em: EntityManager,
+  masterKey: Buffer,
+  row: ConnectionClientKey,
+  now: Date,
+): Promise<ConnectionClientKey> {
+  if (row.certificatePem) return row;
+  await lockConnectionKeys(em, row.connectionId);
+  const fresh = await em.findOneBy(ConnectionClientKey, { tenantId: row.tenantId, id: row.id });
+  if (!fresh) return row;
+  if (fresh.certificatePem) return fresh;
+  const pem = open(masterKey, fresh.privateKeyEnc, clientKeyContext(fresh));
+  const keys = {
+    privateKey: await importPKCS8(pem, fresh.alg, { extractable: false }),
+    publicKey: (await importJWK(fresh.publicJwk, fresh.alg)) as CryptoKey,
+  };
+  fresh.certificatePem = await certificateFor(keys, fresh.connectionId, now);
+  await em.update(
+    ConnectionClientKey,
+    { tenantId: fresh.tenantId, id: fresh.id },
+    { certificatePem: fresh.certificatePem },
+  );
+  return fresh;
+}
+
+/** The public JWK as the IdP sees it: with the certificate chain and thumbprints when the key has one. */
+function publishedJwk(k: ConnectionClientKey): JWK {
+  if (!k.certificatePem) return k.publicJwk;
+  const der = new X509Certificate(k.certificatePem).raw;
+  return {
+    ...k.publicJwk,
+    x5c: [der.toString('base64')],
+    ...certificateThumbprints(k.certificatePem),
+  };
 }
 
 /** A connection switched to private_key_jwt gets a current key if it has none; returns it. */
@@ -80,6 +154,12 @@ export interface ClientKeyView {
   created_at: string;
   activated_at: string | null;
   public_jwk: JWK;
+  /** Self-signed X.509 (PEM) around the public key: what Entra ID's "Certificates" upload takes. */
+  certificate_pem: string | null;
+  /** base64url SHA-1 of the certificate's DER, as the client assertion's `x5t` header carries it. */
+  x5t: string | null;
+  /** The same SHA-1 thumbprint in hex, as Entra's "Certificates & secrets" page shows it. */
+  certificate_thumbprint: string | null;
 }
 
 export function clientKeyView(k: ConnectionClientKey): ClientKeyView {
@@ -89,7 +169,12 @@ export function clientKeyView(k: ConnectionClientKey): ClientKeyView {
     status: k.status,
     created_at: k.createdAt.toISOString(),
     activated_at: k.activatedAt?.toISOString() ?? null,
-    public_jwk: k.publicJwk,
+    public_jwk: publishedJwk(k),
+    certificate_pem: k.certificatePem,
+    x5t: k.certificatePem ? certificateThumbprints(k.certificatePem).x5t : null,
+    certificate_thumbprint: k.certificatePem
+      ? createHash('sha1').update(new X509Certificate(k.certificatePem).raw).digest('hex').toUpperCase()
+      : null,
   };
 }
 
@@ -98,16 +183,22 @@ const STATUS_ORDER: Record<ClientKeyStatus, number> = { current: 0, next: 1, pre
 export async function listClientKeys(
   em: EntityManager,
   connectionId: string,
+  /** Given: keys without a certificate get one now (the admin listing, which Entra's upload reads). */
+  certify?: { masterKey: Buffer; now: Date },
 ): Promise<ConnectionClientKey[]> {
   // idor check: RLS scopes the read to the tenant of the transaction
-  const keys = await em.findBy(ConnectionClientKey, { connectionId });
+  const found = await em.findBy(ConnectionClientKey, { connectionId });
+  const keys: ConnectionClientKey[] = [];
+  // One after another: they share the transaction's connection and the connection's lock.
+  for (const k of found)
+    keys.push(certify ? await withCertificate(em, certify.masterKey, k, certify.now) : k);
   return keys.sort((a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status]);
 }
 
 /** The JWKS the IdP fetches (RFC 7517 §5): current and next, public parts only. */
 export async function publishedClientJwks(em: EntityManager, connectionId: string): Promise<{ keys: JWK[] }> {
   const keys = await listClientKeys(em, connectionId);
-  return { keys: keys.filter((k) => k.status !== 'previous').map((k) => k.publicJwk) };
+  return { keys: keys.filter((k) => k.status !== 'previous').map(publishedJwk) };
 }
 
 /** The key a login signs its client assertion with, opened. */
@@ -115,11 +206,24 @@ export async function currentClientKey(
   em: EntityManager,
   masterKey: Buffer,
   connectionId: string,
-): Promise<{ key: CryptoKey; kid: string; alg: ClientKeyAlg } | null> {
-  const row = await em.findOneBy(ConnectionClientKey, { connectionId, status: 'current' });
-  if (!row) return null;
+  now = new Date(),
+): Promise<{
+  key: CryptoKey;
+  kid: string;
+  alg: ClientKeyAlg;
+  thumbprints: ReturnType<typeof certificateThumbprints>;
+} | null> {
+  const found = await em.findOneBy(ConnectionClientKey, { connectionId, status: 'current' });
+  if (!found) return null;
+  const row = await withCertificate(em, masterKey, found, now);
+  if (!row.certificatePem) throw new Error(`client key ${row.kid} has no certificate`);
   const pem = open(masterKey, row.privateKeyEnc, clientKeyContext(row));
-  return { key: await importPKCS8(pem, row.alg), kid: row.kid, alg: row.alg };
+  return {
+    key: await importPKCS8(pem, row.alg),
+    kid: row.kid,
+    alg: row.alg,
+    thumbprints: certificateThumbprints(row.certificatePem),
+  };
 }
 
 function requirePrivateKeyJwt(connection: Connection): void {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { EntityManager } from 'typeorm';
 import { recordAudit, type AuditActor, type AuditContext } from '../audit/audit.service.js';
+import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { checkFetchUrl } from '../outbound/fetch-document.js';
@@ -9,6 +10,7 @@ import { enqueueWebhookEvent } from '../webhooks/webhook-events.js';
 import { checkCertificateExpiry } from './certificate-expiry-sweep.js';
 import { Connection, type SamlCertificate } from './connection.entity.js';
 import {
+  cacheValidators,
   certificatesChanged,
   checkSameEntity,
   mergeCertificates,
@@ -16,6 +18,7 @@ import {
   type CertificateChanges,
 } from './metadata-refresh.js';
 import { MetadataError, parseIdpMetadata, SAML_METADATA_MAX_BYTES } from './saml-metadata.js';
+import { rollOverSpKeys, type SpKeyOptions, type SpKeyRolloverPolicy } from './sp-keys.service.js';
 import type { XmlLimits } from './xml-limits.js';
 
 /**
@@ -27,7 +30,9 @@ import type { XmlLimits } from './xml-limits.js';
  * answer is applied in a second transaction that locks the row again. What a
  * refresh does to the certificates is decided by metadata-refresh.ts; a fetch
  * failure, a document that does not parse and an entity id that changed are
- * recorded in metadata_refresh_error and change nothing else.
+ * recorded in metadata_refresh_error and change nothing else. The same
+ * sweep steps the automatic SP encryption-key rollover when it is on
+ * (GATEHOUSE_SP_KEY_ROLLOVER; sp-keys.service.ts `rollOverSpKeys`).
  */
 export interface MetadataRefreshOptions {
   db: Database;
@@ -35,6 +40,8 @@ export interface MetadataRefreshOptions {
   xmlLimits?: XmlLimits | undefined;
   /** A removed certificate keeps verifying this long (GATEHOUSE_CERT_OVERLAP). */
   overlapMs: number;
+  /** GATEHOUSE_SP_KEY_ROLLOVER: absent or null, no automatic rollover. */
+  spKeyRollover?: (SpKeyRolloverPolicy & { keys: SpKeyOptions }) | null | undefined;
 }
 
 export type RefreshOutcome =
@@ -86,15 +93,10 @@ export async function fetchMetadata(
       },
       policy,
     );
-    const header = (name: string) => {
-      const v = res.headers[name];
-      return typeof v === 'string' && v.length <= 512 ? v : null;
-    };
     return {
       status: res.status === 304 ? 304 : 200,
       body: res.status === 304 ? '' : res.body.toString('utf8'),
-      etag: header('etag'),
-      lastModified: header('last-modified'),
+      ...cacheValidators(res.headers),
     };
   } catch (error) {
     if (error instanceof MetadataRefreshError) throw error;
@@ -126,7 +128,7 @@ const certificateData = (connectionId: string, cert: SamlCertificate) => ({
 });
 
 /** Audit (and, for a new certificate, a webhook) for each change, in the change's transaction. */
-async function announce(
+export async function announce(
   em: EntityManager,
   connection: Connection,
   changes: CertificateChanges,
@@ -331,6 +333,8 @@ export interface SweepCounts {
   refreshed: number;
   failed: number;
   expiryNotices: number;
+  /** Automatic SP key rollover steps taken (rotate, activate, retire). */
+  spKeySteps: number;
 }
 
 const PER_SWEEP = 200;
@@ -340,7 +344,7 @@ export async function runMetadataSweep(
   options: MetadataRefreshOptions & { intervalMs: number; logger?: Logger | undefined },
   now: Date,
 ): Promise<SweepCounts> {
-  const counts: SweepCounts = { refreshed: 0, failed: 0, expiryNotices: 0 };
+  const counts: SweepCounts = { refreshed: 0, failed: 0, expiryNotices: 0, spKeySteps: 0 };
   const dueBefore = new Date(now.getTime() - options.intervalMs);
   const due = await options.db.queryOutsideTenant<{ tenant_id: string; connection_id: string }>(
     'SELECT tenant_id, connection_id FROM metadata_refresh_due($1, $2)',
@@ -374,7 +378,50 @@ export async function runMetadataSweep(
       );
     }
   }
+  counts.spKeySteps = await rollOverDueSpKeys(options, now);
   return counts;
+}
+
+/** The sweep's rollover settings from the config (null: GATEHOUSE_SP_KEY_ROLLOVER unset). */
+export function spKeyRolloverOptions(
+  config: Pick<Config, 'metadataRefresh' | 'sso'>,
+  masterKey: Buffer,
+): MetadataRefreshOptions['spKeyRollover'] {
+  const rollover = config.metadataRefresh.spKeyRollover;
+  if (!rollover) return null;
+  return {
+    rotateAfterMs: rollover.rotateAfterSeconds * 1000,
+    activateAfterMs: rollover.activateAfterSeconds * 1000,
+    keys: { masterKey, deploymentSigningKey: Boolean(config.sso.spSigningKeyFile) },
+  };
+}
+
+/** Due rollover steps of SP encryption keys (nothing when GATEHOUSE_SP_KEY_ROLLOVER is unset). */
+async function rollOverDueSpKeys(
+  options: MetadataRefreshOptions & { logger?: Logger | undefined },
+  now: Date,
+): Promise<number> {
+  const policy = options.spKeyRollover;
+  if (!policy) return 0;
+  const due = await options.db.queryOutsideTenant<{ tenant_id: string; connection_id: string }>(
+    'SELECT tenant_id, connection_id FROM sp_key_rollover_due($1, $2, $3)',
+    [
+      new Date(now.getTime() - policy.rotateAfterMs),
+      new Date(now.getTime() - policy.activateAfterMs),
+      PER_SWEEP,
+    ],
+  );
+  let steps = 0;
+  for (const row of due) {
+    try {
+      steps += (await rollOverSpKeys(options.db, row.tenant_id, row.connection_id, policy, policy.keys, now))
+        .length;
+    } catch (error) {
+      // One connection's surprise never stops the others; the next sweep tries again.
+      options.logger?.error({ err: error, connectionId: row.connection_id }, 'SP key rollover failed');
+    }
+  }
+  return steps;
 }
 
 export interface MetadataRefreshJob {
@@ -393,7 +440,7 @@ export function startMetadataRefresh(
     if (running) return running;
     running = runMetadataSweep(options, new Date())
       .then((counts) => {
-        if (counts.refreshed + counts.failed + counts.expiryNotices > 0)
+        if (counts.refreshed + counts.failed + counts.expiryNotices + counts.spKeySteps > 0)
           options.logger?.info({ counts }, 'IdP metadata and certificates checked');
         return counts;
       })

@@ -97,3 +97,19 @@ export function checkSameEntity(stored: string | null, fetched: string): void {
     );
   }
 }
+
+/**
+ * The validators a later conditional GET sends back (RFC 9110 §8.8: ETag,
+ * Last-Modified), from an answer's headers; an absent, repeated or oversized
+ * one is not kept (the columns hold at most 512 and 128 characters).
+ */
+export function cacheValidators(headers: Record<string, string | string[] | undefined>): {
+  etag: string | null;
+  lastModified: string | null;
+} {
+  const one = (name: string, max: number) => {
+    const v = headers[name];
+    return typeof v === 'string' && v.length > 0 && v.length <= max ? v : null;
+  };
+  return { etag: one('etag', 512), lastModified: one('last-modified', 128) };
+}

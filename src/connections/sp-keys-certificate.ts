@@ -37,29 +37,54 @@ function pem(label: string, der: ArrayBuffer): string {
 
 export async function generateSpKey(input: { commonName: string; now: Date }): Promise<GeneratedSpKey> {
   const keys = await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify']);
+  const certificatePem = await selfSignedCertificate({
+    keys,
+    commonName: input.commonName,
+    now: input.now,
+    encipherment: true,
+  });
+  return {
+    certificatePem,
+    privateKeyPem: pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)),
+    notAfter: new Date(new X509Certificate(certificatePem).validTo),
+  };
+}
+
+/**
+ * A self-signed certificate (PEM) around an existing key pair, signed with it:
+ * RSA keys as RSASSA-PKCS1-v1_5 SHA-256, EC P-256 keys as ECDSA SHA-256. Also
+ * the container for the OIDC client keys (client-keys.ts): Entra ID accepts
+ * private_key_jwt only from a key uploaded as a certificate.
+ */
+export async function selfSignedCertificate(input: {
+  keys: CryptoKeyPair;
+  commonName: string;
+  now: Date;
+  /** RFC 5280 §4.2.1.3: keyEncipherment too (SP keys that decrypt), or digitalSignature only. */
+  encipherment: boolean;
+}): Promise<string> {
   const notBefore = new Date(input.now.getTime() - 60_000);
   const notAfter = new Date(input.now.getTime() + SP_KEY_VALIDITY_DAYS * 86_400_000);
   // RFC 5280 §4.1.2.2: a positive serial of at most 20 octets, unique per issuer (random, first bit clear).
   const serial = randomBytes(16);
   serial[0] = (serial[0] ?? 0) & 0x7f;
+  const signingAlgorithm =
+    input.keys.privateKey.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : RSA;
   const certificate = await x509.X509CertificateGenerator.createSelfSigned(
     {
       serialNumber: serial.toString('hex'),
       name: [{ CN: [input.commonName.slice(0, 64)] }],
       notBefore,
       notAfter,
-      keys,
-      signingAlgorithm: RSA,
+      keys: input.keys,
+      signingAlgorithm,
       extensions: [
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.digitalSignature | (input.encipherment ? x509.KeyUsageFlags.keyEncipherment : 0),
+        ),
       ],
     },
     webcrypto as unknown as Crypto,
   );
-  const certificatePem = certificate.toString('pem');
-  return {
-    certificatePem,
-    privateKeyPem: pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)),
-    notAfter: new Date(new X509Certificate(certificatePem).validTo),
-  };
+  return certificate.toString('pem');
 }

@@ -287,61 +287,12 @@ export async function changeSpKeys(
   change: { action: SpKeyChange; use: SpKeyUse },
   options: SpKeyOptions,
   ctx: AuditContext,
+  now = new Date(),
 ): Promise<SpKeyView[]> {
-  const now = new Date();
   return db.withTenant(tenantId, async (em) => {
     const connection = await samlConnection(em, tenantId, connectionId);
     await em.query(LOCK_SQL, [connectionId]);
-    const keys = await liveKeys(em, connectionId);
-    const { use } = change;
-    const next = find(keys, use, 'next');
-    const current = find(keys, use, 'current');
-    const previous = find(keys, use, 'previous');
-    const retire = async (k: ConnectionSpKey) => {
-      await em.update(
-        ConnectionSpKey,
-        { tenantId, id: k.id },
-        { status: 'retired', privateKeyEnc: null, retiredAt: now },
-      );
-    };
-    let after: Record<string, unknown>;
-    let action: string;
-    if (change.action === 'rotate') {
-      if (next) throw new ConflictError(`a next ${use} key is already published; activate it first`);
-      const created = await insertKey(em, options.masterKey, {
-        tenantId,
-        connectionId,
-        use,
-        status: 'next',
-        now,
-      });
-      action = 'connection.sp_key_rotated';
-      after = { use, next: auditOf(created) };
-    } else if (change.action === 'activate') {
-      if (!next) throw new ConflictError(`no next ${use} key to activate; rotate first`);
-      // Order matters: one key per role (partial unique index).
-      if (previous) await retire(previous);
-      if (current) await em.update(ConnectionSpKey, { tenantId, id: current.id }, { status: 'previous' });
-      await em.update(ConnectionSpKey, { tenantId, id: next.id }, { status: 'current', activatedAt: now });
-      action = 'connection.sp_key_activated';
-      after = {
-        use,
-        current: auditOf(next),
-        previous: current ? auditOf(current) : null,
-        retired: previous ? auditOf(previous) : null,
-      };
-    } else {
-      if (!previous) throw new ConflictError(`no previous ${use} key to retire`);
-      await retire(previous);
-      action = 'connection.sp_key_retired';
-      after = { use, retired: auditOf(previous) };
-    }
-    await recordAudit(em, tenantId, {
-      ...ctx,
-      action,
-      target: { type: 'connection', id: connection.id },
-      after,
-    });
+    await applySpKeyChange(em, connection, change, options, ctx, now);
     const rows = await em
       .createQueryBuilder(ConnectionSpKey, 'k')
       .where('k.connectionId = :connectionId', { connectionId })
@@ -349,5 +300,138 @@ export async function changeSpKeys(
       .addOrderBy('k.id', 'ASC')
       .getMany();
     return rows.map(spKeyView);
+  });
+}
+
+/** One step on the connection's keys, the lock held: the admin routes and the automatic rollover share it. */
+async function applySpKeyChange(
+  em: EntityManager,
+  connection: Connection,
+  change: { action: SpKeyChange; use: SpKeyUse },
+  options: SpKeyOptions,
+  ctx: AuditContext,
+  now: Date,
+): Promise<void> {
+  const { tenantId, id: connectionId } = connection;
+  const keys = await liveKeys(em, connectionId);
+  const { use } = change;
+  const next = find(keys, use, 'next');
+  const current = find(keys, use, 'current');
+  const previous = find(keys, use, 'previous');
+  const retire = async (k: ConnectionSpKey) => {
+    await em.update(
+      ConnectionSpKey,
+      { tenantId, id: k.id },
+      { status: 'retired', privateKeyEnc: null, retiredAt: now },
+    );
+  };
+  let after: Record<string, unknown>;
+  let action: string;
+  if (change.action === 'rotate') {
+    if (next) throw new ConflictError(`a next ${use} key is already published; activate it first`);
+    const created = await insertKey(em, options.masterKey, {
+      tenantId,
+      connectionId,
+      use,
+      status: 'next',
+      now,
+    });
+    action = 'connection.sp_key_rotated';
+    after = { use, next: auditOf(created) };
+  } else if (change.action === 'activate') {
+    if (!next) throw new ConflictError(`no next ${use} key to activate; rotate first`);
+    // Order matters: one key per role (partial unique index).
+    if (previous) await retire(previous);
+    if (current) await em.update(ConnectionSpKey, { tenantId, id: current.id }, { status: 'previous' });
+    await em.update(ConnectionSpKey, { tenantId, id: next.id }, { status: 'current', activatedAt: now });
+    action = 'connection.sp_key_activated';
+    after = {
+      use,
+      current: auditOf(next),
+      previous: current ? auditOf(current) : null,
+      retired: previous ? auditOf(previous) : null,
+    };
+  } else {
+    if (!previous) throw new ConflictError(`no previous ${use} key to retire`);
+    await retire(previous);
+    action = 'connection.sp_key_retired';
+    after = { use, retired: auditOf(previous) };
+  }
+  await recordAudit(em, tenantId, {
+    ...ctx,
+    action,
+    target: { type: 'connection', id: connection.id },
+    after,
+  });
+}
+
+/** GATEHOUSE_SP_KEY_ROLLOVER and its delay, in milliseconds. */
+export interface SpKeyRolloverPolicy {
+  /** A current encryption key created longer ago than this is rotated. */
+  rotateAfterMs: number;
+  /** A next key is activated this long after it was published; a previous one retired this long after. */
+  activateAfterMs: number;
+}
+
+/**
+ * Which step of the automatic rollover is due for one use's keys, if any?
+ * Pure, the clock as an argument. Retire first (the previous key's successor
+ * has been current for the delay), then activate (the next key has been
+ * published for the delay, so IdPs that read the metadata have it), then
+ * rotate (the current key is older than the rollover age and no next waits).
+ */
+export function rolloverStep(
+  keys: readonly Pick<ConnectionSpKey, 'status' | 'createdAt' | 'activatedAt'>[],
+  policy: SpKeyRolloverPolicy,
+  now: Date,
+): SpKeyChange | null {
+  const of = (status: SpKeyStatus) => keys.find((k) => k.status === status);
+  const current = of('current');
+  const next = of('next');
+  const previous = of('previous');
+  const age = (d: Date | null | undefined) => (d ? now.getTime() - d.getTime() : -Infinity);
+  if (previous && current && age(current.activatedAt ?? current.createdAt) >= policy.activateAfterMs)
+    return 'retire';
+  if (next && age(next.createdAt) >= policy.activateAfterMs) return 'activate';
+  if (current && !next && age(current.createdAt) >= policy.rotateAfterMs) return 'rotate';
+  return null;
+}
+
+const ROLLOVER: AuditContext = { actor: { type: 'system', id: 'sp-key-rollover' } };
+
+/**
+ * The automatic rollover of one connection's SP encryption key (the
+ * metadata-refresh sweep calls it): every step due now, through the same
+ * change and audit events as the admin routes (connection.sp_key_rotated /
+ * _activated / _retired), in one transaction under the connection's lock.
+ * Returns the steps taken.
+ */
+export async function rollOverSpKeys(
+  db: Database,
+  tenantId: string,
+  connectionId: string,
+  policy: SpKeyRolloverPolicy,
+  options: SpKeyOptions,
+  now: Date,
+): Promise<SpKeyChange[]> {
+  return db.withTenant(tenantId, async (em) => {
+    // idor check: RLS scopes the read to tenantId (the sweep's row names both).
+    const connection = await em
+      .createQueryBuilder(Connection, 'c')
+      .where('c.id = :connectionId', { connectionId })
+      .andWhere("c.type = 'saml'")
+      .getOne();
+    if (!connection) return [];
+    await em.query(LOCK_SQL, [connectionId]);
+    const steps: SpKeyChange[] = [];
+    // At most retire then rotate in one pass; an activation always waits for the delay after a rotation.
+    for (let i = 0; i < 3; i += 1) {
+      const keys = (await liveKeys(em, connectionId)).filter((k) => k.use === 'encryption');
+      const step = rolloverStep(keys, policy, now);
+      if (!step) break;
+      await applySpKeyChange(em, connection, { action: step, use: 'encryption' }, options, ROLLOVER, now);
+      steps.push(step);
+    }
+    return steps;
   });
 }

@@ -20,6 +20,8 @@ export interface FetchRequest {
 export interface FetchedDocument {
   body: string;
   contentType: string | null;
+  /** The answer's headers, e.g. its ETag / Last-Modified for a later conditional GET. */
+  headers: Record<string, string | string[] | undefined>;
 }
 
 export class FetchRefusedError extends BadRequestError {}
@@ -58,7 +60,7 @@ export async function fetchDocument(
       policy,
     );
     const contentType = res.headers['content-type'] ?? null;
-    return { body: res.body.toString('utf8'), contentType };
+    return { body: res.body.toString('utf8'), contentType, headers: res.headers };
   } catch (error) {
     if (!(error instanceof OutboundFailure)) throw error;
     throw new FetchRefusedError(`${what}: ${refusalMessage(error, maxBytes)}`, { cause: error.cause });

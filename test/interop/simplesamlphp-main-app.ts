@@ -8,6 +8,10 @@ import { freePort } from './deployment.js';
  * localhost that starts logins (`/start?connection=…`, and `/initiate`, its
  * OIDC Core §4 initiate_login_uri) and receives the callback, which Chromium
  * lands on; the test then makes the code exchange the app's callback would.
+ * For single logout it also plays the app's side of OIDC: RP-initiated logout
+ * (end_session_endpoint with id_token_hint), a page at its
+ * post_logout_redirect_uri, and a back-channel logout receiver (OIDC
+ * Back-Channel Logout 1.0 §2.5) that records every logout token it is sent.
  */
 export class MainApp {
   private readonly pending = new Map<string, { pkceCodeVerifier: string; expectedNonce: string }>();
@@ -18,6 +22,10 @@ export class MainApp {
   clientId = '';
   /** The Gatehouse issuer the app trusts. */
   issuer = '';
+  /** The tokens of the last code exchange. */
+  tokens: client.TokenEndpointResponse | undefined;
+  /** Every logout_token POSTed to the back-channel logout URI. */
+  readonly logoutTokens: string[] = [];
 
   private constructor(
     readonly url: string,
@@ -29,6 +37,17 @@ export class MainApp {
     const server = createServer();
     const app = new MainApp(`http://localhost:${port}`, server);
     server.on('request', (req, res) => {
+      if (req.method === 'POST' && req.url === '/backchannel-logout') {
+        // OIDC Back-Channel Logout 1.0 §2.5: application/x-www-form-urlencoded `logout_token`.
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          const token = new URLSearchParams(body).get('logout_token');
+          if (token) app.logoutTokens.push(token);
+          res.writeHead(token ? 200 : 400, { 'cache-control': 'no-store' }).end();
+        });
+        return;
+      }
       void app.handle(new URL(req.url ?? '/', app.url)).then(
         (answer) => {
           if ('redirect' in answer) res.writeHead(302, { location: answer.redirect }).end();
@@ -48,6 +67,29 @@ export class MainApp {
 
   get callback(): string {
     return `${this.url}/callback`;
+  }
+  get backchannelLogoutUri(): string {
+    return `${this.url}/backchannel-logout`;
+  }
+  /** Where Gatehouse returns the browser after RP-initiated logout (registered with the app). */
+  get postLogoutRedirectUri(): string {
+    return `${this.url}/logged-out`;
+  }
+
+  /** RP-Initiated Logout 1.0 §2: the end_session_endpoint URL for the ID token the app holds. */
+  logoutUrl(idToken: string, state: string): string {
+    return client
+      .buildEndSessionUrl(this.configured(), {
+        id_token_hint: idToken,
+        post_logout_redirect_uri: this.postLogoutRedirectUri,
+        state,
+      })
+      .toString();
+  }
+
+  /** RFC 7662 introspection of a token, authenticated as the app. */
+  async introspect(token: string): Promise<client.IntrospectionResponse> {
+    return client.tokenIntrospection(this.configured(), token);
   }
 
   private async handle(url: URL): Promise<{ redirect: string } | { html: string }> {
@@ -100,6 +142,7 @@ export class MainApp {
       expectedState: state,
       idTokenExpected: true,
     });
+    this.tokens = tokens;
     const claims = tokens.claims();
     if (!claims) throw new Error('no ID token');
     return claims;

@@ -2,6 +2,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import * as jose from 'jose';
 import * as client from 'openid-client';
 import selfsigned from 'selfsigned';
 import { Chromium, type ChromiumPage } from '../support/chromium.js';
@@ -33,7 +34,9 @@ import {
  * can be named, the reason code on Gatehouse's page) and the `login.failed`
  * audit event. Key changes (SP signing and encryption keys, the IdP's own
  * signing key) are each checked against a control that fails without them.
- * Not here yet: SAML single logout (not built).
+ * Single logout both ways ends with the main app's view of it: back at its
+ * post_logout_redirect_uri, or a logout token at its back-channel logout URI,
+ * and its access token inactive at introspection.
  */
 
 const secrets = sharedSecrets();
@@ -282,6 +285,8 @@ beforeAll(async () => {
     name: 'Main app',
     redirect_uris: [app.callback],
     initiate_login_uri: `${app.url}/initiate`,
+    post_logout_redirect_uris: [app.postLogoutRedirectUri],
+    backchannel_logout_uri: app.backchannelLogoutUri,
   });
   app.config = await client.discovery(
     new URL(publicUrl),
@@ -539,6 +544,100 @@ describe('SimpleSAMLphp 1.19 (Debian) as the tenant’s IdP, through a real brow
     expect(refused.searchParams.get('error')).toBe('access_denied');
     expect(refused.searchParams.get('error_description')).toContain('saml_decryption_failed');
     expect(await refusalsAudited(acme.tenantId, id)).toEqual(['saml_decryption_failed']);
+  });
+
+  it('SP-initiated single logout: the main app’s logout ends Gatehouse’s session and SimpleSAMLphp’s, then returns to the app', async () => {
+    const s = live(ssp);
+    const a = live(app);
+    // Logout messages signed both ways: SimpleSAMLphp verifies ours with the SP metadata's signing certificate.
+    const { id, sp } = await connect(
+      acme.tenantId,
+      {},
+      { ...EMAIL_NAMEID, signLogout: true, validateLogout: true },
+    );
+    expect(sp.singleLogoutServices.map((e) => e.location)).toEqual([
+      `${publicUrl}/saml/${id}/slo`,
+      `${publicUrl}/saml/${id}/slo`,
+    ]);
+    const page = await live(browser).newPage();
+    await spInitiated(page, id, ALICE);
+    expectAlice(await a.exchange(await atCallback(page)));
+    const { id_token: idToken, access_token: accessToken } = a.tokens ?? {};
+    if (!idToken || !accessToken) throw new Error('no tokens from the exchange');
+    expect((await a.introspect(accessToken)).active).toBe(true);
+
+    // RP-initiated logout → Gatehouse revokes → LogoutRequest to SimpleSAMLphp → LogoutResponse → the app.
+    const state = randomBytes(8).toString('hex');
+    await page.goto(a.logoutUrl(idToken, state));
+    let back: string;
+    try {
+      back = await page.waitForUrl((u) => u.startsWith(a.postLogoutRedirectUri));
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${await page.text()}\n${await s.output()}`, {
+        cause: error,
+      });
+    }
+    expect(new URL(back).searchParams.get('state')).toBe(state);
+    expect((await a.introspect(accessToken)).active).toBe(false);
+
+    // SimpleSAMLphp's session is gone too: a new login at the same IdP asks for the password again.
+    await page.goto(`${a.url}/start?connection=${id}`);
+    await page.waitForUrl((u) => u.startsWith(s.loginUrl));
+    await signInAtIdp(page, ALICE);
+    expectAlice(await a.exchange(await atCallback(page)));
+  });
+
+  it('IdP-initiated single logout: SimpleSAMLphp’s logout revokes Gatehouse’s session and the main app receives a back-channel logout token', async () => {
+    const s = live(ssp);
+    const a = live(app);
+    const { id } = await connect(
+      acme.tenantId,
+      {},
+      { ...EMAIL_NAMEID, signLogout: true, validateLogout: true },
+    );
+    // A browser of its own: the IdP session signed into this one connection only.
+    const page = await live(browser).newPage();
+    await spInitiated(page, id, ALICE);
+    const claims = await a.exchange(await atCallback(page));
+    expectAlice(claims);
+    const accessToken = a.tokens?.access_token ?? '';
+    expect((await a.introspect(accessToken)).active).toBe(true);
+    const tokensBefore = a.logoutTokens.length;
+
+    // SimpleSAMLphp ends its session and sends Gatehouse a LogoutRequest (front channel), then goes to ReturnTo.
+    const returnTo = `${a.url}/idp-logged-out`;
+    await page.goto(s.idpInitiatedLogoutUrl(returnTo));
+    try {
+      await page.waitForUrl((u) => u.startsWith(returnTo));
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${await page.text()}\n${await s.output()}`, {
+        cause: error,
+      });
+    }
+
+    // The back-channel logout (OIDC Back-Channel Logout 1.0 §2.4) for exactly that session, signed by Gatehouse.
+    await waitFor(() => a.logoutTokens.length > tokensBefore, 20_000, 'a back-channel logout token');
+    const token = a.logoutTokens.at(-1) ?? '';
+    const { payload } = await jose.jwtVerify(
+      token,
+      jose.createRemoteJWKSet(new URL(`${nodeUrl}/.well-known/jwks.json`)),
+      {
+        issuer: publicUrl,
+        audience: a.clientId,
+        typ: 'logout+jwt',
+      },
+    );
+    expect(payload).toMatchObject({
+      sub: claims.sub,
+      sid: claims.sid,
+      events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+    });
+    expect(payload.nonce).toBeUndefined();
+    expect((await a.introspect(accessToken)).active).toBe(false);
+
+    // SimpleSAMLphp's session is gone as well: the next login asks for the password.
+    await page.goto(`${a.url}/start?connection=${id}`);
+    await page.waitForUrl((u) => u.startsWith(s.loginUrl));
   });
 
   // Last: it changes the key SimpleSAMLphp signs with for every connection.

@@ -27,6 +27,7 @@ const HINT =
   'apt-get install -y simplesamlphp php-cli php-xml php-mbstring (.ci/run installs them when missing)';
 
 export const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
+export const BINDING_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
 export const NAMEID_EMAIL = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
 export const RSA_SHA1 = 'http://www.w3.org/2000/09/xmldsig#rsa-sha1';
 
@@ -73,6 +74,8 @@ export interface SpMetadata {
   signingCertificates: string[];
   encryptionCertificates: string[];
   authnRequestsSigned: boolean;
+  /** SingleLogoutService endpoints (SAML metadata §2.2.2), in document order. */
+  singleLogoutServices: { binding: string; location: string }[];
 }
 
 export function parseSpMetadata(xml: string): SpMetadata {
@@ -98,6 +101,10 @@ export function parseSpMetadata(xml: string): SpMetadata {
     signingCertificates: certificates('signing'),
     encryptionCertificates: certificates('encryption'),
     authnRequestsSigned: sso.getAttribute('AuthnRequestsSigned') === 'true',
+    singleLogoutServices: Array.from(sso.getElementsByTagNameNS(MD, 'SingleLogoutService')).map((e) => ({
+      binding: e.getAttribute('Binding') ?? '',
+      location: e.getAttribute('Location') ?? '',
+    })),
   };
 }
 
@@ -150,6 +157,10 @@ export interface SpOptions {
   encryptAssertion?: boolean;
   /** `sharedkey_algorithm`: the content encryption (default in 1.19: AES-128-CBC). */
   sharedKeyAlgorithm?: string;
+  /** `sign.logout`: sign the LogoutRequests and LogoutResponses sent to this SP (default false). */
+  signLogout?: boolean;
+  /** `validate.logout`: refuse a LogoutRequest or LogoutResponse from this SP that is not signed. */
+  validateLogout?: boolean;
 }
 
 export class SimpleSamlPhp {
@@ -184,6 +195,17 @@ export class SimpleSamlPhp {
   /** IdP-initiated SSO (SimpleSAMLphp 1.x): the IdP sends an unsolicited Response to that SP's ACS. */
   idpInitiatedUrl(spEntityId: string): string {
     return `${this.ssoUrl}?spentityid=${encodeURIComponent(spEntityId)}`;
+  }
+  /** The IdP's SingleLogoutService (HTTP-Redirect), as its metadata lists it. */
+  get sloUrl(): string {
+    return `${this.baseUrl}/saml2/idp/SingleLogoutService.php`;
+  }
+  /**
+   * IdP-initiated logout (SimpleSAMLphp 1.x): `SingleLogoutService.php?ReturnTo=…` ends the IdP session,
+   * sends a LogoutRequest to every SP the session signed into (front channel), then goes to ReturnTo.
+   */
+  idpInitiatedLogoutUrl(returnTo: string): string {
+    return `${this.sloUrl}?ReturnTo=${encodeURIComponent(returnTo)}`;
   }
 
   static async start(dir: string, users: SspUser[]): Promise<SimpleSamlPhp> {
@@ -222,6 +244,9 @@ export class SimpleSamlPhp {
       'session.cookie.samesite': null,
       'language.cookie.secure': false,
       'metadata.sources': [{ type: 'flatfile' }],
+      // ReturnTo of an IdP-initiated logout may go to the main app on localhost (any port), nowhere else.
+      'trusted.url.regex': true,
+      'trusted.url.domains': ['localhost:[0-9]+'],
       production: true,
       showerrors: true,
     };
@@ -312,6 +337,14 @@ export class SimpleSamlPhp {
       if (o.nameIdAttribute) entry['simplesaml.nameidattribute'] = o.nameIdAttribute;
       if (o.signatureAlgorithm) entry['signature.algorithm'] = o.signatureAlgorithm;
       if (o.sharedKeyAlgorithm) entry.sharedkey_algorithm = o.sharedKeyAlgorithm;
+      // Where SimpleSAMLphp sends LogoutRequests and LogoutResponses: the SP metadata's endpoints.
+      if (s.singleLogoutServices.length > 0)
+        entry.SingleLogoutService = s.singleLogoutServices.map((e) => ({
+          Binding: e.binding,
+          Location: e.location,
+        }));
+      if (o.signLogout !== undefined) entry['sign.logout'] = o.signLogout;
+      if (o.validateLogout !== undefined) entry['validate.logout'] = o.validateLogout;
       return `$metadata[${php(s.entityId)}] = ${php(entry)};`;
     });
     await writeFile(

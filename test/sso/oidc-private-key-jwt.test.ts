@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import fc from 'fast-check';
 import * as jose from 'jose';
 import request from 'supertest';
@@ -93,6 +93,89 @@ describe('OIDC client authentication with JWT assertions', () => {
 
     const { loginId, done } = await signIn(s.peer, 'pia@pkjwt.test');
     expect(done.body).toBe(`completed ${loginId}`);
+  });
+
+  it('publishes a certificate for the key (x5c, x5t) and names it by x5t in the assertion header, as Entra requires', async () => {
+    const s = await setup('x5t.test', 'private_key_jwt', (id) => ({
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks_uri: jwksUrl(id),
+    }));
+    const published = (await (await fetch(jwksUrl(s.connectionId))).json()) as { keys: jose.JWK[] };
+    const [jwk] = published.keys;
+    const der = Buffer.from(jwk?.x5c?.[0] ?? '', 'base64');
+    const certificate = new X509Certificate(der);
+    // The certificate wraps the very key the JWK describes, and the thumbprints are of its DER (RFC 7517 §4.8-4.9).
+    expect(certificate.publicKey.export({ format: 'jwk' })).toMatchObject({ n: jwk?.n, e: jwk?.e });
+    expect(certificate.verify(certificate.publicKey)).toBe(true);
+    const sha1 = createHash('sha1').update(der).digest('base64url');
+    expect(jwk).toMatchObject({
+      x5t: sha1,
+      'x5t#S256': createHash('sha256').update(der).digest('base64url'),
+    });
+
+    // What the admin uploads to Entra: the same certificate, and the thumbprint Entra shows (hex SHA-1).
+    const keys = await op().get(`/admin/v1/tenants/${s.tenantId}/connections/${s.connectionId}/client-keys`);
+    const [listed] = keys.body.data as {
+      certificate_pem: string;
+      x5t: string;
+      certificate_thumbprint: string;
+    }[];
+    expect(new X509Certificate(listed?.certificate_pem ?? '').raw).toEqual(der);
+    expect(listed).toMatchObject({
+      x5t: sha1,
+      certificate_thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase(),
+    });
+
+    const { loginId, done } = await signIn(s.peer, 'xena@x5t.test');
+    expect(done.body).toBe(`completed ${loginId}`);
+    const [assertion] = s.peer.clientAssertions;
+    expect(s.peer.clientAssertions).toHaveLength(1);
+    expect(jose.decodeProtectedHeader(assertion ?? '')).toMatchObject({
+      alg: 'RS256',
+      kid: jwk?.kid,
+      x5t: sha1,
+      'x5t#S256': createHash('sha256').update(der).digest('base64url'),
+    });
+  });
+
+  it('gives a key made before certificates one on first need, and the login that needs it succeeds', async () => {
+    const s = await setup('legacy.test', 'private_key_jwt', (id) => ({
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks_uri: jwksUrl(id),
+    }));
+    await t.db.withTenant(s.tenantId, (em) =>
+      em.query('UPDATE connection_client_keys SET certificate_pem = NULL WHERE connection_id = $1', [
+        s.connectionId,
+      ]),
+    );
+    const bare = (await (await fetch(jwksUrl(s.connectionId))).json()) as { keys: jose.JWK[] };
+    expect(bare.keys[0]?.x5c).toBeUndefined();
+
+    const { loginId, done } = await signIn(s.peer, 'lee@legacy.test');
+    expect(done.body).toBe(`completed ${loginId}`);
+    const after = (await (await fetch(jwksUrl(s.connectionId))).json()) as { keys: jose.JWK[] };
+    const der = Buffer.from(after.keys[0]?.x5c?.[0] ?? '', 'base64');
+    const sha1 = createHash('sha1').update(der).digest('base64url');
+    expect(after.keys[0]).toMatchObject({ kid: bare.keys[0]?.kid, x5t: sha1 });
+    expect(jose.decodeProtectedHeader(s.peer.clientAssertions[0] ?? '')).toMatchObject({ x5t: sha1 });
+  });
+
+  it('gives an ES256 key an ECDSA certificate around the same key', async () => {
+    const s = await setup('es256.test', 'private_key_jwt', (id) => ({
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks_uri: jwksUrl(id),
+    }));
+    const next = await op()
+      .post(`/admin/v1/tenants/${s.tenantId}/connections/${s.connectionId}/client-keys/rotate`)
+      .send({ alg: 'ES256' });
+    expect(next.status).toBe(201);
+    const certificate = new X509Certificate(next.body.certificate_pem as string);
+    expect(certificate.publicKey.asymmetricKeyType).toBe('ec');
+    expect(certificate.publicKey.export({ format: 'jwk' })).toMatchObject({
+      x: next.body.public_jwk.x,
+      y: next.body.public_jwk.y,
+    });
+    expect(certificate.verify(certificate.publicKey)).toBe(true);
   });
 
   it('rotates: the next key is published before it signs, so the OP has it when it switches', async () => {

@@ -26,6 +26,8 @@ export interface OidcProviderPeer {
   clientSecret: string;
   /** Who signs in at the next authorization request. */
   signInAs(person: OidcPerson): void;
+  /** The client_assertion of each successful token request, as the OP received it (issue 16). */
+  clientAssertions: string[];
   close(): Promise<void>;
 }
 
@@ -95,6 +97,11 @@ export async function startOidcProvider(options: {
       return person ? { accountId: sub, claims: () => ({ sub, ...person.claims }) } : undefined;
     },
   });
+  const clientAssertions: string[] = [];
+  provider.on('grant.success', (ctx: { oidc: { params?: { client_assertion?: unknown } } }) => {
+    const assertion = ctx.oidc.params?.client_assertion;
+    if (typeof assertion === 'string') clientAssertions.push(assertion);
+  });
   const callback = provider.callback();
   setHandler((req, res) => {
     if (!req.url?.startsWith('/interaction/')) {
@@ -133,6 +140,7 @@ export async function startOidcProvider(options: {
     signInAs: (person) => {
       next = person;
     },
+    clientAssertions,
     close: closer(server),
   };
 }

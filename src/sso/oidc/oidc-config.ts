@@ -1,6 +1,12 @@
 import * as client from 'openid-client';
 import { open } from '../../config/secret-box.js';
 import type { Connection } from '../../connections/connection.entity.js';
+
+/** base64url SHA-1 and SHA-256 of the client key's certificate (connections/client-keys.ts). */
+interface CertificateThumbprints {
+  x5t: string;
+  'x5t#S256': string;
+}
 import { LoginRefusedError } from '../reasons.js';
 import { JwksRefetchGate } from './jwks-refetch.js';
 import { loginRefusalIn } from './oidc-errors.js';
@@ -29,7 +35,9 @@ export interface OidcClientOptions {
   /** At most one JWKS refetch on an unknown `kid` per this many ms per connection (jwks-refetch.ts). */
   jwksRefetchCooldownMs: number;
   /** private_key_jwt: the connection's current client key, opened (src/connections/client-keys.ts). */
-  loadClientKey?: (connection: Connection) => Promise<{ key: client.CryptoKey; kid: string } | null>;
+  loadClientKey?: (
+    connection: Connection,
+  ) => Promise<{ key: client.CryptoKey; kid: string; thumbprints: CertificateThumbprints } | null>;
 }
 
 /** What discovery found for a connection, kept between logins. */
@@ -135,14 +143,24 @@ export class OidcConfigurations {
       case 'none':
         return client.None();
       case 'private_key_jwt': {
-        let loaded: { key: client.CryptoKey; kid: string } | null;
+        let loaded: { key: client.CryptoKey; kid: string; thumbprints: CertificateThumbprints } | null;
         try {
           loaded = (await this.options.loadClientKey?.(connection)) ?? null;
         } catch (cause) {
           throw new LoginRefusedError('connection_misconfigured', 'the client key does not open', { cause });
         }
         if (!loaded) throw new LoginRefusedError('connection_misconfigured', 'no current client key');
-        return client.PrivateKeyJwt({ key: loaded.key, kid: loaded.kid });
+        const { thumbprints } = loaded;
+        // RFC 7515 §4.1.7-4.1.8: Entra ID finds the uploaded certificate by `x5t` (newer docs: `x5t#S256`).
+        return client.PrivateKeyJwt(
+          { key: loaded.key, kid: loaded.kid },
+          {
+            [client.modifyAssertion]: (header) => {
+              header.x5t = thumbprints.x5t;
+              header['x5t#S256'] = thumbprints['x5t#S256'];
+            },
+          },
+        );
       }
       default: {
         const methods = metadata.token_endpoint_auth_methods_supported;
