@@ -1,6 +1,7 @@
 import { html, raw } from './html.js';
-import { hintFor, REASON_HINTS, traceOf } from './reason-hints.js';
-import { REASONS } from '../sso/reasons.js';
+import { hintFor, REASON_HINTS, STEP_LABELS } from './reason-hints.js';
+import { LoginTraceRecorder, OIDC_STEPS, SAML_STEPS, STAGES } from '../sso/login-trace-steps.js';
+import { LoginRefusedError, REASONS } from '../sso/reasons.js';
 
 describe('html tagged template', () => {
   it('escapes every interpolated value, in text and attributes, unless wrapped in raw()', () => {
@@ -27,13 +28,35 @@ describe('reason hints', () => {
     expect(missing).toEqual([]);
   });
 
-  it('derives the trace from the reason: earlier steps passed, its step failed, later ones did not run', () => {
-    const trace = traceOf('saml_audience_mismatch');
-    const at = trace.findIndex((s) => s.outcome === 'failed');
-    expect(trace[at]?.step).toBe(hintFor('saml_audience_mismatch').step);
-    expect(trace.slice(0, at).every((s) => s.outcome === 'passed')).toBe(true);
-    expect(trace.slice(at + 1).every((s) => s.outcome === 'not run')).toBe(true);
-    expect(traceOf(null).every((s) => s.outcome === 'passed')).toBe(true);
+  it('names every step of both protocols, and falls back to a generic hint', () => {
+    expect([...SAML_STEPS, ...OIDC_STEPS].filter((s) => !STEP_LABELS[s])).toEqual([]);
     expect(hintFor('not_a_code').hint).toMatch(/reason code/);
+  });
+});
+
+describe('login trace recorder (src/sso/login-trace-steps.ts)', () => {
+  it('a stage refused at one check passes the steps its order puts before it, fails that one, leaves the rest', () => {
+    const trace = new LoginTraceRecorder('saml');
+    trace.kind = 'sp_initiated';
+    trace.check(STAGES.samlEnvelope, () => null);
+    expect(() =>
+      trace.check(STAGES.samlSignedAssertion, () => {
+        throw new LoginRefusedError('saml_recipient_mismatch');
+      }),
+    ).toThrow(LoginRefusedError);
+    trace.fail('saml_recipient_mismatch');
+    const steps = Object.fromEntries(trace.steps().map((s) => [s.step, s]));
+    expect(steps.response_received?.ok).toBe(true);
+    expect(steps.issuer?.ok).toBe(true);
+    expect(steps.recipient).toEqual({ step: 'recipient', ok: false, reason: 'saml_recipient_mismatch' });
+    expect(steps.time_window?.ok).toBeNull();
+    expect(steps.jit?.ok).toBeNull();
+  });
+
+  it('a code with no step fails the first step not passed', () => {
+    const trace = new LoginTraceRecorder('oidc');
+    trace.pass('request_sent', 'state');
+    trace.fail('server_error');
+    expect(trace.steps().find((s) => s.ok === false)?.step).toBe('token_exchange');
   });
 });

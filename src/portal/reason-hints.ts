@@ -1,13 +1,31 @@
+import type { Step } from '../sso/login-trace-steps.js';
 import type { ReasonCode } from '../sso/reasons.js';
 
 /**
  * What should an IT admin do when a test sign-in fails? One plain-language
  * hint per reason code of src/sso/reasons.ts, and the step of a sign-in each
- * code belongs to. The login trace a result page shows is derived from the
- * final reason code: the step it names failed, the steps before it passed
- * (checks run in this order: src/sso/saml/saml-response-checks.ts, oidc-flow,
- * complete-login), the steps after it did not run.
+ * code belongs to (its headline). The steps a trace shows are the stored ones
+ * (src/sso/login-trace-steps.ts records them where the checks run); this file
+ * only names them.
  */
+
+/** The name of each stored trace step, as a page shows it. */
+export const STEP_LABELS: Record<Step, string> = {
+  request_sent: 'Request sent to the identity provider',
+  response_received: 'Answer received',
+  signature: 'Signature',
+  issuer: 'Issuer',
+  audience: 'Audience',
+  recipient: 'Recipient',
+  time_window: 'Time window',
+  replay: 'Replay',
+  state: 'State (answers our request)',
+  token_exchange: 'Code exchange',
+  id_token_signature: 'ID token signature',
+  nonce: 'Nonce',
+  domain: 'Email and domain',
+  jit: 'Person provisioned',
+};
 
 export const LOGIN_STEPS = [
   'Request sent to the identity provider',
@@ -50,7 +68,7 @@ export const REASON_HINTS: Partial<Record<ReasonCode, Hint>> = {
   ),
   discovery_connection_unknown: h(
     'Request sent to the identity provider',
-    'The connection is not active. Activate it first: the test runs against active connections.',
+    'The connection was not found. Reload this page and start the test again.',
   ),
   discovery_conflict: h(
     'Request sent to the identity provider',
@@ -58,7 +76,7 @@ export const REASON_HINTS: Partial<Record<ReasonCode, Hint>> = {
   ),
   connection_unknown: h(
     'Answer received',
-    'The answer arrived for a connection that is not active. Activate it, then test again.',
+    'The answer arrived for a connection that is not active, outside a test started here. Start the test from this page.',
   ),
   connection_misconfigured: h(
     'Request sent to the identity provider',
@@ -205,6 +223,24 @@ export const REASON_HINTS: Partial<Record<ReasonCode, Hint>> = {
   user_suspended: h('Person provisioned', 'The person is suspended in the directory.'),
   user_deleted: h('Person provisioned', 'The person was removed from the directory.'),
   user_ambiguous: h('Person provisioned', 'More than one person matches this sign-in: ask the operator.'),
+  // Single logout (issue 16): not a sign-in step, but a code the same pages can show.
+  saml_logout_request_invalid: h('Answer received', 'The IdP’s logout message is not valid SAML.'),
+  saml_logout_signature_invalid: h(
+    'Signature',
+    `The IdP’s logout message is not signed by its certificate. ${REUPLOAD}`,
+  ),
+  saml_logout_issuer_mismatch: h('Issuer', `The logout message came from another IdP entity id. ${REUPLOAD}`),
+  saml_logout_destination_mismatch: h(
+    'Audience and recipient',
+    'The logout message names another SLO URL: copy ours into the IdP.',
+  ),
+  saml_logout_expired: h('Time window', 'The logout message had expired: check the IdP server’s clock.'),
+  saml_logout_replayed: h('Replay and request match', 'This logout message was already used.'),
+  saml_logout_in_response_to_invalid: h(
+    'Replay and request match',
+    'The logout answer does not match a logout we sent.',
+  ),
+  saml_logout_response_failed: h('Answer received', 'The IdP reported that single logout did not complete.'),
   temporarily_unavailable: h(
     'Answer received',
     'Gatehouse was briefly unavailable. Try again in a few seconds.',
@@ -222,15 +258,4 @@ const FALLBACK: Hint = h(
 
 export function hintFor(reason: string): Hint {
   return (REASON_HINTS as Record<string, Hint | undefined>)[reason] ?? FALLBACK;
-}
-
-/** The trace of a sign-in that failed with `reason`: passed, failed, or not run, per step. */
-export function traceOf(
-  reason: string | null,
-): { step: LoginStep; outcome: 'passed' | 'failed' | 'not run' }[] {
-  const failedAt = reason === null ? LOGIN_STEPS.length : LOGIN_STEPS.indexOf(hintFor(reason).step);
-  return LOGIN_STEPS.map((step, i) => ({
-    step,
-    outcome: i < failedAt ? 'passed' : i === failedAt ? 'failed' : 'not run',
-  }));
 }

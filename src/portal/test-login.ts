@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { open, seal } from '../config/secret-box.js';
 import { getConnection, type ConnectionDeps } from '../connections/connections.service.js';
@@ -10,7 +9,10 @@ import type { AuthorizationCompleter, LoginFlow } from '../sso/login-handoff.js'
 import { portalTenant, sessionOf, uuidParam } from './forms.js';
 import { html } from './html.js';
 import { sendPortalPage } from './layout.js';
-import { hintFor, traceOf } from './reason-hints.js';
+import { looksLikeTestLoginId, newTestLoginId, openTestLoginId } from '../sso/login-trace-kind.js';
+import { listLoginTraces } from '../sso/login-trace-store.js';
+import { hintFor } from './reason-hints.js';
+import { traceSection } from './traces.pages.js';
 
 /**
  * How does an IT admin see a real sign-in through their connection, and why
@@ -21,25 +23,26 @@ import { hintFor, traceOf } from './reason-hints.js';
  * with the outcome sealed under the master key and bound to the tenant and
  * connection; every other login id goes to the main app's completer as
  * before. The person is provisioned just as a real sign-in would (JIT).
+ * The login id is bound to tenant and connection by an HMAC under the master
+ * key (sso/login-trace-kind.ts), which lets the test run before the
+ * connection is activated; the result page shows the login's stored trace
+ * (sso/login-trace-store.ts), found by its support reference.
  */
 
-const PREFIX = 'portaltest';
-/** `portaltest.<tenant hex>.<connection hex>.<random>`: within sso's login id shape ([A-Za-z0-9._~-]{1,128}). */
-const TEST_ID = /^portaltest\.([0-9a-f]{32})\.([0-9a-f]{32})\.[A-Za-z0-9_-]{22}$/;
 const RESULT_TTL_MS = 10 * 60_000;
 
-const hex = (uuid: string) => uuid.replace(/-/g, '');
-const uuid = (h: string) =>
-  `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 const context = (tenantId: string, connectionId: string) => `portal-test-login:${tenantId}:${connectionId}`;
 
-type Outcome = { ok: true; userId: string; exp: number } | { ok: false; reason: string; exp: number };
+/** `ref`: the support reference of the login's last request, where its stored trace is found. */
+type Outcome =
+  | { ok: true; userId: string; exp: number; ref?: string }
+  | { ok: false; reason: string; exp: number; ref?: string };
 
 function resultUrl(masterKey: Buffer, loginId: string, outcome: Outcome): string | null {
-  const m = TEST_ID.exec(loginId);
-  if (!m?.[1] || !m[2]) return null;
-  const tenantId = uuid(m[1]);
-  const connectionId = uuid(m[2]);
+  // Only a genuine test id (MAC under the master key, src/sso/login-trace-kind.ts) names where to go.
+  const bound = openTestLoginId(masterKey, loginId);
+  if (!bound) return null;
+  const { tenantId, connectionId } = bound;
   const sealed = seal(masterKey, JSON.stringify(outcome), context(tenantId, connectionId));
   return `/portal/t/${tenantId}/sso/connections/${connectionId}/test-result?r=${encodeURIComponent(sealed)}`;
 }
@@ -48,7 +51,7 @@ type Completer = AuthorizationCompleter & Partial<UnsolicitedLoginCompleter> & P
 
 /** The completer sso answers to: portal test logins end on the portal, every other login as before. */
 export function withPortalTestLogins(inner: Completer, masterKey: Buffer): Completer {
-  const isTest = (loginId: string) => loginId.startsWith(`${PREFIX}.`);
+  const isTest = looksLikeTestLoginId;
   const answer = (res: Response, loginId: string, outcome: Outcome) => {
     const url = resultUrl(masterKey, loginId, outcome);
     if (url) res.redirect(303, url);
@@ -58,13 +61,23 @@ export function withPortalTestLogins(inner: Completer, masterKey: Buffer): Compl
     complete: (req, res, loginId, result) =>
       isTest(loginId)
         ? Promise.resolve(
-            answer(res, loginId, { ok: true, userId: result.userId, exp: Date.now() + RESULT_TTL_MS }),
+            answer(res, loginId, {
+              ok: true,
+              userId: result.userId,
+              exp: Date.now() + RESULT_TTL_MS,
+              ref: req.requestId,
+            }),
           )
         : inner.complete(req, res, loginId, result),
     fail: (req, res, loginId, failure) =>
       isTest(loginId)
         ? Promise.resolve(
-            answer(res, loginId, { ok: false, reason: failure.reason, exp: Date.now() + RESULT_TTL_MS }),
+            answer(res, loginId, {
+              ok: false,
+              reason: failure.reason,
+              exp: Date.now() + RESULT_TTL_MS,
+              ref: failure.supportRef,
+            }),
           )
         : inner.fail(req, res, loginId, failure),
     // A refused test login returns through /sso/continue (sealed, bound to this browser) like an app's.
@@ -73,7 +86,9 @@ export function withPortalTestLogins(inner: Completer, masterKey: Buffer): Compl
     ...(inner.acceptsFailure
       ? {
           acceptsFailure: (loginId: string) =>
-            isTest(loginId) ? Promise.resolve(TEST_ID.test(loginId)) : inner.acceptsFailure!(loginId),
+            isTest(loginId)
+              ? Promise.resolve(openTestLoginId(masterKey, loginId) !== null)
+              : inner.acceptsFailure!(loginId),
         }
       : {}),
     ...(inner.completeUnsolicited ? { completeUnsolicited: inner.completeUnsolicited.bind(inner) } : {}),
@@ -91,14 +106,15 @@ export function testLoginRoutes(deps: {
   // A GET link opened in a new tab: the answer redirects to the IdP, which a form's CSP
   // form-action 'self' would refuse; starting a test writes only a pending AuthnRequest.
   router.get(`${base}/test`, async (req, res) => {
-    const tenantId = portalTenant(req, res, 'sso');
+    const tenantId = portalTenant(req, res, ['sso', 'certificate_renewal']);
     const connection = await getConnection(
       deps.cdeps,
       tenantId,
       uuidParam(req.params.connectionId, 'Connection'),
     );
     if (!deps.loginFlow) throw new Error('the portal was built without a login flow');
-    const loginId = `${PREFIX}.${hex(tenantId)}.${hex(connection.id)}.${randomBytes(16).toString('base64url')}`;
+    // Bound to this tenant and connection: the only kind of login an inactive connection answers.
+    const loginId = newTestLoginId(deps.masterKey, tenantId, connection.id);
     await deps.loginFlow.start(req, res, {
       loginId,
       appId: '',
@@ -109,33 +125,24 @@ export function testLoginRoutes(deps: {
   });
 
   router.get(`${base}/test-result`, async (req, res) => {
-    const tenantId = portalTenant(req, res, 'sso');
+    const tenantId = portalTenant(req, res, ['sso', 'certificate_renewal']);
     const connectionId = uuidParam(req.params.connectionId, 'Connection');
     const connection = await getConnection(deps.cdeps, tenantId, connectionId);
     const outcome = readOutcome(deps.masterKey, req, tenantId, connectionId);
     const back = html`<p>
       <a href="/portal/t/${tenantId}/sso/connections/${connectionId}">Back to ${connection.name}</a>
     </p>`;
-    const trace = (reason: string | null) =>
-      html`<table id="login-trace">
-        <thead>
-          <tr>
-            <th>Step</th>
-            <th>Result</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${traceOf(reason).map(
-            (s) =>
-              html`<tr>
-                <td>${s.step}</td>
-                <td class="${s.outcome === 'passed' ? 'ok' : s.outcome === 'failed' ? 'bad' : 'muted'}">
-                  ${s.outcome}
-                </td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>`;
+    // The stored trace of this very login (src/sso/login-trace-store.ts), found by its support reference.
+    const stored = outcome.ref
+      ? (
+          await listLoginTraces(deps.cdeps.db, tenantId, {
+            limit: 1,
+            supportRef: outcome.ref,
+            connectionId,
+          })
+        ).data[0]
+      : undefined;
+    const trace = stored ? traceSection(tenantId, stored) : html`<p class="muted">No trace was stored.</p>`;
     if (!outcome.ok) {
       const hint = hintFor(outcome.reason);
       return void sendPortalPage(res, {
@@ -146,7 +153,7 @@ export function testLoginRoutes(deps: {
             <p><strong>${hint.step}</strong> failed: <code id="reason-code">${outcome.reason}</code></p>
             <p id="reason-hint">${hint.hint}</p>
           </div>
-          ${trace(outcome.reason)}${back}`,
+          ${trace}${back}`,
       });
     }
     const view = await deps.cdeps.db.withTenant(tenantId, async (em) => {
@@ -186,7 +193,7 @@ export function testLoginRoutes(deps: {
         </table>
         <h2>Roles that would be granted</h2>
         <p id="test-roles">${view?.roles.join(', ') || 'none'}</p>
-        ${trace(null)}${back}`,
+        ${trace}${back}`,
     });
   });
 

@@ -95,6 +95,9 @@ function tenantRoutes(tenantId: string, ids: typeof g & { connectionId: string }
     ['POST', `${base}/scim-tokens`, { description: 'pwned' }],
     ['GET', `${base}/scim-tokens`],
     ['GET', `${base}/scim-requests`],
+    ['GET', `${base}/login-traces`], // issue 15 (login traces; any uuid stands for a trace id)
+    ['GET', `${base}/login-traces/${ids.domainId}`],
+    ['GET', `${base}/login-traces/${ids.domainId}/raw-response`],
     ['GET', `${base}/deliveries/webhooks`],
     ['POST', `${base}/deliveries/webhooks/${ids.deliveryId}/retry`],
     ['DELETE', `${base}/scim-tokens/${ids.scimTokenId}`],
@@ -149,6 +152,7 @@ function template([method, path]: Call): string {
     connections: ':connectionId',
     apps: ':appId',
     users: ':userId',
+    'login-traces': ':traceId',
   };
   const parts = path.split('/');
   const out = parts.map((part, i) => {
