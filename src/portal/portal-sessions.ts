@@ -1,8 +1,10 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { AuditContext } from '../audit/audit.service.js';
-import type { Database } from '../db/database.js';
+import { recordAudit, type AuditContext } from '../audit/audit.service.js';
+import { PLATFORM_TENANT_ID, type Database } from '../db/database.js';
 import { sha256Base64url } from '../digest.js';
+import { TENANT_ADMIN_ROLE } from '../directory/roles.service.js';
+import { liveSession, type LiveSession } from '../tokens/live-session.js';
 import { browserTransportOf, type BrowserTransport } from '../http/browser-binding.js';
 import { INTENTS, type Intent } from './intents.js';
 import { setupLinkStillValid } from './links.service.js';
@@ -14,21 +16,30 @@ import { PortalSession } from './portal-session.entity.js';
  * SameSite=Lax, Secure wherever the browser allows it, `__Host-` prefixed
  * under https (no Domain, Path=/: no sibling host can set it). Forms carry
  * the session's synchronizer CSRF token (OWASP CSRF cheat sheet), kept in the
- * row, compared in constant time.
+ * row, compared in constant time. A tenant admin's session (admin-signin.ts)
+ * is bound to the Gatehouse session their sign-in created: every request asks
+ * liveSession (src/tokens/live-session.ts, the one "still true?") whether that
+ * session is live and the person still holds the admin role.
  */
 
-/** An operator session lasts 8 hours; a setup-link session 12 hours, never past its link. */
+/**
+ * An operator session lasts 8 hours; a setup-link session 12 hours, never past its link; a tenant admin's
+ * 8 hours, never past the Gatehouse session behind it.
+ */
 const OPERATOR_SESSION_SECONDS = 8 * 3600;
 const SETUP_SESSION_SECONDS = 12 * 3600;
+const TENANT_ADMIN_SESSION_SECONDS = 8 * 3600;
 
 const COOKIE = 'gh_portal';
 const VALUE = /^[A-Za-z0-9_-]{43}$/;
 
 export interface PortalPrincipal {
-  kind: 'operator' | 'setup_link';
+  kind: 'operator' | 'setup_link' | 'tenant_admin';
   /** null: the operator, who may reach every tenant. */
   tenantId: string | null;
   setupLinkId: string | null;
+  /** tenant_admin: the person signed in. */
+  userId: string | null;
   intents: Intent[];
   csrf: string;
   expiresAt: Date;
@@ -53,32 +64,62 @@ export interface PortalSessionDeps {
   baseUrl: string;
 }
 
-/** Starts a session and sets its cookie. */
+export type PortalGrant =
+  | { kind: 'operator' }
+  | { kind: 'setup_link'; tenantId: string; setupLinkId: string; intents: Intent[]; linkExpiresAt: Date }
+  | {
+      kind: 'tenant_admin';
+      tenantId: string;
+      userId: string;
+      gatehouseSessionId: string;
+      sessionExpiresAt: Date;
+      idToken: string;
+    };
+
+const LIFETIME_SECONDS: Record<PortalGrant['kind'], number> = {
+  operator: OPERATOR_SESSION_SECONDS,
+  setup_link: SETUP_SESSION_SECONDS,
+  tenant_admin: TENANT_ADMIN_SESSION_SECONDS,
+};
+
+/**
+ * Starts a session, audits `portal.session_started` with the principal's kind (on the tenant's trail, the
+ * operator's on the platform trail) in the same transaction, and sets the cookie.
+ */
 export async function startPortalSession(
   deps: PortalSessionDeps,
   res: Response,
-  grant:
-    | { kind: 'operator' }
-    | { kind: 'setup_link'; tenantId: string; setupLinkId: string; intents: Intent[]; linkExpiresAt: Date },
+  grant: PortalGrant,
   now: Date,
 ): Promise<void> {
   const value = randomBytes(32).toString('base64url');
-  const lifetime = (grant.kind === 'operator' ? OPERATOR_SESSION_SECONDS : SETUP_SESSION_SECONDS) * 1000;
-  let expiresAt = new Date(now.getTime() + lifetime);
+  let expiresAt = new Date(now.getTime() + LIFETIME_SECONDS[grant.kind] * 1000);
   if (grant.kind === 'setup_link' && grant.linkExpiresAt < expiresAt) expiresAt = grant.linkExpiresAt;
+  if (grant.kind === 'tenant_admin' && grant.sessionExpiresAt < expiresAt) expiresAt = grant.sessionExpiresAt;
   const row: PortalSession = {
     idHash: sha256Base64url(value),
     kind: grant.kind,
     tenantId: grant.kind === 'operator' ? null : grant.tenantId,
-    setupLinkId: grant.kind === 'operator' ? null : grant.setupLinkId,
-    intents: grant.kind === 'operator' ? [...INTENTS] : grant.intents,
+    setupLinkId: grant.kind === 'setup_link' ? grant.setupLinkId : null,
+    gatehouseSessionId: grant.kind === 'tenant_admin' ? grant.gatehouseSessionId : null,
+    userId: grant.kind === 'tenant_admin' ? grant.userId : null,
+    idToken: grant.kind === 'tenant_admin' ? grant.idToken : null,
+    // A tenant admin may do every intent for their tenant; setup links and the tenant list stay the operator's.
+    intents: grant.kind === 'setup_link' ? grant.intents : [...INTENTS],
     createdAt: now,
     expiresAt,
     csrfSecret: randomBytes(32).toString('base64url'),
   };
-  await deps.db.withPlatform(async (em) => {
+  const principal = principalOf(row);
+  await deps.db.withTenant(row.tenantId ?? PLATFORM_TENANT_ID, async (em) => {
     await em.query('DELETE FROM portal_sessions WHERE expires_at < $1', [now]);
     await em.insert(PortalSession, row);
+    await recordAudit(em, row.tenantId ?? PLATFORM_TENANT_ID, {
+      ...portalAuditContext(principal, res.req),
+      action: 'portal.session_started',
+      target: principalTarget(principal),
+      after: { kind: row.kind, intents: row.intents, expires_at: expiresAt.toISOString() },
+    });
   });
   const transport = browserTransportOf(deps.baseUrl);
   res.cookie(cookieNameFor(transport), value, {
@@ -107,26 +148,77 @@ export async function currentPortalSession(
     if (!row.tenantId || !row.setupLinkId) return null;
     if (!(await setupLinkStillValid(deps.db, row.tenantId, row.setupLinkId, now))) return null;
   }
+  if (row.kind === 'tenant_admin' && !(await tenantAdminStillTrue(deps.db, row, now))) {
+    // Deprovisioned, signed out, session revoked or no longer an admin: this portal session is over too.
+    await deps.db.withPlatform((em) =>
+      em.query('DELETE FROM portal_sessions WHERE id_hash = $1', [row.idHash]),
+    );
+    return null;
+  }
+  return principalOf(row);
+}
+
+function principalOf(row: PortalSession): PortalPrincipal {
   return {
     kind: row.kind,
     tenantId: row.tenantId,
     setupLinkId: row.setupLinkId,
+    userId: row.userId,
     intents: row.intents as Intent[],
     csrf: row.csrfSecret,
     expiresAt: row.expiresAt,
   };
 }
 
-export async function endPortalSession(deps: PortalSessionDeps, req: Request, res: Response): Promise<void> {
+/**
+ * "Still true?" for a tenant admin, asked of liveSession (the one home of that answer): the Gatehouse
+ * session is live (not revoked, not expired, the person active, the tenant live, the portal's app present),
+ * belongs to this tenant and person, and their roles now include `admin`.
+ */
+export async function tenantAdminStillTrue(
+  db: Database,
+  row: Pick<PortalSession, 'tenantId' | 'gatehouseSessionId' | 'userId'>,
+  now: Date,
+): Promise<boolean> {
+  return (await liveTenantAdmin(db, row, now)) !== null;
+}
+
+/** The live Gatehouse session behind a tenant admin, when tenantAdminStillTrue; else null. */
+export async function liveTenantAdmin(
+  db: Database,
+  row: Pick<PortalSession, 'tenantId' | 'gatehouseSessionId' | 'userId'>,
+  now: Date,
+): Promise<LiveSession | null> {
+  if (!row.tenantId || !row.gatehouseSessionId || !row.userId) return null;
+  const live = await liveSession(
+    db,
+    { tid: row.tenantId, sid: row.gatehouseSessionId, sub: row.userId },
+    now,
+  );
+  return live?.roles.includes(TENANT_ADMIN_ROLE) ? live : null;
+}
+
+/** Deletes the session and clears its cookie; the ended row's ID token, if any (RP-initiated logout's hint). */
+export async function endPortalSession(
+  deps: PortalSessionDeps,
+  req: Request,
+  res: Response,
+): Promise<string | null> {
   const name = cookieNameFor(browserTransportOf(deps.baseUrl));
   const value = readCookie(req, name);
+  let idToken: string | null = null;
   if (value) {
-    await deps.db.withPlatform((em) =>
-      em.query('DELETE FROM portal_sessions WHERE id_hash = $1', [sha256Base64url(value)]),
+    const [rows] = await deps.db.withPlatform((em) =>
+      em.query<[{ id_token: string | null }[], number]>(
+        'DELETE FROM portal_sessions WHERE id_hash = $1 RETURNING id_token',
+        [sha256Base64url(value)],
+      ),
     );
+    idToken = rows[0]?.id_token ?? null;
   }
   const transport = browserTransportOf(deps.baseUrl);
   res.clearCookie(name, { httpOnly: true, secure: transport !== 'http', sameSite: 'lax', path: '/' });
+  return idToken;
 }
 
 /** The synchronizer token check: a form's `_csrf` equals the session's secret. */
@@ -137,12 +229,22 @@ export function csrfMatches(session: PortalPrincipal, given: unknown): boolean {
 
 /**
  * What the services record as the actor: the operator as in the admin API;
- * an IT admin as the setup link that let them in (migration 1766200000000).
+ * an IT admin as the setup link that let them in (migration 1766200000000);
+ * a tenant admin as the person (`user`, as the admin API records them).
  */
 export function portalAuditContext(session: PortalPrincipal, req: Request): AuditContext {
   const actor =
     session.kind === 'operator'
       ? { type: 'operator' as const, id: 'operator' }
-      : { type: 'setup_link' as const, id: session.setupLinkId };
+      : session.kind === 'setup_link'
+        ? { type: 'setup_link' as const, id: session.setupLinkId }
+        : { type: 'user' as const, id: session.userId };
   return { actor, requestId: req.requestId, sourceIp: req.ip };
+}
+
+function principalTarget(session: PortalPrincipal): { type: string; id: string } {
+  if (session.kind === 'setup_link' && session.setupLinkId)
+    return { type: 'setup_link', id: session.setupLinkId };
+  if (session.kind === 'tenant_admin' && session.userId) return { type: 'user', id: session.userId };
+  return { type: 'operator', id: 'operator' };
 }
