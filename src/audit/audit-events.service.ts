@@ -51,6 +51,9 @@ export interface AuditEventQuery {
   since?: Date;
   /** Exclusive upper bound of occurred_at. */
   until?: Date;
+  /** An exact actor id and target id (the portal's filters, issue 15). */
+  actorId?: string;
+  targetId?: string;
   order: 'asc' | 'desc';
 }
 
@@ -149,6 +152,14 @@ export async function auditEventsPage(
   if (q.until) {
     params.push(q.until);
     where.push(`occurred_at < $${params.length}`);
+  }
+  for (const [column, value] of [
+    ['actor_id', q.actorId],
+    ['target_id', q.targetId],
+  ] as const) {
+    if (value === undefined) continue;
+    params.push(value);
+    where.push(`${column} = $${params.length}`);
   }
   const filters = where.join(' AND ');
   const filterParams = [...params];
