@@ -18,7 +18,11 @@ import { TenantDeletionAndErasure1766000000000 } from './1766000000000-tenant-de
 import { RlsSafeLookupKeys1766100000000 } from './1766100000000-rls-safe-lookup-keys.js';
 import { ConnectionSpKeys1766300000000 } from './1766300000000-connection-sp-keys.js';
 import { MetadataRefresh1766400000000 } from './1766400000000-metadata-refresh.js';
+import { SamlSingleLogout1766500000000 } from './1766500000000-saml-single-logout.js';
+import { LoginTraces1766600000000 } from './1766600000000-login-traces.js';
 import { AdminPortal1766200000000 } from './1766200000000-admin-portal.js';
+import { ClientKeyCertificates1766700000000 } from './1766700000000-client-key-certificates.js';
+import { PortalTenantAdmins1766800000000 } from './1766800000000-portal-tenant-admins.js';
 
 /** Every migration, in order. A new migration file is added here. */
 export const MIGRATIONS = [
@@ -43,4 +47,8 @@ export const MIGRATIONS = [
   AdminPortal1766200000000,
   ConnectionSpKeys1766300000000,
   MetadataRefresh1766400000000,
+  SamlSingleLogout1766500000000,
+  LoginTraces1766600000000,
+  ClientKeyCertificates1766700000000,
+  PortalTenantAdmins1766800000000,
 ];

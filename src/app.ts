@@ -10,6 +10,7 @@ import type { Database } from './db/database.js';
 import type { NotificationBus } from './db/notification-bus.js';
 import { jsonErrorHandler, jsonNotFound, retryAfterOnUnavailable } from './http/error-handler.js';
 import { healthRouter } from './http/health.router.js';
+import { siteRouter } from './http/site.router.js';
 import { createHttpMetrics, type ServiceMetrics } from './http/metrics.js';
 import { traceRequests } from './observability/request-spans.js';
 import { requestId } from './http/request-context.js';
@@ -67,6 +68,8 @@ export function createApp(deps: AppDeps): Express {
   // Our own spans for SCIM operations and the IdP answers (no-ops unless tracing started).
   app.use(traceRequests);
   app.use(helmet());
+  // Every browser page's brand, the shared stylesheet and script, and the home page `/` (issue 15).
+  app.use(siteRouter(config));
   // SCIM reads its own bodies (any JSON or no Content-Type) and routes before parsing (405 on discovery).
   app.use(
     '/scim/v2/:tenantId',

@@ -30,6 +30,8 @@ import { PortalSession } from './portal/portal-session.entity.js';
 import { TenantExport } from './offboarding/tenant-export.entity.js';
 import { ConnectionClientKey } from './connections/client-keys.entity.js';
 import { ConnectionSpKey } from './connections/sp-keys.entity.js';
+import { SamlLogoutRequest, SamlSession } from './sso/saml/single-logout.entity.js';
+import { LoginTrace } from './sso/login-trace.entity.js';
 
 /** Every entity, handed to the data source (db does not import feature folders). */
 export const ENTITIES = [
@@ -62,6 +64,9 @@ export const ENTITIES = [
   TenantExport,
   ConnectionClientKey,
   ConnectionSpKey,
+  SamlSession,
+  SamlLogoutRequest,
+  LoginTrace,
   PortalLink,
   SetupLink,
   PortalSession,

@@ -21,7 +21,7 @@ import { stopTracing } from './observability/tracing.js';
 import { timeRevocationPropagation } from './sessions/session-events.js';
 import { startLogoutDelivery } from './sessions/backchannel-logout.js';
 import { startCleanup } from './sessions/cleanup.js';
-import { startMetadataRefresh } from './connections/metadata-refresh-sweep.js';
+import { spKeyRolloverOptions, startMetadataRefresh } from './connections/metadata-refresh-sweep.js';
 import { startCheckpoints } from './audit/checkpoint-worker.js';
 import { checkpointKey } from './audit/checkpoint-key.js';
 import { publishCheckpointWebhook } from './admin/audit-checkpoints.router.js';
@@ -111,6 +111,7 @@ async function main(): Promise<void> {
     fetch: outboundPolicy(config.outboundFetch),
     xmlLimits: config.sso.xmlLimits,
     overlapMs: config.metadataRefresh.certOverlapSeconds * 1000,
+    spKeyRollover: spKeyRolloverOptions(config, secrets.masterKey),
     intervalMs: config.metadataRefresh.intervalSeconds * 1000,
     logger: logger.child({ component: 'metadata-refresh' }),
   });

@@ -16,6 +16,7 @@ import { domainsRouter } from './domains.router.js';
 import { roleMappingsRouter } from './role-mappings.router.js';
 import { scimTokensRouter } from './scim-tokens.router.js';
 import { scimRequestsRouter } from './scim-requests.router.js';
+import { loginTracesRouter } from './login-traces.router.js';
 import { deliveriesRouter } from './deliveries.router.js';
 import { outboundPolicy } from '../outbound/pinned-request.js';
 import { appsRouter } from './apps.router.js';
@@ -60,6 +61,7 @@ export function adminRouter(deps: AdminDeps): Router {
   router.use(roleMappingsRouter(deps.db));
   router.use(scimTokensRouter(deps.db, deps.config));
   router.use(scimRequestsRouter(deps.db));
+  router.use(loginTracesRouter(deps.db, deps.secrets.masterKey)); // issue 15
   router.use(deliveriesRouter(deps.db));
   router.use(auditEventsRouter(deps.db, deps.secrets.masterKey));
   router.use(auditCheckpointsRouter(deps.db, deps.secrets.masterKey));

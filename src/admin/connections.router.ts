@@ -75,6 +75,7 @@ const saml = {
   signed_element: z.enum(SAML_SIGNED_ELEMENTS).optional(),
   require_encrypted_assertions: z.boolean().optional(),
   idp_initiated_app_id: z.uuid().nullable().optional(),
+  idp_slo_url: url.nullable().optional(),
 };
 const oidc = {
   client_id: z.string().min(1).max(512),

@@ -21,7 +21,18 @@ const slug = z
 const name = z.string().trim().min(1).max(200);
 
 const createBody = z.strictObject({ slug, name });
-const updateBody = z.strictObject({ slug: slug.optional(), name: name.optional() });
+const updateBody = z
+  .strictObject({
+    slug: slug.optional(),
+    name: name.optional(),
+    keep_failed_login_responses: z.boolean().optional(),
+  })
+  .transform(({ keep_failed_login_responses, ...rest }) => ({
+    ...rest,
+    ...(keep_failed_login_responses === undefined
+      ? {}
+      : { keepFailedLoginResponses: keep_failed_login_responses }),
+  }));
 const listQuery = pageQuery.extend({ slug: slug.optional() });
 
 /** The `tenantId` path parameter: a UUID the caller may reach, else 404. */

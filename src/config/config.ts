@@ -16,6 +16,21 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** A duration: seconds, or a number with a unit (`90s`, `30m`, `12h`, `365d`); in seconds, at most ~10 years. */
+const UNIT_SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 };
+const duration = z
+  .string()
+  .trim()
+  .regex(/^\d{1,10}[smhd]?$/, 'must be a duration such as 3600, 12h or 365d')
+  .transform((v) => Number(v.replace(/[smhd]$/, '')) * (UNIT_SECONDS[v.replace(/^\d+/, '')] ?? 1))
+  .pipe(
+    z
+      .number()
+      .int()
+      .min(60)
+      .max(10 * 366 * 86_400),
+  );
+
 const booleanFlag = z
   .enum(['true', 'false', '1', '0'])
   .default('false')
@@ -121,6 +136,17 @@ const trustProxy = z
     return entries;
   });
 
+/** GATEHOUSE_APP_LOGO_URL: https (any origin, allowed in img-src) or a same-origin path (not `//host`, which is another origin). */
+function isLogoUrl(value: string): boolean {
+  if (/^\/(?![/\\])[^\s"'<>\\]*$/.test(value)) return true;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' && url.username === '' && url.password === '';
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Every setting Gatehouse reads, from environment variables. Parsed once at start
  * (src/main.ts) and passed down; nothing else reads process.env.
@@ -212,7 +238,18 @@ export const configSchema = z
       .min(0)
       .max(365 * 86_400)
       .default(7 * 86_400),
+    /** Issue 16: rotate a connection's SP encryption key older than this (`365d`); unset: never (default). */
+    GATEHOUSE_SP_KEY_ROLLOVER: duration.optional(),
+    /** How long a rotated key is published before it is used, and the replaced one kept after (default 7 d). */
+    GATEHOUSE_SP_KEY_ROLLOVER_ACTIVATE_AFTER: duration.default(7 * 86_400),
     GATEHOUSE_CLEANUP_GRACE: seconds(3600),
+    /** Issue 15: how long every login's trace is kept, seconds (default 7 days; at most a year). */
+    GATEHOUSE_LOGIN_TRACE_RETENTION: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(365 * 86_400)
+      .default(7 * 86_400),
     /** How often each node signs the head of every tenant's audit chain that grew (issue 12). */
     // At most ~23 days: a longer timer would overflow setInterval's 32-bit delay.
     GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL: z.coerce.number().int().positive().max(2_000_000).default(3600),
@@ -227,6 +264,18 @@ export const configSchema = z
       .default(30 * 86_400),
     /** What the purge does with the tenant's audit trail: `delete` it, or keep it `pseudonymise`d. */
     GATEHOUSE_TENANT_PURGE_AUDIT: z.enum(['delete', 'pseudonymise']).default('delete'),
+    /** The name every browser page shows in its header (issue 15); plain text, escaped where shown. */
+    GATEHOUSE_APP_NAME: z
+      .string()
+      .max(80)
+      .regex(/^[^\p{Cc}]+$/u, 'must not contain control characters')
+      .default('Gatehouse'),
+    /** A logo beside the name: an https URL (the pages' CSP then allows images from its origin) or a path here. */
+    GATEHOUSE_APP_LOGO_URL: z
+      .string()
+      .max(2048)
+      .refine(isLogoUrl, 'must be an https URL or a path starting with / on this origin')
+      .optional(),
     /** Delivered or given-up rows of both outboxes (logout, webhook) are kept this long. */
     GATEHOUSE_OUTBOX_RETENTION: z.coerce.number().int().positive().optional(),
     /** The former name (logout outbox only); still read when GATEHOUSE_OUTBOX_RETENTION is unset. */
@@ -240,6 +289,11 @@ export const configSchema = z
       .min(300)
       .max(31_536_000)
       .default(7 * 24 * 3600),
+    /**
+     * Where this node reaches its own OpenID Provider for the portal's server-side calls (discovery, token,
+     * JWKS) when the public base URL is not reachable from the node itself, e.g. http://127.0.0.1:8080.
+     */
+    GATEHOUSE_PORTAL_OP_URL: z.url().optional(),
   })
   .transform((env) => {
     const port = env.PORT;
@@ -359,10 +413,20 @@ export const configSchema = z
         outboxRetentionSeconds:
           env.GATEHOUSE_OUTBOX_RETENTION ?? env.GATEHOUSE_LOGOUT_OUTBOX_RETENTION ?? 7 * 86_400,
       },
+      /** Login traces (src/sso/login-trace-store.ts): kept this long, seconds, then removed by the cleanup. */
+      loginTraces: { retentionSeconds: env.GATEHOUSE_LOGIN_TRACE_RETENTION },
       /** IdP metadata refresh and certificate expiry notices (issue 16), seconds. */
       metadataRefresh: {
         intervalSeconds: env.GATEHOUSE_METADATA_REFRESH_INTERVAL,
         certOverlapSeconds: env.GATEHOUSE_CERT_OVERLAP,
+        /** Automatic SP encryption-key rollover in the same sweep (null: off), seconds. */
+        spKeyRollover:
+          env.GATEHOUSE_SP_KEY_ROLLOVER === undefined
+            ? null
+            : {
+                rotateAfterSeconds: env.GATEHOUSE_SP_KEY_ROLLOVER,
+                activateAfterSeconds: env.GATEHOUSE_SP_KEY_ROLLOVER_ACTIVATE_AFTER,
+              },
       },
       /** Signed audit checkpoints (src/audit/checkpoint-worker.ts): interval of the periodic pass, seconds. */
       auditCheckpoints: { intervalSeconds: env.GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL },
@@ -377,6 +441,8 @@ export const configSchema = z
       metrics: {
         token: env.GATEHOUSE_METRICS_TOKEN,
       },
+      /** What every browser page shows in its header (src/http/pages.ts). */
+      pages: { appName: env.GATEHOUSE_APP_NAME, logoUrl: env.GATEHOUSE_APP_LOGO_URL },
       /** Signed directory events to apps' webhook URLs (src/webhooks/webhook-delivery.ts). */
       webhooks: {
         /** Attempts (exponential backoff from 2 s, capped at 1 h) before an event is given up. */
@@ -384,7 +450,11 @@ export const configSchema = z
         timeoutSeconds: env.GATEHOUSE_WEBHOOK_TIMEOUT,
       },
       /** The Admin Portal (src/portal). */
-      portal: { setupLinkTtlSeconds: env.GATEHOUSE_SETUP_LINK_TTL },
+      portal: {
+        setupLinkTtlSeconds: env.GATEHOUSE_SETUP_LINK_TTL,
+        /** The portal's own OP, for tenant admins' sign-in (src/portal/admin-signin-client.ts); default: baseUrl. */
+        opUrl: env.GATEHOUSE_PORTAL_OP_URL?.replace(/\/+$/, ''),
+      },
     };
   });
 

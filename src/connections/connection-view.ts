@@ -33,6 +33,9 @@ export interface ConnectionView {
     idp_entity_id: string | null;
     sso_url: string | null;
     sso_binding: string | null;
+    /** The IdP's Single Logout URL and binding (issue 16); null: no LogoutRequest is sent to it. */
+    idp_slo_url: string | null;
+    idp_slo_binding: string | null;
     certificates: CertificateView[];
     allow_idp_initiated: boolean;
     allow_sha1: boolean;
@@ -50,7 +53,7 @@ export interface ConnectionView {
     };
   };
   /** What the IdP admin enters on their side. */
-  sp?: { entity_id: string; acs_url: string; metadata_url: string };
+  sp?: { entity_id: string; acs_url: string; metadata_url: string; slo_url: string };
   oidc?: {
     issuer: string | null;
     client_id: string | null;
@@ -105,6 +108,8 @@ export function connectionView(c: Connection, baseUrl: string, now: Date): Conne
       idp_entity_id: c.samlIdpEntityId,
       sso_url: c.samlSsoUrl,
       sso_binding: c.samlSsoBinding,
+      idp_slo_url: c.samlIdpSloUrl,
+      idp_slo_binding: c.samlIdpSloBinding,
       certificates: c.samlCertificates.map((cert) => ({
         fingerprint_sha256: cert.fingerprintSha256,
         not_before: cert.notBefore,
@@ -126,7 +131,7 @@ export function connectionView(c: Connection, baseUrl: string, now: Date): Conne
         refresh_error: c.metadataRefreshError,
       },
     },
-    sp: { entity_id: sp.entityId, acs_url: sp.acsUrl, metadata_url: sp.metadataUrl },
+    sp: { entity_id: sp.entityId, acs_url: sp.acsUrl, metadata_url: sp.metadataUrl, slo_url: sp.sloUrl },
     ...times,
   };
 }

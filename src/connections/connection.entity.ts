@@ -53,6 +53,10 @@ export class Connection {
   @Column('text', { name: 'saml_idp_entity_id', nullable: true }) samlIdpEntityId!: string | null;
   @Column('text', { name: 'saml_sso_url', nullable: true }) samlSsoUrl!: string | null;
   @Column('text', { name: 'saml_sso_binding', nullable: true }) samlSsoBinding!: string | null;
+  /** SAML: the IdP's SingleLogoutService (issue 16; migrations/1766500000000); null: no single logout. */
+  @Column('text', { name: 'saml_idp_slo_url', nullable: true }) samlIdpSloUrl!: string | null;
+  /** Its binding (HTTP-Redirect or HTTP-POST); null with a URL given by hand: HTTP-Redirect. */
+  @Column('text', { name: 'saml_idp_slo_binding', nullable: true }) samlIdpSloBinding!: string | null;
   @Column('jsonb', { name: 'saml_certificates' }) samlCertificates!: SamlCertificate[];
   @Column('boolean', { name: 'saml_allow_idp_initiated' }) samlAllowIdpInitiated!: boolean;
   @Column('boolean', { name: 'saml_allow_sha1' }) samlAllowSha1!: boolean;

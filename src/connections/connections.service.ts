@@ -20,8 +20,11 @@ import type { OutboundPolicy } from '../outbound/pinned-request.js';
 import type { XmlLimits } from './xml-limits.js';
 import { discoverOidcProvider } from './oidc-issuer-metadata.js';
 import { ensureClientKeys } from './client-keys.js';
+import { cacheValidators } from './metadata-refresh.js';
 import {
+  BINDING_REDIRECT,
   certificateWarnings,
+  checkServiceUrl,
   parseCertificate,
   parseIdpMetadata,
   SAML_METADATA_MAX_BYTES,
@@ -56,6 +59,8 @@ interface SamlFields {
   require_encrypted_assertions?: boolean;
   /** The app (OIDC Core §4 initiate_login_uri) IdP-initiated logins land in; null clears it. */
   idp_initiated_app_id?: string | null;
+  /** The IdP's Single Logout URL (HTTP-Redirect), over what its metadata says; null clears it (issue 16). */
+  idp_slo_url?: string | null;
 }
 interface OidcFields {
   issuer?: string;
@@ -98,6 +103,7 @@ const SAML_ONLY = [
   'signed_element',
   'require_encrypted_assertions',
   'idp_initiated_app_id',
+  'idp_slo_url',
 ];
 const OIDC_ONLY = [
   'issuer',
@@ -198,11 +204,12 @@ async function checkEntityIdFree(em: EntityManager, entityId: string | null | un
 
 /** IdP metadata from exactly one of metadata_xml / metadata_url, parsed and checked; the URL is kept for refreshes. */
 async function importMetadata(deps: ConnectionDeps, input: SamlFields, now: Date) {
-  const metadata = await importMetadataDocument(deps, input, now);
+  const { validators, ...metadata } = await importMetadataDocument(deps, input, now);
   const fromUrl: Partial<Connection> = {
     metadataUrl: input.metadata_url ?? null,
-    metadataEtag: null,
-    metadataLastModified: null,
+    // The first fetch's validators: the first scheduled refresh is conditional (HTTP 304 when unchanged).
+    metadataEtag: validators.etag,
+    metadataLastModified: validators.lastModified,
     metadataRefreshedAt: input.metadata_url === undefined ? null : now,
     metadataRefreshError: null,
   };
@@ -214,6 +221,7 @@ async function importMetadataDocument(deps: ConnectionDeps, input: SamlFields, n
     throw new BadRequestError('give exactly one of metadata_xml or metadata_url');
   }
   let xml = input.metadata_xml;
+  let validators: ReturnType<typeof cacheValidators> = { etag: null, lastModified: null };
   if (xml === undefined && input.metadata_url !== undefined) {
     const fetched = await fetchDocument(
       input.metadata_url,
@@ -225,8 +233,14 @@ async function importMetadataDocument(deps: ConnectionDeps, input: SamlFields, n
       deps.fetch,
     );
     xml = fetched.body;
+    validators = cacheValidators(fetched.headers);
   }
-  return parseIdpMetadata(xml ?? '', { now, allowHttp: deps.fetch.allowPrivate, xmlLimits: deps.xmlLimits });
+  const parsed = parseIdpMetadata(xml ?? '', {
+    now,
+    allowHttp: deps.fetch.allowPrivate,
+    xmlLimits: deps.xmlLimits,
+  });
+  return { ...parsed, validators };
 }
 
 function commonColumns(input: CommonFields): Partial<Connection> {
@@ -252,6 +266,16 @@ function samlFlagColumns(input: SamlFields): Partial<Connection> {
   return out;
 }
 
+/** An explicit idp_slo_url (validated as the SSO URL is) wins over the metadata's SingleLogoutService. */
+function sloColumns(input: SamlFields, allowHttp: boolean): Partial<Connection> {
+  if (input.idp_slo_url === undefined) return {};
+  if (input.idp_slo_url === null) return { samlIdpSloUrl: null, samlIdpSloBinding: null };
+  return {
+    samlIdpSloUrl: checkServiceUrl(input.idp_slo_url, 'idp_slo_url', allowHttp),
+    samlIdpSloBinding: BINDING_REDIRECT,
+  };
+}
+
 const DEFAULTS: Omit<Connection, 'tenantId' | 'id' | 'type' | 'name' | 'createdAt' | 'updatedAt'> = {
   status: 'draft',
   jitEnabled: true,
@@ -261,6 +285,8 @@ const DEFAULTS: Omit<Connection, 'tenantId' | 'id' | 'type' | 'name' | 'createdA
   samlIdpEntityId: null,
   samlSsoUrl: null,
   samlSsoBinding: null,
+  samlIdpSloUrl: null,
+  samlIdpSloBinding: null,
   samlCertificates: [],
   samlAllowIdpInitiated: false,
   samlAllowSha1: false,
@@ -283,7 +309,15 @@ const DEFAULTS: Omit<Connection, 'tenantId' | 'id' | 'type' | 'name' | 'createdA
 };
 
 /** A SAML draft created before its IdP metadata (issue 15); activation waits for the metadata. */
-const BARE_SAML_DRAFT = { entityId: null, ssoUrl: null, ssoBinding: null, certificates: [], warnings: [] };
+const BARE_SAML_DRAFT = {
+  entityId: null,
+  ssoUrl: null,
+  ssoBinding: null,
+  sloUrl: null,
+  sloBinding: null,
+  certificates: [],
+  warnings: [],
+};
 
 /**
  * Everything that talks to the outside (metadata URL, discovery) happens before
@@ -308,9 +342,12 @@ export async function createConnection(
       samlIdpEntityId: metadata.entityId,
       samlSsoUrl: metadata.ssoUrl,
       samlSsoBinding: metadata.ssoBinding,
+      samlIdpSloUrl: metadata.sloUrl,
+      samlIdpSloBinding: metadata.sloBinding,
       samlCertificates: metadata.certificates,
       ...metadata.fromUrl,
       ...samlFlagColumns(input),
+      ...sloColumns(input, deps.fetch.allowPrivate),
     };
   } else {
     const algs = input.id_token_algs ?? DEFAULTS.oidcIdTokenAlgs;
@@ -415,10 +452,13 @@ async function prepareUpdate(
         samlIdpEntityId: metadata.entityId,
         samlSsoUrl: metadata.ssoUrl,
         samlSsoBinding: metadata.ssoBinding,
+        samlIdpSloUrl: metadata.sloUrl,
+        samlIdpSloBinding: metadata.sloBinding,
         samlCertificates: metadata.certificates,
         ...metadata.fromUrl,
       });
     }
+    Object.assign(columns, sloColumns(input, deps.fetch.allowPrivate));
     if (input.certificates) {
       const certs = new Map<string, SamlCertificate>();
       input.certificates.forEach((pem, i) => {

@@ -13,7 +13,7 @@ import type { User } from './user.entity.js';
  *
  * - deprovisioned first if still live (sessions revoked, back-channel logouts
  *   queued — they carry only the session and user ids — and `user.deprovisioned`);
- * - their identities (IdP subjects) and memberships deleted; name, emails,
+ * - their identities (IdP subjects), memberships and SAML logout rows (NameIDs) deleted; name, emails,
  *   userName, externalId and attributes cleared;
  * - webhook payloads still to deliver: their own user.* events redacted, any
  *   other naming them dropped (webhooks/webhook-events.ts);
@@ -68,6 +68,8 @@ export async function erasePerson(
   );
   // setUserStatus('deleted') left the groups already; a tombstone found deleted may predate that.
   await em.query('DELETE FROM group_members WHERE user_id = $1', [userId]);
+  // SAML Single Logout's rows hold the NameID the IdP asserted (issue 16; owned by sso/, which sits above).
+  await em.query('DELETE FROM saml_sessions WHERE user_id = $1', [userId]);
   const values = identifyingValues(
     user,
     identities.map((i) => i.subject),
@@ -79,6 +81,12 @@ export async function erasePerson(
                       version = version + 1, updated_at = now()
       WHERE id = $1`,
     [userId, ERASED_USER_NAME],
+  );
+  // Issue 15: their login traces, by user or by a value a failed login carried (sso's table; sso sits above).
+  await em.query(
+    `DELETE FROM login_traces
+      WHERE user_id = $1 OR profile->>'email' = ANY($2) OR profile->>'subject' = ANY($2)`,
+    [userId, values],
   );
   const webhooks = await erasePersonFromWebhookPayloads(em, userId, values);
   const seqs = await eraseAuditSubject(em, tenantId, [userId, ...values]);

@@ -8,6 +8,8 @@ import type { LoginFlow } from '../sso/login-handoff.js';
 import type { TxtResolver } from '../tenants/dns-verifier.js';
 import { getTenant, listTenants } from '../tenants/tenants.service.js';
 import { portalAssetsRouter } from './assets.js';
+import { auditRoutes } from './audit.pages.js';
+import { certificateRoutes } from './certificates.pages.js';
 import { dsyncRoutes } from './dsync.pages.js';
 import { domainRoutes } from './domains.pages.js';
 import { checkCsrf, parseForm, portalTenant, requireOperator, sessionOf, uuidParam } from './forms.js';
@@ -28,15 +30,19 @@ import {
   portalAuditContext,
   startPortalSession,
 } from './portal-sessions.js';
+import { roleRoutes } from './roles.pages.js';
 import { connectionDeps, ssoRoutes } from './sso.pages.js';
 import { testLoginRoutes } from './test-login.js';
+import { traceRoutes } from './traces.pages.js';
+import { adminSigninRoutes, tenantAdminLogoutRoute } from './admin-signin.js';
 
 /**
  * /portal: the Admin Portal (issue 15). The operator and a customer's IT admin
  * set up SSO, directory sync and domains from a browser, through the same
  * services (and audit trail) as /admin/v1. This file: opening a link, the
  * session gate, the home pages and the operator's setup links; the sections
- * are in sso.pages.ts, dsync.pages.ts and domains.pages.ts.
+ * are in sso.pages.ts, dsync.pages.ts, domains.pages.ts, audit.pages.ts,
+ * certificates.pages.ts and roles.pages.ts.
  */
 
 export interface PortalDeps {
@@ -62,6 +68,7 @@ export function portalRouter(deps: PortalDeps): Router {
   const router = Router();
   const sessionDeps = { db: deps.db, baseUrl: deps.config.baseUrl };
   router.use(portalAssetsRouter());
+  router.use(adminSigninRoutes(deps));
 
   // A GET only shows a button: mail scanners and link previews that fetch the URL do not use the link up.
   router.get('/portal/start', (req, res) => {
@@ -122,6 +129,11 @@ export function portalRouter(deps: PortalDeps): Router {
             Your portal session has ended, or this browser has none. Open the link you were sent again, or ask
             for a new one.
           </p>
+          <p>
+            <a href="/portal/signin"
+              >Administrators of your organisation: sign in with your company account</a
+            >
+          </p>
         </div>`,
       });
     }
@@ -129,6 +141,7 @@ export function portalRouter(deps: PortalDeps): Router {
     next();
   });
   router.use('/portal', checkCsrf);
+  router.use(tenantAdminLogoutRoute(deps));
 
   router.post('/portal/logout', async (req, res) => {
     await endPortalSession(sessionDeps, req, res);
@@ -182,6 +195,13 @@ export function portalRouter(deps: PortalDeps): Router {
       },
       { intent: 'dsync' as Intent, href: 'dsync', text: 'Provision people and groups with SCIM' },
       { intent: 'domain_verification' as Intent, href: 'domains', text: 'Prove you own your email domains' },
+      { intent: 'sso' as Intent, href: 'roles', text: 'Map groups to roles, and preview the effect' },
+      {
+        intent: 'certificate_renewal' as Intent,
+        href: 'certificates',
+        text: 'Renew your IdP signing certificate',
+      },
+      { intent: 'audit_log' as Intent, href: 'audit', text: 'Read the audit log and check its chain' },
     ].filter((s) => session.intents.includes(s.intent));
     sendPortalPage(res, {
       title: tenant.name,
@@ -189,7 +209,7 @@ export function portalRouter(deps: PortalDeps): Router {
       tenantId,
       body: html`<div class="card">
           <p>
-            ${session.kind === 'operator' ? 'As the operator you may do everything for this tenant:' : 'This link lets you set up:'}
+            ${session.kind === 'operator' ? 'As the operator you may do everything for this tenant:' : session.kind === 'tenant_admin' ? 'As an administrator of your organisation you may set up:' : 'This link lets you set up:'}
           </p>
           ${intentList(session.intents)}
         </div>
@@ -255,12 +275,14 @@ export function portalRouter(deps: PortalDeps): Router {
     res.redirect(303, `/portal/t/${tenantId}`);
   });
 
+  router.use(traceRoutes(deps)); // issue 15: login traces by support reference
   router.use(ssoRoutes(deps));
   router.use(
     testLoginRoutes({ cdeps: connectionDeps(deps), masterKey: deps.masterKey, loginFlow: deps.loginFlow }),
   );
   router.use(domainRoutes(deps));
   router.use(dsyncRoutes(deps));
+  router.use(auditRoutes(deps), certificateRoutes(deps), roleRoutes(deps));
   router.use('/portal', (_req, res) => {
     sendPortalPage(res, {
       status: 404,

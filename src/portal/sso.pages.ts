@@ -156,7 +156,7 @@ export function ssoRoutes(deps: PortalDeps): Router {
             : ''
         }
         ${
-          connection.status === 'active'
+          ready || connection.status === 'active' // issue 15: a test may run before activation
             ? html`<h2>Test sign-in</h2>
                 <p>
                   Sign in through ${guide.name} in a new tab; the result shows what we received, or which step

@@ -12,7 +12,8 @@ import { tenantsWithExpiredRows } from '../db/resolvers.js';
  * finished rows (delivered or given up) of both outboxes — back-channel
  * logouts and webhooks — past the outbox retention (the delivery workers do
  * not purge on their own), and SCIM provisioning log rows past their
- * retention (scim_requests.expires_at).
+ * retention (scim_requests.expires_at), login traces past their retention
+ * and the raw responses some keep, at their 24 hours (login_traces).
  *
  * Every node runs it. Deletes are small batches of `… WHERE expires_at < cutoff
  * … FOR UPDATE SKIP LOCKED`: two nodes cleaning at once skip each other's rows
@@ -41,6 +42,11 @@ export interface CleanupCounts {
   logout_outbox: number;
   webhook_outbox: number;
   scim_requests: number;
+  saml_sessions: number;
+  saml_logout_requests: number;
+  login_traces: number;
+  /** Raw SAMLResponses of failed logins cleared at their 24 hours (the trace itself stays). */
+  login_trace_raw_responses: number;
   tenants: number;
 }
 
@@ -58,6 +64,12 @@ const TENANT_TABLES = {
   webhook_outbox: { key: 'id', expired: OUTBOX_FINISHED, outbox: true },
   // The SCIM provisioning log: expires_at is fixed at write (GATEHOUSE_SCIM_REQUEST_LOG_DAYS).
   scim_requests: { key: 'id', expired: 'expires_at < $1', outbox: false },
+  // SAML Single Logout (issue 16): a session's NameID row goes when the session has expired
+  // (expires_at is the session's); our LogoutRequests when their answer can no longer come.
+  saml_sessions: { key: 'session_id', expired: 'expires_at < $1', outbox: false },
+  saml_logout_requests: { key: 'id', expired: 'expires_at < $1', outbox: false },
+  // Login traces (issue 15): expires_at is fixed at write (GATEHOUSE_LOGIN_TRACE_RETENTION).
+  login_traces: { key: 'id', expired: 'expires_at < $1', outbox: false },
 } as const;
 
 type TenantTable = keyof typeof TENANT_TABLES;
@@ -81,6 +93,10 @@ export async function runCleanup(
     logout_outbox: 0,
     webhook_outbox: 0,
     scim_requests: 0,
+    saml_sessions: 0,
+    saml_logout_requests: 0,
+    login_traces: 0,
+    login_trace_raw_responses: 0,
     tenants: 0,
   };
 
@@ -116,6 +132,15 @@ export async function runCleanup(
         if (deleted < batchSize) break;
       }
     }
+    // A kept raw response goes at its expiry itself, not after the grace: "at most 24 hours" (issue 15).
+    counts.login_trace_raw_responses += await options.db.withTenant(tenantId, async (em) => {
+      const [, n] = await em.query<[unknown[], number]>(
+        `UPDATE login_traces SET raw_response_enc = NULL, raw_response_expires_at = NULL
+          WHERE raw_response_expires_at < $1`,
+        [now],
+      );
+      return n;
+    });
   }
   return counts;
 }

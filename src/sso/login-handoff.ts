@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import type { EntityManager } from 'typeorm';
 
 /**
  * The seam between the OpenID Provider side (src/tokens: the main app's
@@ -26,6 +27,11 @@ export interface LoginResult {
   userId: string;
   connectionId: string;
   authTime: Date;
+  /**
+   * Run by the completer in the transaction that creates the login's session
+   * (SAML: the NameID and SessionIndex Single Logout needs; sso/saml/single-logout.service.ts).
+   */
+  sessionCreated?: (em: EntityManager, session: { id: string; expiresAt: Date }) => Promise<void>;
 }
 
 /** A login that ended without a person: the reason travels to the app as an OAuth error. */
@@ -34,11 +40,27 @@ export interface LoginFailure {
   error: 'access_denied' | 'login_required' | 'server_error' | 'temporarily_unavailable';
   /** Gatehouse reason code, e.g. saml_audience_mismatch. */
   reason: string;
+  /** The refused request's id (the error page's support reference; its login trace's support_ref). */
+  supportRef?: string;
+}
+
+/** A Gatehouse session just ended by the app's RP-initiated logout (tokens/status/logout.service.ts). */
+export interface EndedSession {
+  tenantId: string;
+  sessionId: string;
+  /** Where the browser goes when the IdP has answered: a validated post_logout_redirect_uri, or null (our page). */
+  returnUrl: string | null;
 }
 
 /** Implemented by src/sso. */
 export interface LoginFlow {
   start(req: Request, res: Response, pending: PendingLogin): Promise<void>;
+  /**
+   * After RP-initiated logout ended the session: when a SAML login made it and
+   * the IdP has a Single Logout URL, sends the browser there with a signed
+   * LogoutRequest and resolves true; false leaves the answer to the caller.
+   */
+  endAtIdp?(req: Request, res: Response, ended: EndedSession): Promise<boolean>;
 }
 
 /** Implemented by src/tokens. */

@@ -4,10 +4,11 @@ import type { Secrets } from '../config/secrets.js';
 import type { Database } from '../db/database.js';
 import { bindBrowser, browserTransportOf, type BrowserBinding } from '../http/browser-binding.js';
 import { sendPage } from '../http/pages.js';
-import { recordLoginFailure } from './complete-login.js';
+import { recordLoginFailure, type TraceSink } from './complete-login.js';
+import type { LoginTraceRecorder } from './login-trace-steps.js';
 import { sealFailureHandoff } from './failure-link.js';
 import type { AuthorizationCompleter, LoginResult } from './login-handoff.js';
-import { errorPage, noApplicationPage } from './pages.js';
+import { errorPage, noApplicationPage, noApplicationTitle } from './pages.js';
 import { LoginRefusedError, loginFailureOf, type ReasonCode } from './reasons.js';
 import { isDatabaseUnavailable } from '../db/pg-errors.js';
 import { setRetryAfter } from '../http/error-handler.js';
@@ -87,7 +88,7 @@ export async function finishLogin(
     deps.metrics?.loginEnded(loginProtocolOf(req), 'success', 'no_application');
     sendPage(res, {
       status: 200,
-      title: 'Signed in',
+      title: noApplicationTitle,
       body: noApplicationPage({ requestId: req.requestId }),
       allowHttpForms: allowHttpForms(deps.config),
     });
@@ -103,6 +104,17 @@ export interface RefusalContext {
   loginId?: string | null;
   /** Offer "use another email" (discovery failures). */
   retry?: boolean;
+  /** Issue 15: the steps the login got through, stored as its trace with the refusal. */
+  trace?: LoginTraceRecorder;
+}
+
+/** Where a login's trace is stored, with the deployment's settings. */
+export function traceSink(deps: SsoDeps, recorder: LoginTraceRecorder): TraceSink {
+  return {
+    recorder,
+    retentionMs: deps.config.loginTraces.retentionSeconds * 1000,
+    masterKey: deps.secrets.masterKey,
+  };
 }
 
 /** The reason behind any thrown value; unknown errors are logged and become server_error. */
@@ -154,6 +166,8 @@ export async function refuseLogin(
       await recordLoginFailure(deps.db, ctx.tenantId, ctx.connectionId, reason, {
         requestId: req.requestId,
         sourceIp: req.ip,
+        loginId: ctx.loginId,
+        trace: ctx.trace ? traceSink(deps, ctx.trace) : undefined,
       });
     } catch (auditError) {
       req.log.error(
@@ -183,7 +197,7 @@ export async function refuseLogin(
   if (page.status === 503) setRetryAfter(res);
   sendPage(res, {
     status: page.status,
-    title: 'Sign-in did not complete',
+    title: page.title,
     body: page.body,
     allowHttpForms: allowHttpForms(deps.config),
   });
@@ -211,7 +225,8 @@ function failureHandoffUrl(
     loginId,
     binding,
     expiresAt: Date.now() + deps.config.tokens.loginTtl * 1000,
-    failure: loginFailureOf(reason),
+    // The support reference travels with the failure: a portal test sign-in shows its trace.
+    failure: { ...loginFailureOf(reason), supportRef: req.requestId },
   });
   return `${deps.config.baseUrl}/sso/continue?handoff=${encodeURIComponent(sealed)}`;
 }

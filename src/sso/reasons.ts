@@ -14,6 +14,9 @@ interface ReasonSpec {
 
 const denied = (status: number, message: string): ReasonSpec => ({ status, message, error: 'access_denied' });
 
+const LOGOUT_PROBLEM =
+  'Your identity provider sent a sign-out message Gatehouse cannot accept. Ask your IT administrator to check the single logout configuration.';
+
 const IDP_PROBLEM =
   'Your identity provider sent an answer Gatehouse cannot accept. Ask your IT administrator to check the single sign-on configuration.';
 
@@ -108,6 +111,23 @@ export const REASONS = {
   ),
   saml_assertion_replayed: denied(400, 'This sign-in answer was already used. Please sign in again.'),
   saml_response_invalid: denied(400, IDP_PROBLEM),
+
+  // ---- SAML Single Logout (issue 16; src/sso/saml/single-logout.ts). A refused LogoutRequest revokes
+  // nothing; a refused LogoutResponse revives nothing (the session ended before the IdP was asked).
+  saml_logout_request_invalid: denied(400, LOGOUT_PROBLEM),
+  saml_logout_signature_invalid: denied(400, LOGOUT_PROBLEM),
+  saml_logout_issuer_mismatch: denied(400, LOGOUT_PROBLEM),
+  saml_logout_destination_mismatch: denied(400, LOGOUT_PROBLEM),
+  saml_logout_expired: denied(400, LOGOUT_PROBLEM),
+  saml_logout_replayed: denied(400, 'This sign-out message was already used.'),
+  saml_logout_in_response_to_invalid: denied(
+    400,
+    'You are signed out of the application. Your identity provider answered a sign-out this browser did not start, or one that took too long.',
+  ),
+  saml_logout_response_failed: denied(
+    502,
+    'You are signed out of the application, but your identity provider did not confirm that it signed you out there. Close your browser to end that session.',
+  ),
 
   // ---- OIDC ----
   oidc_state_invalid: denied(

@@ -3,17 +3,22 @@ import type { Connection } from '../connections/connection.entity.js';
 import { resolveTenantByEmailDomain } from '../db/resolvers.js';
 import { presentedBinding } from '../http/browser-binding.js';
 import { sendPage } from '../http/pages.js';
+import { t } from '../http/strings.js';
 import { emailDomain } from '../tenants/domain-name.js';
 import { findTenantByIdOrSlug } from '../tenants/tenants.service.js';
+import { findConnectionForLogin } from '../connections/connections.service.js';
 import { chosenConnection, discover, normalizeEmail } from './home-realm.js';
+import { openTestLoginId } from './login-trace-kind.js';
+import { LoginTraceRecorder } from './login-trace-steps.js';
 import { openFailureHandoff } from './failure-link.js';
 import type { LoginFlow, PendingLogin } from './login-handoff.js';
 import { serveClientJwks } from './oidc/client-jwks.js';
 import { OidcFlow } from './oidc/oidc-flow.js';
 import { allowHttpForms, bindingOptions, refuseLogin, type SsoDeps } from './outcome.js';
-import { chooserPage, emailPage } from './pages.js';
+import { chooserPage, emailPage, sendAcsGet } from './pages.js';
 import { LoginRefusedError, refuse } from './reasons.js';
 import { SamlFlow } from './saml/saml-flow.js';
+import { SingleLogout } from './saml/single-logout.js';
 import { loadSpSigningKey } from './saml/sp-signing-key.js';
 
 export type { SsoDeps, UnsolicitedLoginCompleter } from './outcome.js';
@@ -50,11 +55,23 @@ export function createSso(deps: SsoDeps): {
 } {
   const spSigning = loadSpSigningKey(deps.config.sso);
   const saml = new SamlFlow(deps, spSigning);
+  const singleLogout = new SingleLogout(deps, spSigning);
   const oidc = new OidcFlow(deps);
   const page = (res: Response, title: string, body: string) =>
     sendPage(res, { status: 200, title, body, allowHttpForms: allowHttpForms(deps.config) });
 
   async function connectionFor(req: Request, res: Response, input: BeginInput): Promise<Connection | null> {
+    // A portal test sign-in (issue 15): the connection its id is bound to (MAC), active or not yet.
+    const test = openTestLoginId(deps.secrets.masterKey, input.loginId);
+    if (test) {
+      if (input.connectionId !== null && input.connectionId !== test.connectionId)
+        refuse('discovery_conflict', 'a test sign-in names another connection');
+      const connection = await deps.db.withTenant(test.tenantId, (em) =>
+        findConnectionForLogin(em, test.connectionId),
+      );
+      if (!connection) refuse('discovery_connection_unknown', test.connectionId);
+      return connection;
+    }
     if (input.chosenByPerson && input.connectionId) {
       // idor check: a connection picked by the person must belong to the tenant their email or org names.
       const email = input.email ? normalizeEmail(input.email) : null;
@@ -74,18 +91,21 @@ export function createSso(deps: SsoDeps): {
     });
     if (outcome.kind === 'connection') return outcome.connection;
     if (outcome.kind === 'ask_email') {
-      page(res, 'Sign in', emailPage({ baseUrl: deps.config.baseUrl, loginId: input.loginId }));
+      page(res, t.email.title, emailPage({ baseUrl: deps.config.baseUrl, loginId: input.loginId }));
     } else {
       const email = input.email ? normalizeEmail(input.email) : null;
       const hint = email ? { email } : { organization: input.organization ?? outcome.tenantId };
+      // The tenant's display name on the chooser (issue 15): discovery already named this tenant.
+      const tenant = await findTenantByIdOrSlug(deps.db, outcome.tenantId);
       page(
         res,
-        'Choose how to sign in',
+        t.chooser.title,
         chooserPage({
           baseUrl: deps.config.baseUrl,
           loginId: input.loginId,
           hint,
           connections: outcome.connections,
+          tenantName: tenant?.name,
         }),
       );
     }
@@ -112,6 +132,7 @@ export function createSso(deps: SsoDeps): {
         tenantId: connection?.tenantId,
         connectionId: connection?.id,
         loginId: input.loginId,
+        trace: connection ? new LoginTraceRecorder(connection.type) : undefined,
         retry: connection === null,
       });
     }
@@ -126,6 +147,7 @@ export function createSso(deps: SsoDeps): {
         connectionId: pending.connectionId,
         chosenByPerson: false,
       }),
+    endAtIdp: (req, res, ended) => singleLogout.endAtIdp(req, res, ended),
   };
 
   const router = Router();
@@ -146,6 +168,14 @@ export function createSso(deps: SsoDeps): {
   });
 
   router.post('/saml/:connectionId/acs', (req, res) => saml.acs(req, res, req.params.connectionId));
+  // SAML Single Logout (issue 16): HTTP-Redirect and HTTP-POST bindings at one URL.
+  router.get('/saml/:connectionId/slo', (req, res) =>
+    singleLogout.receive(req, res, req.params.connectionId),
+  );
+  router.post('/saml/:connectionId/slo', (req, res) =>
+    singleLogout.receive(req, res, req.params.connectionId),
+  );
+  router.get('/saml/:connectionId/acs', sendAcsGet); // a person who opens the ACS URL: 405 and a page (issue 15)
   router.get('/oidc/:connectionId/callback', (req, res) => oidc.callback(req, res, req.params.connectionId));
   router.get('/oidc/:connectionId/jwks', (req, res) => serveClientJwks(deps.db, req, res)); // issue 16
 

@@ -18,4 +18,7 @@ export class Tenant {
   @Column('timestamptz', { name: 'purge_forced_at', nullable: true }) purgeForcedAt!: Date | null;
   @Column('timestamptz', { name: 'purged_at', nullable: true }) purgedAt!: Date | null;
   @Column('jsonb', { name: 'final_checkpoint', nullable: true }) finalCheckpoint!: CheckpointView | null;
+  /** Issue 15: keep a failed SAML login's raw response, sealed, for at most 24 h (src/sso/login-trace-store.ts). */
+  @Column('boolean', { name: 'keep_failed_login_responses', default: false })
+  keepFailedLoginResponses!: boolean;
 }

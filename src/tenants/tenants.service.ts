@@ -16,6 +16,8 @@ export interface TenantView {
   status: TenantStatus;
   created_at: string;
   updated_at: string;
+  /** Issue 15: a failed SAML login's raw response is kept, sealed, for at most 24 hours. */
+  keep_failed_login_responses: boolean;
 }
 
 export function tenantView(t: Tenant): TenantView {
@@ -26,7 +28,17 @@ export function tenantView(t: Tenant): TenantView {
     status: t.status,
     created_at: t.createdAt.toISOString(),
     updated_at: t.updatedAt.toISOString(),
+    keep_failed_login_responses: t.keepFailedLoginResponses,
   };
+}
+
+/** Whether the tenant keeps failed SAML logins' raw responses (issue 15); in the caller's transaction. */
+export async function keepsFailedLoginResponses(em: EntityManager, tenantId: string): Promise<boolean> {
+  const rows = await em.query<{ keep: boolean }[]>(
+    'SELECT keep_failed_login_responses AS keep FROM tenants WHERE id = $1',
+    [tenantId],
+  );
+  return rows[0]?.keep === true;
 }
 
 async function load(em: EntityManager, tenantId: string): Promise<Tenant> {
@@ -173,7 +185,7 @@ async function change(
 export function updateTenant(
   db: Database,
   tenantId: string,
-  input: { slug?: string; name?: string },
+  input: { slug?: string; name?: string; keepFailedLoginResponses?: boolean },
   ctx: AuditContext,
 ): Promise<TenantView> {
   return change(db, tenantId, ctx, 'tenant.updated', (t) => Object.assign(t, input));

@@ -114,6 +114,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     'portal',
     'scim',
     'tokens',
+    'sso', // issue 15: login traces (sso owns login_traces)
     'apps',
     'audit',
     'connections',

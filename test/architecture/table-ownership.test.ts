@@ -48,6 +48,9 @@ const OWNERS: Record<string, string> = {
   saml_requests: 'sso',
   saml_assertion_ids: 'sso',
   oidc_login_states: 'sso',
+  saml_sessions: 'sso',
+  saml_logout_requests: 'sso',
+  login_traces: 'sso',
   audit_events: 'audit',
   audit_checkpoints: 'audit',
   webhook_outbox: 'webhooks',
@@ -114,6 +117,21 @@ const KNOWN_CROSS_READS: readonly { file: string; table: string; why: string }[]
     file: 'src/apps/apps.service.ts',
     table: 'authorization_requests',
     why: 'deleting an app drops its pending sign-ins in the same transaction; apps/ sits below tokens/',
+  },
+  {
+    file: 'src/directory/person-erasure.ts',
+    table: 'saml_sessions',
+    why: 'erasing a person drops the NameIDs SAML single logout kept for their sessions; sso/ sits above directory/',
+  },
+  {
+    file: 'src/directory/person-erasure.ts',
+    table: 'login_traces',
+    why: 'erasing a person drops their login traces (issue 15); sso/ sits above directory/',
+  },
+  {
+    file: 'src/sessions/cleanup.ts',
+    table: 'login_traces',
+    why: 'clearing kept raw responses at their 24 hours (an UPDATE, beside the generic expiry DELETE)',
   },
   {
     file: 'src/sessions/cleanup.ts',

@@ -79,6 +79,8 @@ const SSO_OIDC_STATE =
   "refuses tenant A's pending OIDC state replayed at tenant B's callback, writing nothing and leaving A's login intact";
 const SSO_CONTINUE = "refuses tenant A's failure handoff in tenant B's browser and leaves A's login pending";
 const SSO_OLD = 'test/sso/cross-tenant.security.test.ts';
+const SLO_CROSS_TENANT =
+  "revokes nothing of Acme through Globex's connection, whether signed by Globex's IdP or by Acme's";
 const DISCOVERY = 'test/sso/home-realm.test.ts';
 const DISCOVERY_CONFLICT = 'refuses hints that name different tenants instead of picking one';
 
@@ -97,6 +99,41 @@ const PORTAL_ALL =
 const PORTAL_MIXED =
   "refuses B's connection, domain and setup link ids under A's own path with 404, changing nothing of B";
 const portal = (...tests: string[]): CoveringTest[] => tests.map((test) => ({ file: PORTAL, test }));
+const pages = (page: string, test: string) => [{ file: `test/portal/${page}-pages.test.ts`, test }];
+const AUDIT_X = pages(
+  'audit',
+  "refuses tenant A's session on tenant B's audit pages with 404, showing and changing nothing of B",
+);
+const CERTS_X = pages(
+  'certificates',
+  "refuses tenant A's session on tenant B's certificate pages and B's connection under A's path with 404, changing nothing of B",
+);
+const ROLES_X = pages(
+  'roles',
+  "refuses tenant A's session on tenant B's role pages and B's mapping under A's path with 404, changing nothing of B",
+);
+const PORTAL_PAGES: Record<string, CoveringTest[]> = {
+  'GET /portal/t/:tenantId/audit': AUDIT_X,
+  'GET /portal/t/:tenantId/audit/events/:seq': AUDIT_X,
+  'POST /portal/t/:tenantId/audit/verify': AUDIT_X,
+  'GET /portal/t/:tenantId/certificates': CERTS_X,
+  'GET /portal/t/:tenantId/certificates/:connectionId': CERTS_X,
+  'POST /portal/t/:tenantId/certificates/:connectionId/metadata': CERTS_X,
+  'POST /portal/t/:tenantId/certificates/:connectionId/refresh': CERTS_X,
+  'GET /portal/t/:tenantId/roles': ROLES_X,
+  'POST /portal/t/:tenantId/roles': ROLES_X,
+  'POST /portal/t/:tenantId/roles/:mappingId/delete': ROLES_X,
+};
+// Issue 15: tenant admins signed in through their own IdP (src/portal/admin-signin.ts).
+const TENANT_ADMIN_FILE = 'test/portal/tenant-admin-signin.security.test.ts';
+const TENANT_ADMIN_PAGES: CoveringTest = {
+  file: TENANT_ADMIN_FILE,
+  test: "refuses tenant A's admin, signed in through A's own IdP, on tenant B's portal pages with 404, and changes nothing of B",
+};
+const TENANT_ADMIN_CALLBACK: CoveringTest = {
+  file: TENANT_ADMIN_FILE,
+  test: "refuses tenant B's admin's code at the callback of a sign-in A's browser started, opening no session",
+};
 const PORTAL_ROUTES: Record<string, CoveringTest[]> = {
   'GET /portal': portal(
     'sends a setup-link session from the tenant list to its own tenant, listing no other tenant',
@@ -107,7 +144,8 @@ const PORTAL_ROUTES: Record<string, CoveringTest[]> = {
       test: "refuses a setup link whose tenant part was changed to another tenant's",
     },
   ],
-  'GET /portal/t/:tenantId': portal(PORTAL_ALL),
+  'GET /portal/t/:tenantId': [...portal(PORTAL_ALL), TENANT_ADMIN_PAGES],
+  'GET /portal/oidc/callback': [TENANT_ADMIN_CALLBACK],
   'POST /portal/t/:tenantId/setup-links': portal(PORTAL_ALL),
   'POST /portal/t/:tenantId/setup-links/:linkId/revoke': portal(PORTAL_ALL, PORTAL_MIXED),
   'GET /portal/t/:tenantId/sso': portal(PORTAL_ALL),
@@ -124,6 +162,7 @@ const PORTAL_ROUTES: Record<string, CoveringTest[]> = {
   'POST /portal/t/:tenantId/domains/:domainId/verify': portal(PORTAL_ALL, PORTAL_MIXED),
   'GET /portal/t/:tenantId/dsync': portal(PORTAL_ALL),
   'POST /portal/t/:tenantId/dsync/tokens': portal(PORTAL_ALL),
+  ...PORTAL_PAGES,
   'POST /admin/v1/tenants/:tenantId/setup-links': admin(ADMIN_ALL),
   'GET /admin/v1/tenants/:tenantId/setup-links': admin(ADMIN_ALL),
   'DELETE /admin/v1/tenants/:tenantId/setup-links/:linkId': admin(ADMIN_ALL),
@@ -184,6 +223,26 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
     ...admin(ADMIN_ALL),
     { file: 'test/scim/request-log.test.ts', test: REQUEST_LOG_CROSS_TENANT },
   ],
+  // Issue 15: login traces, in the admin API and the portal.
+  ...Object.fromEntries(
+    [
+      'GET /admin/v1/tenants/:tenantId/login-traces',
+      'GET /admin/v1/tenants/:tenantId/login-traces/:traceId',
+      'GET /admin/v1/tenants/:tenantId/login-traces/:traceId/raw-response',
+      'GET /portal/t/:tenantId/sso/traces',
+      'POST /portal/t/:tenantId/sso/traces/settings',
+      'GET /portal/t/:tenantId/sso/traces/:ref',
+      'POST /portal/t/:tenantId/sso/traces/:ref/raw/:traceId',
+    ].map((route) => [
+      route,
+      [
+        {
+          file: 'test/portal/login-traces.test.ts',
+          test: "refuses tenant B's admin and portal session every login trace route of tenant A with 404, showing none of A's traces",
+        },
+      ],
+    ]),
+  ),
   'GET /admin/v1/tenants/:tenantId/deliveries/:kind': admin(ADMIN_ALL),
   'POST /admin/v1/tenants/:tenantId/deliveries/:kind/:deliveryId/retry': admin(ADMIN_ALL, ADMIN_MIXED),
   'POST /admin/v1/tenants/:tenantId/connections': admin(ADMIN_ALL),
@@ -264,6 +323,9 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
       test: 'refuses Globex’s IdP answer posted to Acme’s ACS: not signed by Acme’s IdP, not for Acme’s SP',
     },
   ],
+  // SAML Single Logout (issue 16): another tenant's connection, with this tenant's NameID and session index.
+  'GET /saml/:connectionId/slo': [{ file: 'test/sso/saml-slo.test.ts', test: SLO_CROSS_TENANT }],
+  'POST /saml/:connectionId/slo': [{ file: 'test/sso/saml-slo.test.ts', test: SLO_CROSS_TENANT }],
   'GET /oidc/:connectionId/callback': sso(SSO_OIDC_STATE),
   'GET /sso/continue': sso(SSO_CONTINUE),
 
@@ -296,9 +358,16 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
 /** Routes that touch no tenant's data, each with the reason. */
 export const EXEMPT: Record<string, string> = {
   'GET /portal/assets/:file': "the Admin Portal's static stylesheet and script: no tenant, no session",
+  'GET /assets/:file': "every browser page's static stylesheet and script: no tenant, no session",
+  'GET /': 'the home page (HTML to browsers, the JSON 404 to others): static, reads nothing',
+  'GET /saml/:connectionId/acs':
+    'a static 405 page or JSON error: the connection id is not looked up (issue 15)',
   'GET /portal/start':
     'shows a Continue button for the link in the query; reads and writes nothing (issue 15)',
   'POST /portal/logout': "deletes the caller's own portal session row only, found by its cookie",
+  'GET /portal/signin': 'the tenant admins’ sign-in form: static, reads nothing (issue 15)',
+  'POST /portal/signin':
+    'seals a new sign-in’s state in a cookie and redirects to /oauth/authorize, which resolves the tenant; reads no tenant row',
   'GET /healthz': 'liveness: answers from the process alone',
   'GET /readyz': 'readiness: a database ping, no tenant rows',
   'GET /metrics':

@@ -11,7 +11,9 @@ import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
 import { openidClientFetch, refusedCallMessage } from '../../outbound/fetch-client.js';
 import { outboundPolicy } from '../../outbound/pinned-request.js';
 import { completeLogin } from '../complete-login.js';
-import { bindingOptions, finishLogin, refuseLogin, type SsoDeps } from '../outcome.js';
+import { isTestLoginFor, traceKindOf } from '../login-trace-kind.js';
+import { LoginTraceRecorder, STAGES } from '../login-trace-steps.js';
+import { bindingOptions, finishLogin, refuseLogin, traceSink, type SsoDeps } from '../outcome.js';
 import { LoginRefusedError, refuse } from '../reasons.js';
 import { runStrategy } from '../run-strategy.js';
 import { OidcConfigurations } from './oidc-config.js';
@@ -126,8 +128,9 @@ export class OidcFlow {
       return refuseLogin(this.deps, req, res, new LoginRefusedError('connection_unknown', connectionId));
 
     let pending: OidcPending | null = null;
+    // Issue 15: the login's trace, stored with its outcome (src/sso/login-trace-*.ts).
+    const trace = new LoginTraceRecorder('oidc');
     try {
-      if (connection.status !== 'active') refuse('connection_unknown', `connection is ${connection.status}`);
       const state = typeof req.query.state === 'string' ? req.query.state : null;
       if (!state) refuse('oidc_state_invalid', 'no state');
       pending = await consumeOidcState(this.deps.db, this.deps.secrets.masterKey, {
@@ -138,18 +141,39 @@ export class OidcFlow {
         now: new Date(),
       });
       if (!pending) refuse('oidc_state_invalid', 'unknown, used, expired or another browser');
+      trace.pass(...STAGES.oidcState.completes);
+      trace.kind = traceKindOf(this.deps.secrets.masterKey, pending.loginId);
+      // An inactive connection answers only a portal test sign-in bound to it (issue 15).
+      if (
+        connection.status !== 'active' &&
+        !isTestLoginFor(this.deps.secrets.masterKey, pending.loginId, tenantId, connectionId)
+      )
+        refuse('connection_unknown', `connection is ${connection.status}`);
       // Only the error code is kept: error_description is the IdP's (or an attacker's) free text.
       if (typeof req.query.error === 'string')
         refuse('oidc_idp_error', `error=${req.query.error.slice(0, 64)}`);
       if (typeof req.query.code !== 'string') refuse('oidc_idp_error', 'no code');
 
-      const login = await this.exchange(req, res, connection, pending);
+      const started = pending;
       const skewSeconds = this.deps.config.sso.clockSkewSeconds;
-      checkIssuedAt(login.claims, new Date(), skewSeconds);
+      const login = await trace.checkAsync(STAGES.oidcToken, async () => {
+        const answer = await this.exchange(req, res, connection, started);
+        checkIssuedAt(answer.claims, new Date(), skewSeconds);
+        return answer;
+      });
       const attributes = { ...login.userinfo, ...login.claims };
       const subject =
         typeof login.claims.sub === 'string' ? login.claims.sub : refuse('oidc_id_token_invalid', 'no sub');
       const resolved = resolveProfileAttributes(connection.attributeMapping, attributes);
+      trace.profile = {
+        subject,
+        email: resolved.email,
+        given_name: resolved.givenName,
+        family_name: resolved.familyName,
+        display_name: resolved.displayName,
+        groups: resolved.groups,
+        attribute_names: Object.keys(attributes).slice(0, 100),
+      };
       const emailAssertedByIdp = emailUsable({
         email: resolved.email,
         emailVerified: attributes.email_verified,
@@ -160,7 +184,7 @@ export class OidcFlow {
         connection,
         { connectionId: connection.id, subject, emailAssertedByIdp, ...resolved },
         authTimeOf(login.claims, skewSeconds),
-        { requestId: req.requestId, sourceIp: req.ip },
+        { requestId: req.requestId, sourceIp: req.ip, trace: traceSink(this.deps, trace) },
       );
       await finishLogin(this.deps, req, res, pending.loginId, result);
     } catch (error) {
@@ -168,6 +192,7 @@ export class OidcFlow {
         tenantId,
         connectionId,
         loginId: pending?.loginId ?? null,
+        trace,
       });
     }
   }

@@ -17,20 +17,32 @@ import { currentSigningKey, decryptionKeys } from '../../connections/sp-keys.ser
 import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
 import { sendPage } from '../../http/pages.js';
 import { completeLogin } from '../complete-login.js';
-import { allowHttpForms, bindingOptions, finishLogin, refuseLogin, type SsoDeps } from '../outcome.js';
-import { postBindingPage } from '../pages.js';
+import { isTestLoginFor, traceKindOf } from '../login-trace-kind.js';
+import { LoginTraceRecorder, STAGES } from '../login-trace-steps.js';
+import {
+  allowHttpForms,
+  bindingOptions,
+  finishLogin,
+  refuseLogin,
+  traceSink,
+  type SsoDeps,
+} from '../outcome.js';
+import { postBindingPage, postBindingTitle } from '../pages.js';
 import { LoginRefusedError, refuse } from '../reasons.js';
 import { runStrategy } from '../run-strategy.js';
 import { decryptAssertion } from './assertion-decryption.js';
 import { rememberAssertionId } from './assertion-replay.js';
 import { samlOptions, type SamlTiming } from './saml-options.js';
 import { SamlRequestCache } from './saml-request-cache.js';
+import { logoutSubjectOf } from './single-logout-checks.js';
+import { withSamlSession, type SamlLogoutSubject } from './single-logout.service.js';
 import { samlLoginSubject } from './saml-subject.js';
 import type { SpSigningKey } from './sp-signing-key.js';
 import {
   assertionIdentity,
   checkSignedAssertion,
   inspectSamlResponse,
+  MAX_SAML_RESPONSE_LENGTH,
   reasonOfSamlError,
   type AssertionFacts,
 } from './saml-response-checks.js';
@@ -40,7 +52,7 @@ interface RequestContext {
   options: SamlConfig;
   connection: Connection;
   /** At the ACS: what the unsigned envelope says, and this browser's pending requests. */
-  acs?: { envelopeInResponseTo: string | null; requests: SamlRequestCache };
+  acs?: { envelopeInResponseTo: string | null; requests: SamlRequestCache; trace: LoginTraceRecorder };
 }
 
 interface SamlLogin {
@@ -48,6 +60,8 @@ interface SamlLogin {
   attributes: Record<string, unknown>;
   /** The app's pending login the signed InResponseTo answered; null: IdP-initiated. */
   loginId: string | null;
+  /** What Single Logout sends back and looks up (issue 16), from the signed assertion. */
+  logoutSubject: SamlLogoutSubject;
 }
 
 const STRATEGY = 'saml';
@@ -151,7 +165,7 @@ export class SamlFlow {
     );
     sendPage(res, {
       status: 200,
-      title: 'Continuing to your identity provider',
+      title: postBindingTitle,
       body: postBindingPage({ action: options.entryPoint ?? '', fields }),
       allowHttpForms: allowHttpForms(this.deps.config),
       autoSubmit: true,
@@ -176,17 +190,24 @@ export class SamlFlow {
 
     let requests: SamlRequestCache | null = null;
     let envelopeInResponseTo: string | null = null;
+    // Issue 15: the login's trace, stored with its outcome (src/sso/login-trace-*.ts).
+    const trace = new LoginTraceRecorder('saml');
+    const posted = (req.body as Record<string, unknown> | undefined)?.SAMLResponse;
+    if (typeof posted === 'string' && posted.length <= MAX_SAML_RESPONSE_LENGTH) trace.rawResponse = posted;
     try {
-      if (connection.status !== 'active') refuse('connection_unknown', `connection is ${connection.status}`);
+      // An inactive connection answers only a portal test sign-in (checked once verify knows the login).
+      const inactive = connection.status !== 'active';
       const sp = serviceProviderDetails(this.deps.config.baseUrl, connection.id);
-      const envelope = inspectSamlResponse({
-        samlResponse: (req.body as Record<string, unknown> | undefined)?.SAMLResponse,
-        acsUrl: sp.acsUrl,
-        idpEntityId: connection.samlIdpEntityId,
-        allowSha1: connection.samlAllowSha1,
-        xmlLimits: this.deps.config.sso.xmlLimits,
-        requireEncrypted: connection.samlRequireEncryptedAssertions,
-      });
+      const envelope = trace.check(STAGES.samlEnvelope, () =>
+        inspectSamlResponse({
+          samlResponse: posted,
+          acsUrl: sp.acsUrl,
+          idpEntityId: connection.samlIdpEntityId,
+          allowSha1: connection.samlAllowSha1,
+          xmlLimits: this.deps.config.sso.xmlLimits,
+          requireEncrypted: connection.samlRequireEncryptedAssertions,
+        }),
+      );
       envelopeInResponseTo = envelope.envelopeInResponseTo;
       requests = new SamlRequestCache(this.deps.db, {
         tenantId,
@@ -210,17 +231,22 @@ export class SamlFlow {
       // Only the key that opened it: node-saml decrypts the same bytes again, then verifies the
       // signature over the decrypted assertion (wantAssertionsSigned) exactly as for a plain one.
       if (decryptionPvk !== undefined) options.decryptionPvk = decryptionPvk;
-      this.contexts.set(req, { options, connection, acs: { envelopeInResponseTo, requests } });
+      this.contexts.set(req, { options, connection, acs: { envelopeInResponseTo, requests, trace } });
 
       const outcome = await runStrategy(this.authenticator, STRATEGY, req, res);
-      if (outcome.kind === 'error')
-        throw reasonOfSamlError(outcome.error, {
+      if (outcome.kind === 'error') {
+        const refusal = reasonOfSamlError(outcome.error, {
           expectsAssertionSignature: connection.samlSignedElement !== 'response',
           responseSigned: envelope.responseSigned,
           assertionSigned,
         });
+        trace.refusedIn(STAGES.samlSignature, refusal);
+        throw refusal;
+      }
       if (outcome.kind !== 'success') refuse('saml_response_invalid', `strategy ended with ${outcome.kind}`);
       const { login } = outcome.user as { login: SamlLogin };
+      if (inactive && !isTestLoginFor(this.deps.secrets.masterKey, login.loginId, tenantId, connection.id))
+        refuse('connection_unknown', `connection is ${connection.status}`);
 
       const { subject, profileNameId } = samlLoginSubject({
         facts: login.facts,
@@ -228,6 +254,15 @@ export class SamlFlow {
         mapping: connection.attributeMapping,
       });
       const resolved = resolveProfileAttributes(connection.attributeMapping, login.attributes, profileNameId);
+      trace.profile = {
+        subject,
+        email: resolved.email,
+        given_name: resolved.givenName,
+        family_name: resolved.familyName,
+        display_name: resolved.displayName,
+        groups: resolved.groups,
+        attribute_names: Object.keys(login.attributes).slice(0, 100),
+      };
       if (subject === null && resolved.email === null)
         refuse('saml_nameid_transient', 'transient NameID, no persistent identifier attribute, no email');
       const result = await completeLogin(
@@ -235,14 +270,18 @@ export class SamlFlow {
         connection,
         { connectionId: connection.id, subject, emailAssertedByIdp: true, ...resolved },
         login.facts.authnInstant ?? new Date(),
-        { requestId: req.requestId, sourceIp: req.ip },
+        { requestId: req.requestId, sourceIp: req.ip, trace: traceSink(this.deps, trace) },
       );
-      await finishLogin(this.deps, req, res, login.loginId, result);
+      await finishLogin(this.deps, req, res, login.loginId, withSamlSession(result, login.logoutSubject));
     } catch (error) {
+      const loginId = await this.pendingLoginOfRefusal(requests, envelopeInResponseTo);
+      // The answer named a request of this browser: it was sent (a refusal of that step still wins).
+      if (loginId !== null) trace.pass('request_sent');
       await refuseLogin(this.deps, req, res, error, {
         tenantId,
         connectionId: connection.id,
-        loginId: await this.pendingLoginOfRefusal(requests, envelopeInResponseTo),
+        loginId,
+        trace,
       });
     }
   }
@@ -303,6 +342,9 @@ export class SamlFlow {
     if (!assertionXml) refuse('saml_response_invalid', 'no signed assertion');
     const now = new Date();
     const { connection, acs } = context;
+    const { trace } = acs;
+    // node-saml called back: it verified the signature and the Conditions (time window, audience).
+    trace.pass(...STAGES.samlSignature.completes);
     const identity = assertionIdentity({
       assertionXml,
       now,
@@ -325,6 +367,8 @@ export class SamlFlow {
     } catch (error) {
       checkRefusal = error;
     }
+    if (facts) trace.pass(...STAGES.samlSignedAssertion.completes);
+    else trace.refusedIn(STAGES.samlSignedAssertion, checkRefusal);
     const inResponseTo = facts?.inResponseTo ?? null;
     // One transaction for steps 1 and 3 (issue 9). It commits before any refusal below is
     // thrown, so a verified assertion enters the replay cache even when the login is refused.
@@ -342,10 +386,13 @@ export class SamlFlow {
       return { fresh, loginId: pending ? acs.requests.loginIdOf(inResponseTo) : null };
     });
     if (!fresh) refuse('saml_assertion_replayed', `assertion ${identity.assertionId}`);
+    trace.pass(...STAGES.samlReplay.completes);
     if (!facts) throw checkRefusal;
     if (inResponseTo !== null && !loginId)
       refuse('saml_in_response_to_invalid', 'no pending request of this browser');
+    if (loginId !== null) trace.pass('request_sent');
+    trace.kind = traceKindOf(this.deps.secrets.masterKey, loginId);
     const attributes = (profile.attributes ?? {}) as Record<string, unknown>;
-    return { facts, attributes, loginId };
+    return { facts, attributes, loginId, logoutSubject: logoutSubjectOf(facts, profile) };
   }
 }

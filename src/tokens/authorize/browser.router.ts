@@ -147,8 +147,13 @@ export function browserRouter(deps: BrowserRouterDeps): Router {
       },
       { requestId: req.requestId, sourceIp: req.ip },
     );
+    // Issue 16: a session a SAML login made also ends at the IdP (signed LogoutRequest), which comes back here after.
+    if (outcome.kind !== 'error' && outcome.ended && deps.loginFlow?.endAtIdp) {
+      const returnUrl = outcome.kind === 'redirect' ? outcome.url : null;
+      if (await deps.loginFlow.endAtIdp(req, res, { ...outcome.ended, returnUrl })) return;
+    }
     if (outcome.kind === 'redirect') return res.redirect(303, outcome.url);
-    if (outcome.kind === 'signed_out') return sendInfoPage(res, 'Signed out', 'You are signed out.');
+    if (outcome.kind === 'signed_out') return sendInfoPage(res);
     sendErrorPage(req, res, {
       status: 400,
       reason: outcome.reason,
