@@ -19,6 +19,7 @@ import { RlsSafeLookupKeys1766100000000 } from './1766100000000-rls-safe-lookup-
 import { ConnectionSpKeys1766300000000 } from './1766300000000-connection-sp-keys.js';
 import { MetadataRefresh1766400000000 } from './1766400000000-metadata-refresh.js';
 import { AdminPortal1766200000000 } from './1766200000000-admin-portal.js';
+import { AuditSealer1767200000000 } from './1767200000000-audit-sealer.js';
 
 /** Every migration, in order. A new migration file is added here. */
 export const MIGRATIONS = [
@@ -43,4 +44,5 @@ export const MIGRATIONS = [
   AdminPortal1766200000000,
   ConnectionSpKeys1766300000000,
   MetadataRefresh1766400000000,
+  AuditSealer1767200000000,
 ];
