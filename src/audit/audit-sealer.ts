@@ -1,4 +1,10 @@
-import type { DataSource, EntityManager, EntitySubscriberInterface, TransactionCommitEvent } from 'typeorm';
+import type {
+  DataSource,
+  EntityManager,
+  EntitySubscriberInterface,
+  TransactionCommitEvent,
+  TransactionRollbackEvent,
+} from 'typeorm';
 import type { Database } from '../db/database.js';
 import { isUuid } from '../db/database.js';
 
@@ -63,9 +69,10 @@ const result = (row: SealRow | undefined): SealResult => ({
  */
 function sealStatement(tenantId: string, wait: boolean): string {
   if (!isUuid(tenantId)) throw new Error(`not a tenant id: ${tenantId}`);
+  // audit_seal takes the tenant from set_config's result, so it cannot run before the tenant is set.
   return `SELECT s.sealed, s.unsealed, s.busy, s.head_seq
-            FROM (SELECT set_config('app.tenant_id', '${tenantId}', true)) c,
-                 LATERAL audit_seal('${tenantId}', ${SEAL_BATCH}, ${wait}) s`;
+            FROM (SELECT set_config('app.tenant_id', '${tenantId}', true)::uuid AS tenant_id) c,
+                 LATERAL audit_seal(c.tenant_id, ${SEAL_BATCH}, ${wait}) s`;
 }
 
 /** One audit_seal call in the caller's withTenant transaction (erasure: seal before rewriting). */
@@ -179,6 +186,11 @@ function scheduleRetry(ds: DataSource, tenantId: string, attempt: number): void 
 
 /** After COMMIT (not a savepoint's release): seal the tenants the transaction wrote events for. */
 const sealAfterCommit: EntitySubscriberInterface = {
+  afterTransactionRollback(event: TransactionRollbackEvent): void {
+    // Rolled back: the events are gone with it; nothing to seal.
+    const runner = event.queryRunner as unknown as RunnerLike;
+    if (!runner.isTransactionActive) delete runner.data?.[WROTE];
+  },
   async afterTransactionCommit(event: TransactionCommitEvent): Promise<void> {
     const runner = event.queryRunner as unknown as RunnerLike;
     const tenants = runner.data?.[WROTE];

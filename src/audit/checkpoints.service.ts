@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database.js';
 import { verifyAuditChainListingErased } from './audit.service.js';
-import { sealTrail } from './audit-sealer.js';
+import { sealReady } from './audit-sealer.js';
 import type { CheckpointSigningKey } from './checkpoint-key.js';
 import {
   checkAgainstCheckpoints,
@@ -63,8 +63,10 @@ export async function takeCheckpoint(
   tenantId: string,
   options: TakeCheckpointOptions = {},
 ): Promise<{ checkpoint: CheckpointView; created: boolean } | null> {
-  // The head signed is the sealed head (issue 13): seal what can be sealed first.
-  await sealTrail(db, tenantId);
+  // The head signed is the sealed head (issue 13): seal what is ready first. Not waiting for
+  // older open transactions: the periodic pass would wait per tenant; what they hold back is
+  // signed by the next checkpoint.
+  await sealReady(db, tenantId);
   const result = await db.withTenant(tenantId, async (em) => {
     const [head] = await em.query<{ seq: string; hash: string }[]>(
       'SELECT seq, hash FROM audit_events WHERE tenant_id = $1 AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1',
