@@ -25,8 +25,10 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   Any other change of a sealed or unsealed row is refused as before; the
  *   runtime role still has no UPDATE or DELETE grant.
  * - Import mode (1765900000000): an imported event is chained at once under
- *   the lock (the tenant is new; nobody waits), and an archived event that was
- *   still unsealed stays unsealed, with this database's xid, for the sealer.
+ *   the lock (the tenant is new; nobody waits) unless an unsealed event of the
+ *   tenant is visible (then it waits for the sealer, never jumping ahead), and
+ *   an archived event that was still unsealed stays unsealed, with this
+ *   database's xid, for the sealer.
  * - audit_verify_chain verifies the sealed chain and reports the unsealed
  *   tail (count and oldest time); audit_unsealed_tenants(limit) is the
  *   periodic pass's pre-tenant lookup, like audit_checkpoint_due_tenants.
