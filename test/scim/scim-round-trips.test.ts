@@ -25,10 +25,7 @@ import { BASE_URL, createTenant, GROUP_SCHEMA, issueToken, newUser, patchOp, SCI
  * the node's cache (its LISTEN connection is up). The request log is written
  * after the answer, batched with other requests (afterResponse, not bounded).
  * A transaction costs BEGIN with the tenant setting (one trip), its statements,
- * and COMMIT, then the audit seal (issue 13's sealer links the request's audit
- * event into the chain right after COMMIT, one statement: the lock the chain
- * used to hold across the trip to Node and back is gone, for one trip more).
- * Upper bounds: a change that adds a trip fails here.
+ * and COMMIT. Upper bounds: a change that adds a trip fails here.
  */
 
 const counter = new RoundTripCounter();
@@ -115,13 +112,13 @@ function within(tally: Tally, bound: number): void {
 describe('SCIM writes, round trips to PostgreSQL before the answer', () => {
   let userId: string;
 
-  it('POST /Users: the limit counter, then BEGIN, one statement (row, webhook event, audit event), COMMIT, the seal', async () => {
+  it('POST /Users: the limit counter, then BEGIN, one statement (row, webhook event, audit event), COMMIT', async () => {
     const { res, tally } = await send('post', '/Users', newUser('alice@acme.test', { externalId: 'a-1' }));
     expect(res.status).toBe(201);
     userId = res.body.id as string;
     // Before issue 13: 7 (the limit, BEGIN, domain check, INSERT, webhook, audit, COMMIT).
-    within(tally, 5);
-    expect(unitsOf(tally)).toBe(3); // the limit counter, the transaction, the seal
+    within(tally, 4);
+    expect(unitsOf(tally)).toBe(2);
     expect(tally.transactions).toBe(1);
     // What the one statement wrote, each once: the row (email verified by the tenant's domain) and its event.
     const [row] = await t.db.withTenant(tenantId, (em) =>
@@ -135,7 +132,7 @@ describe('SCIM writes, round trips to PostgreSQL before the answer', () => {
     expect(row).toEqual({ email_verified: true, events: '1' });
   });
 
-  it('PUT /Users/{id}: read with groups (locked), one statement, within 6 with the seal', async () => {
+  it('PUT /Users/{id}: read with groups (locked), one statement, within 5', async () => {
     const { res, tally } = await send(
       'put',
       `/Users/${userId}`,
@@ -143,11 +140,11 @@ describe('SCIM writes, round trips to PostgreSQL before the answer', () => {
     );
     expect(res.status).toBe(200);
     // Before issue 13: 8 (read, UPDATE, webhook, audit and the groups read each a trip).
-    within(tally, 6);
-    expect(unitsOf(tally)).toBe(3); // the limit counter, the transaction, the seal
+    within(tally, 5);
+    expect(unitsOf(tally)).toBe(2);
   });
 
-  it('PATCH /Users/{id} of a field: within 6 with the seal', async () => {
+  it('PATCH /Users/{id} of a field: within 5', async () => {
     const { res, tally } = await send(
       'patch',
       `/Users/${userId}`,
@@ -156,10 +153,10 @@ describe('SCIM writes, round trips to PostgreSQL before the answer', () => {
     expect(res.status).toBe(200);
     expect(res.body.displayName).toBe('Alice A.');
     // Before issue 13: 8.
-    within(tally, 6);
+    within(tally, 5);
   });
 
-  it('POST /Groups with members: the limit counter, BEGIN, one statement, COMMIT, the seal', async () => {
+  it('POST /Groups with members: the limit counter, BEGIN, one statement, COMMIT', async () => {
     const { res, tally } = await send('post', '/Groups', {
       schemas: [GROUP_SCHEMA],
       displayName: 'Platform',
@@ -168,8 +165,8 @@ describe('SCIM writes, round trips to PostgreSQL before the answer', () => {
     expect(res.status).toBe(201);
     expect(res.body.members).toEqual([expect.objectContaining({ value: userId })]);
     // Before issue 13: 9 (the group, the members check, the members, webhook, audit, the members read).
-    within(tally, 5);
-    expect(unitsOf(tally)).toBe(3); // the limit counter, the transaction, the seal
+    within(tally, 4);
+    expect(unitsOf(tally)).toBe(2);
   });
 
   it('an unknown member leaves nothing behind (the one statement rolls back with its transaction)', async () => {
@@ -200,9 +197,9 @@ describe('SCIM writes, round trips to PostgreSQL before the answer', () => {
     expect(deleted.res.status).toBe(204);
     // Not yet cut (docs/scaling.md): a status change revokes sessions, queues logouts and ends
     // memberships through sessions/ and groups.service, one statement each.
-    within(deactivated.tally, 9);
-    within(deleted.tally, 12);
-    for (const r of [deactivated, deleted]) expect(unitsOf(r.tally)).toBe(3);
+    within(deactivated.tally, 8);
+    within(deleted.tally, 11);
+    for (const r of [deactivated, deleted]) expect(unitsOf(r.tally)).toBe(2);
   });
 });
 

@@ -132,12 +132,9 @@ it('an SP-initiated SAML login stays within its database round trips per request
   // authorization request was read in both, and once more after the session was attached.
   // After: the ACS reads it once, in the transaction that creates the session, and the continue
   // claims it (UPDATE … RETURNING) in its only transaction. Upper bounds: one trip more fails.
-  // 6 since issue 13's audit sealer: the login's audit events are sealed into the chain right after
-  // its commit (one statement, no lock held across a trip to Node — what the per-tenant chain lock was).
-  expect(unitsOf(acs)).toBeLessThanOrEqual(6);
-  // 34 since issues 15 and 16: the session's SAML Single Logout row (NameID, SessionIndex) and the
-  // login trace are one INSERT each, inside the login's transaction; plus the seal above.
-  expect(acs?.roundTrips ?? Number.NaN).toBeLessThanOrEqual(34);
+  expect(unitsOf(acs)).toBeLessThanOrEqual(5);
+  // 33 since issue 16: the session's SAML Single Logout row (NameID, SessionIndex) is one INSERT more.
+  expect(acs?.roundTrips ?? Number.NaN).toBeLessThanOrEqual(33);
   expect(unitsOf(resume)).toBeLessThanOrEqual(1);
   expect(resume?.roundTrips ?? Number.NaN).toBeLessThanOrEqual(6);
   // Not changed by issue 9 (app lookup, stored request, home realm discovery, AuthnRequest id),
