@@ -1,3 +1,4 @@
+import { t } from '../http/strings.js';
 import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { Config } from '../config/config.js';
@@ -126,8 +127,7 @@ function discoveryLimiterOf(config: Config, db: Database): DiscoveryLimiter {
       sendErrorPage(req, res, {
         status: 429,
         reason: 'rate_limited',
-        title: 'Too many sign-in attempts',
-        message: 'Too many sign-in attempts came from your network. Wait a minute, then try again.',
+        ...t.authorize.rateLimited,
       });
     },
   });

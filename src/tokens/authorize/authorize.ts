@@ -1,3 +1,4 @@
+import { t } from '../../http/strings.js';
 import { isUuid } from '../../db/database.js';
 import type { App } from '../../apps/app.entity.js';
 import type { OAuthErrorCode } from '../oauth-errors.js';
@@ -52,15 +53,14 @@ export function requestedClientId(query: Query): string | null {
 export function validateAuthorizationRequest(query: Query, app: App | null): AuthorizeOutcome {
   const page = (reason: string, message: string): AuthorizeOutcome => ({ kind: 'page', reason, message });
   const clientId = requestedClientId(query);
-  if (!clientId || !isUuid(clientId))
-    return page('invalid_client', 'The application did not identify itself correctly (client_id).');
-  if (!app) return page('unknown_client', 'This application is not registered with Gatehouse.');
+  if (!clientId || !isUuid(clientId)) return page('invalid_client', t.authorize.invalidClient);
+  if (!app) return page('unknown_client', t.authorize.unknownClient);
   const redirectUri = query.redirect_uri;
   if (typeof redirectUri !== 'string' || redirectUri.length === 0)
-    return page('redirect_uri_missing', 'The application did not say where to return (redirect_uri).');
+    return page('redirect_uri_missing', t.authorize.redirectUriMissing);
   // Exact string match against the registered list before anything is redirected.
   if (!redirectUriMatches(app.redirectUris, redirectUri))
-    return page('redirect_uri_mismatch', 'The return address is not registered for this application.');
+    return page('redirect_uri_mismatch', t.authorize.redirectUriMismatch);
 
   const state = typeof query.state === 'string' ? query.state : null;
   const fail = (error: OAuthErrorCode, description: string): AuthorizeOutcome => ({

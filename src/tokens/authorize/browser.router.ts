@@ -1,3 +1,4 @@
+import { t } from '../../http/strings.js';
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { Config } from '../../config/config.js';
 import type { Database } from '../../db/database.js';
@@ -22,24 +23,7 @@ export interface BrowserRouterDeps {
   loginFlow?: LoginFlow;
 }
 
-const CONTINUE_PAGES: Record<ContinueFailure, { title: string; message: string }> = {
-  login_not_found: { title: 'Sign-in not found', message: 'Go back to the application and sign in again.' },
-  login_not_finished: {
-    title: 'Sign-in not finished',
-    message: 'This sign-in has not been completed at your identity provider.',
-  },
-  login_already_used: {
-    title: 'Sign-in already used',
-    message: 'This sign-in has already been used. Go back to the application and sign in again.',
-  },
-  login_expired: { title: 'Sign-in expired', message: 'Go back to the application and sign in again.' },
-  browser_mismatch: {
-    title: 'Sign-in started elsewhere',
-    message:
-      'This sign-in was started in another browser, so it cannot finish here. Start again from the application in this browser.',
-  },
-  session_ended: { title: 'Session ended', message: 'Go back to the application and sign in again.' },
-};
+const CONTINUE_PAGES: Record<ContinueFailure, { title: string; message: string }> = t.authorize.continue;
 
 const single = (value: unknown): string | null => (typeof value === 'string' && value ? value : null);
 
@@ -59,7 +43,7 @@ export function browserRouter(deps: BrowserRouterDeps): Router {
       return sendErrorPage(req, res, {
         status: 400,
         reason: outcome.reason,
-        title: 'Sign-in request not accepted',
+        title: t.authorize.requestNotAccepted,
         message: outcome.message,
       });
     }
@@ -157,7 +141,7 @@ export function browserRouter(deps: BrowserRouterDeps): Router {
     sendErrorPage(req, res, {
       status: 400,
       reason: outcome.reason,
-      title: outcome.sessionEnded ? 'Signed out' : 'Sign-out not completed',
+      title: outcome.sessionEnded ? t.authorize.logout.endedTitle : t.authorize.logout.notCompletedTitle,
       message: outcome.message,
     });
   };
@@ -178,8 +162,7 @@ const pageErrors: ErrorRequestHandler = (error: unknown, req, res, _next) => {
     return sendErrorPage(req, res, {
       status: 503,
       reason: 'temporarily_unavailable',
-      title: 'Briefly unavailable',
-      message: 'Sign-in is briefly unavailable. Try again from the application in a few seconds.',
+      ...t.authorize.unavailable,
     });
   }
   req.log.error({ err: error, request_id: req.requestId }, 'sign-in request failed');
@@ -187,7 +170,6 @@ const pageErrors: ErrorRequestHandler = (error: unknown, req, res, _next) => {
   sendErrorPage(req, res, {
     status: 500,
     reason: 'server_error',
-    title: 'Something went wrong',
-    message: 'Gatehouse could not finish this request. Try again from the application.',
+    ...t.authorize.failed,
   });
 };

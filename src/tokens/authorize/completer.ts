@@ -1,3 +1,4 @@
+import { t } from '../../http/strings.js';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { EntityManager } from 'typeorm';
@@ -123,9 +124,7 @@ export function createAuthorizationCompleter(
       return sendErrorPage(req, res, {
         status: 400,
         reason: failure.reason,
-        title: 'Sign-in did not complete',
-        message:
-          'This sign-in did not complete. It was started in another browser, so it cannot return to the application from here. Start again from the application.',
+        ...t.authorize.otherBrowser,
       });
     }
     return redirectFailure(req, res, loginId, failure);
@@ -277,7 +276,6 @@ function loginGone(req: Request, res: Response, reason: string): void {
   sendErrorPage(req, res, {
     status: 400,
     reason,
-    title: 'This sign-in has expired',
-    message: 'This sign-in is no longer in progress. Go back to the application and sign in again.',
+    ...t.authorize.expired,
   });
 }

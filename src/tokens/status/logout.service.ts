@@ -1,3 +1,4 @@
+import { t } from '../../http/strings.js';
 import { compactVerify } from 'jose';
 import { z } from 'zod';
 import type { Config } from '../../config/config.js';
@@ -77,14 +78,13 @@ export async function endSession(
     message,
     sessionEnded,
   });
-  if (!request.idTokenHint)
-    return error('id_token_hint_required', 'The application did not say which sign-in to end.');
+  if (!request.idTokenHint) return error('id_token_hint_required', t.authorize.logout.idTokenHintRequired);
   const hint = await readHint(deps.keys, deps.config.baseUrl, request.idTokenHint);
-  if (!hint) return error('invalid_id_token_hint', 'The sign-in to end could not be verified.');
+  if (!hint) return error('invalid_id_token_hint', t.authorize.logout.invalidIdTokenHint);
   if (request.clientId !== null && request.clientId !== hint.aud)
-    return error('client_mismatch', 'The application does not match the sign-in to end.');
+    return error('client_mismatch', t.authorize.logout.clientMismatch);
   const app = await findClient(deps.db, hint.aud);
-  if (!app) return error('unknown_client', 'This application is not registered with Gatehouse.');
+  if (!app) return error('unknown_client', t.authorize.unknownClient);
 
   const tenantId = await resolveTenantBySession(deps.db, hint.sid);
   let ended: EndedSessionRef | null = null;
@@ -104,11 +104,7 @@ export async function endSession(
   if (request.postLogoutRedirectUri === null) return { kind: 'signed_out', ended };
   // Exact string match, as for redirect_uri: no redirect to anything unregistered.
   if (!app.postLogoutRedirectUris.includes(request.postLogoutRedirectUri))
-    return error(
-      'post_logout_redirect_uri_mismatch',
-      'You are signed out, but the address to return to is not registered for this application.',
-      true,
-    );
+    return error('post_logout_redirect_uri_mismatch', t.authorize.logout.postLogoutRedirectUriMismatch, true);
   const url = new URL(request.postLogoutRedirectUri);
   if (request.state !== null) url.searchParams.set('state', request.state);
   return { kind: 'redirect', url: url.toString(), ended };
