@@ -267,6 +267,23 @@ export async function refreshConnectionMetadata(
           columns.samlSsoBinding = metadata.ssoBinding;
           columns.updatedAt = now;
         }
+        // The IdP's SingleLogoutService follows its metadata like the SSO URL (issue 16): an IdP that
+        // adds, moves or drops SLO is logged out of correctly from the next refresh on.
+        if (
+          metadata.sloUrl !== connection.samlIdpSloUrl ||
+          (metadata.sloUrl !== null && metadata.sloBinding !== connection.samlIdpSloBinding)
+        ) {
+          await recordAudit(em, tenantId, {
+            ...ctx,
+            action: 'connection.slo_url_changed',
+            target: { type: 'connection', id: connectionId },
+            before: { slo_url: connection.samlIdpSloUrl, slo_binding: connection.samlIdpSloBinding },
+            after: { slo_url: metadata.sloUrl, slo_binding: metadata.sloBinding },
+          });
+          columns.samlIdpSloUrl = metadata.sloUrl;
+          columns.samlIdpSloBinding = metadata.sloBinding;
+          columns.updatedAt = now;
+        }
       }
       const changes = mergeCertificates({
         current: connection.samlCertificates,
@@ -280,7 +297,10 @@ export async function refreshConnectionMetadata(
         await announce(em, connection, changes, ctx, now);
       }
       await em.update(Connection, { tenantId, id: connectionId }, columns);
-      const changed = certificatesChanged(changes) || columns.samlSsoUrl !== undefined;
+      const changed =
+        certificatesChanged(changes) ||
+        columns.samlSsoUrl !== undefined ||
+        columns.samlIdpSloUrl !== undefined;
       return {
         outcome: fetched.status === 304 ? 'not_modified' : changed ? 'updated' : 'unchanged',
         changes: summary(changes),

@@ -5,7 +5,12 @@ import selfsigned from 'selfsigned';
  * with one IDPSSODescriptor, its SSO service and one signing KeyDescriptor per
  * certificate (SAML 2.0 metadata §2.4.3), as Okta or Entra publish them.
  */
-export function metadataXml(entityId: string, ssoUrl: string, certificatePems: string[]): string {
+export function metadataXml(
+  entityId: string,
+  ssoUrl: string,
+  certificatePems: string[],
+  sloUrl?: string,
+): string {
   const keys = certificatePems
     .map((pem) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, ''))
     .map(
@@ -17,6 +22,9 @@ export function metadataXml(entityId: string, ssoUrl: string, certificatePems: s
     `<?xml version="1.0"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ` +
     `xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="${entityId}">` +
     `<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">${keys}` +
+    (sloUrl
+      ? `<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${sloUrl}"/>`
+      : '') +
     `<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${ssoUrl}"/>` +
     `</md:IDPSSODescriptor></md:EntityDescriptor>`
   );

@@ -182,6 +182,40 @@ describe('IdP metadata refresh', () => {
       expect(await auditEvents(t.db, tenantId, `connection.${action}`)).toHaveLength(1);
   });
 
+  it("follows the IdP's SingleLogoutService: added, moved and dropped with the metadata, each change audited", async () => {
+    const idp = await SamlTestIdp.create('slo-moving');
+    const cert = [idp.certificatePem];
+    const doc = serveMetadata('/slo-moving', metadataXml(idp.entityId, idp.ssoUrl, cert));
+    const { tenantId, connectionId } = await connectionFromUrl('slo-moving.test', doc.url);
+    const slo = async () =>
+      (
+        (await op().get(`/admin/v1/tenants/${tenantId}/connections/${connectionId}`)).body as {
+          saml: { idp_slo_url: string | null };
+        }
+      ).saml.idp_slo_url;
+    expect(await slo()).toBeNull();
+
+    doc.publish(metadataXml(idp.entityId, idp.ssoUrl, cert, 'https://idp.slo-moving.test/slo'));
+    expect((await refreshNow(tenantId, connectionId)).body).toMatchObject({ outcome: 'updated' });
+    expect(await slo()).toBe('https://idp.slo-moving.test/slo');
+
+    doc.publish(metadataXml(idp.entityId, idp.ssoUrl, cert, 'https://idp.slo-moving.test/logout'));
+    await refreshNow(tenantId, connectionId);
+    expect(await slo()).toBe('https://idp.slo-moving.test/logout');
+
+    doc.publish(metadataXml(idp.entityId, idp.ssoUrl, cert));
+    await refreshNow(tenantId, connectionId);
+    expect(await slo()).toBeNull();
+    const changes = await auditEvents(t.db, tenantId, 'connection.slo_url_changed');
+    expect(changes.map((e) => (e.after as { slo_url: string | null }).slo_url)).toEqual([
+      'https://idp.slo-moving.test/slo',
+      'https://idp.slo-moving.test/logout',
+      null,
+    ]);
+    // A document that did not change is not a change.
+    expect((await refreshNow(tenantId, connectionId)).body).toMatchObject({ outcome: 'not_modified' });
+  });
+
   it('refuses metadata naming another entity id: error recorded, certificates and entity id unchanged', async () => {
     const idp = await SamlTestIdp.create('entity');
     const doc = serveMetadata('/entity', metadataXml(idp.entityId, idp.ssoUrl, [idp.certificatePem]));
