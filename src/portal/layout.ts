@@ -17,6 +17,10 @@ const NAV: { intent: Intent; path: string; label: string }[] = [
   { intent: 'sso', path: 'sso', label: 'Single sign-on' },
   { intent: 'dsync', path: 'dsync', label: 'Directory sync' },
   { intent: 'domain_verification', path: 'domains', label: 'Domains' },
+  { intent: 'sso', path: 'roles', label: 'Role mappings' },
+  { intent: 'sso', path: 'sso/traces', label: 'Sign-in traces' },
+  { intent: 'certificate_renewal', path: 'certificates', label: 'Certificates' },
+  { intent: 'audit_log', path: 'audit', label: 'Audit log' },
 ];
 
 /** A form that posts back to the portal with the session's CSRF token. */
