@@ -78,3 +78,73 @@ export async function roundTrips(): Promise<() => number> {
   const start = roundTripsSoFar;
   return () => roundTripsSoFar - start;
 }
+
+/** Requests `next()` completes in `seconds` with `inFlight` always outstanding (closed loop): a capacity probe. */
+export async function closedLoopRate(
+  next: () => Promise<unknown>,
+  seconds: number,
+  inFlight: number,
+): Promise<number> {
+  let done = 0;
+  const until = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (performance.now() < until) {
+        await next();
+        done += 1;
+      }
+    }),
+  );
+  return done / seconds;
+}
+
+export interface OpenLoop {
+  /** Stop sending, wait for what is in flight; answers how many arrivals were due. */
+  stop(): Promise<{ sent: number; dropped: number }>;
+}
+
+/**
+ * Arrivals at `rate` per second whatever the answers take (open loop: a slow
+ * server does not slow the load, as real clients do not wait for each other).
+ * An arrival finding `maxInFlight` requests outstanding is counted as dropped,
+ * not queued, so an overloaded server shows as drops instead of an unbounded backlog.
+ */
+export function openLoop(
+  rate: number,
+  maxInFlight: number,
+  send: (issuedAt: number) => Promise<void>,
+): OpenLoop {
+  let stopped = false;
+  let inFlight = 0;
+  let dropped = 0;
+  let sent = 0;
+  const pending = new Set<Promise<void>>();
+  const loop = (async () => {
+    const start = performance.now();
+    while (!stopped) {
+      const due = Math.floor(((performance.now() - start) / 1000) * rate) - sent;
+      for (let k = 0; k < due; k++) {
+        sent += 1;
+        if (inFlight >= maxInFlight) {
+          dropped += 1;
+          continue;
+        }
+        inFlight += 1;
+        const p = send(performance.now()).finally(() => {
+          inFlight -= 1;
+          pending.delete(p);
+        });
+        pending.add(p);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await Promise.all(pending);
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return { sent, dropped };
+    },
+  };
+}

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { createApp as registerApp } from '../../src/apps/apps.service.js';
 import { ADMIN_TOKEN_PREFIX, generateToken } from '../../src/config/secrets.js';
 import type { BenchResult, Scenario } from '../harness.js';
-import { percentile } from '../harness.js';
+import { closedLoopRate, openLoop, percentile } from '../harness.js';
 import { openBenchDatabase } from '../support/bench-db.js';
 import { startServer, type ServerProcess } from './cluster-workers.js';
 import { envCount, scimFetch, sorted } from './scim-bench-support.js';
@@ -121,52 +121,14 @@ export const revocationUnderLoadScenario: Scenario = {
         }
         return (await form(node, '/oauth/introspect', { token: steady.accessToken })).status;
       };
-      let probed = 0;
-      const probeUntil = performance.now() + probeSeconds * 1000;
-      await Promise.all(
-        Array.from({ length: PROBE_IN_FLIGHT }, async () => {
-          while (performance.now() < probeUntil) {
-            await background();
-            probed += 1;
-          }
-        }),
-      );
-      const capacity = probed / probeSeconds;
+      const capacity = await closedLoopRate(background, probeSeconds, PROBE_IN_FLIGHT);
       const rate = capacity * 0.8;
-
-      let stop = false;
-      let inFlight = 0;
-      let dropped = 0;
-      const pending = new Set<Promise<void>>();
-      const loadLoop = (async () => {
-        const start = performance.now();
-        let sent = 0;
-        while (!stop) {
-          const due = Math.floor(((performance.now() - start) / 1000) * rate) - sent;
-          for (let k = 0; k < due; k++) {
-            sent += 1;
-            if (inFlight >= MAX_IN_FLIGHT) {
-              dropped += 1;
-              continue;
-            }
-            inFlight += 1;
-            const p = background()
-              .then((status) => {
-                if (status >= 500) fivexx += 1;
-              })
-              .finally(() => {
-                inFlight -= 1;
-                pending.delete(p);
-              });
-            pending.add(p);
-          }
-          await new Promise((resolve) => setTimeout(resolve, 5));
-        }
-        await Promise.all(pending);
-        return sent;
-      })();
+      const load = openLoop(rate, MAX_IN_FLIGHT, async () => {
+        if ((await background()) >= 500) fivexx += 1;
+      });
 
       // ---- the trials, under that load
+      let dropped = 0;
       const m = { introspect: [] as number[], floor: [] as number[], logout: [] as number[], asks: 0 };
       try {
         for (let i = 0; i < trials; i++) {
@@ -193,8 +155,7 @@ export const revocationUnderLoadScenario: Scenario = {
           m.logout.push(Math.max(0, loggedOut - res.receivedAt));
         }
       } finally {
-        stop = true;
-        await loadLoop;
+        dropped = (await load.stop()).dropped;
       }
 
       const p = (values: number[], q: number) => percentile(sorted(values), q);

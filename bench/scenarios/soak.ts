@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { BenchResult, Scenario } from '../harness.js';
-import { percentile } from '../harness.js';
+import { closedLoopRate, openLoop, percentile } from '../harness.js';
 import { openBenchDatabase } from '../support/bench-db.js';
 import {
   createTenantWithToken,
@@ -38,58 +38,24 @@ export const soakScenario: Scenario = {
     const server = await startScimServer(bench);
     try {
       const mix = await prepare(server);
-      // ---- capacity probe (closed loop)
-      let probeDone = 0;
-      const probeUntil = performance.now() + probeSeconds * 1000;
-      await Promise.all(
-        Array.from({ length: PROBE_IN_FLIGHT }, async () => {
-          while (performance.now() < probeUntil) {
-            await mix.next();
-            probeDone += 1;
-          }
-        }),
-      );
-      const capacity = probeDone / probeSeconds;
+      const capacity = await closedLoopRate(() => mix.next(), probeSeconds, PROBE_IN_FLIGHT);
       const rate = capacity * 0.8;
 
       // ---- soak (open loop at 80%)
       const windows = new Map<number, { done: number; latencies: number[] }>();
-      let inFlight = 0;
-      let dropped = 0;
       let fivexx = 0;
       const start = performance.now();
-      const end = start + soakSeconds * 1000;
-      const pending = new Set<Promise<void>>();
-      let sent = 0;
-      while (performance.now() < end) {
-        const due = Math.floor(((performance.now() - start) / 1000) * rate) - sent;
-        for (let k = 0; k < due; k++) {
-          sent += 1;
-          if (inFlight >= MAX_IN_FLIGHT) {
-            dropped += 1;
-            continue;
-          }
-          inFlight += 1;
-          const issued = performance.now();
-          const p = mix
-            .next()
-            .then((status) => {
-              if (status >= 500) fivexx += 1;
-              const w = Math.floor((issued - start) / 1000 / windowSeconds);
-              const bucket = windows.get(w) ?? { done: 0, latencies: [] };
-              bucket.done += 1;
-              bucket.latencies.push(performance.now() - issued);
-              windows.set(w, bucket);
-            })
-            .finally(() => {
-              inFlight -= 1;
-              pending.delete(p);
-            });
-          pending.add(p);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      await Promise.all(pending);
+      const load = openLoop(rate, MAX_IN_FLIGHT, async (issued) => {
+        const status = await mix.next();
+        if (status >= 500) fivexx += 1;
+        const w = Math.floor((issued - start) / 1000 / windowSeconds);
+        const bucket = windows.get(w) ?? { done: 0, latencies: [] };
+        bucket.done += 1;
+        bucket.latencies.push(performance.now() - issued);
+        windows.set(w, bucket);
+      });
+      await new Promise((resolve) => setTimeout(resolve, soakSeconds * 1000));
+      const { dropped } = await load.stop();
 
       const lost = await mix.lost();
       const keys = [...windows.keys()].sort((a, b) => a - b);
