@@ -57,11 +57,14 @@ export async function recordAudit(em: EntityManager, tenantId: string, input: Au
  * returns the placeholder): for a caller that sends its change and the event
  * as one statement (issue 13: a SCIM write in one round trip). The chain
  * trigger runs inside that statement, so the event is chained as any other.
+ * `when`, an SQL condition, writes the event only if it holds (a composed
+ * statement sent with its COMMIT cannot be rolled back after its answer).
  */
 export function auditInsertSql(
   tenantId: string,
   input: AuditInput,
   param: (value: unknown) => string,
+  when?: string,
 ): string {
   const values = [
     tenantId,
@@ -77,7 +80,7 @@ export function auditInsertSql(
   ].map(param);
   return `INSERT INTO audit_events (tenant_id, actor_type, actor_id, action, target_type, target_id,
                                request_id, source_ip, before, after, prev_hash, hash)
-     VALUES (${values.join(', ')}, '', '')`;
+     ${when === undefined ? 'VALUES (' : 'SELECT '}${values.join(', ')}, '', ''${when === undefined ? ')' : ` WHERE ${when}`}`;
 }
 
 export interface ChainVerification {
