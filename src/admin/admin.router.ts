@@ -29,6 +29,7 @@ import { setupLinksRouter } from './setup-links.router.js';
 import { spKeysRouter } from './sp-keys.router.js';
 import { clientKeysRouter } from './client-keys.router.js';
 import { metadataRefreshRouter } from './metadata-refresh.router.js';
+import { metadataRenewalRouter } from './metadata-renewal.router.js';
 
 export interface AdminDeps {
   config: Config;
@@ -90,6 +91,7 @@ export function adminRouter(deps: AdminDeps): Router {
       certOverlapMs: deps.config.metadataRefresh.certOverlapSeconds * 1000,
     }),
   );
+  router.use(metadataRenewalRouter(connectionDeps, deps.config)); // issue 15: the portal's renewal, by API
   router.use(spKeysRouter({ db: deps.db, config: deps.config, masterKey: deps.secrets.masterKey }));
   router.use(appsRouter(deps.db, deps.secrets.masterKey, deps.config.outboundFetch));
   router.use(portalLinksRouter(deps.db, deps.config.baseUrl), setupLinksRouter(deps.db, deps.config)); // issue 15

@@ -62,7 +62,7 @@ export interface AppView {
   secrets: AppSecretView[];
 }
 
-function appView(app: App, secrets: AppSecret[]): AppView {
+export function appView(app: App, secrets: AppSecret[]): AppView {
   return {
     client_id: app.id,
     name: app.name,
@@ -374,10 +374,8 @@ export async function currentSecretHash(
   secret: string,
   now: Date,
 ): Promise<string | null> {
-  const m = SECRET_FORMAT.exec(secret);
-  if (!m?.[1] || !isUuid(appId)) return null;
-  const h = m[1];
-  const secretId = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  const secretId = secretIdOf(secret);
+  if (!secretId || !isUuid(appId)) return null;
   // One statement, no transaction around it (issue 13: a client authentication costs one round trip here, not three).
   const [row] = await db.queryOutsideTenant<{ secret_hash: string; expires_at: Date | null }>(
     `SELECT s.secret_hash, s.expires_at FROM app_secrets s JOIN apps a ON a.id = s.app_id
@@ -386,6 +384,39 @@ export async function currentSecretHash(
   );
   if (!row || (row.expires_at && row.expires_at <= now)) return null;
   return row.secret_hash;
+}
+
+/** The stored secret's id, which a client secret carries in clear (`gh_secret_<id>_<random>`). */
+function secretIdOf(secret: string): string | null {
+  const h = SECRET_FORMAT.exec(secret)?.[1];
+  return h ? `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}` : null;
+}
+
+/**
+ * Client authentication's read (issue 13): the live app behind a client_id and, when `secret` names one of
+ * its secrets that has not expired at `now`, that secret's hash — one statement (in the caller's context:
+ * db.readPlatform, or a platform transaction that sends it with others), read every time so a deletion,
+ * rotation or expiry counts at once. Null when the app is unknown or deleted.
+ */
+export async function findAppWithSecretHash(
+  em: EntityManager,
+  appId: string,
+  secret: string | null,
+  now: Date,
+): Promise<{ app: App; secretHash: string | null } | null> {
+  if (!isUuid(appId)) return null;
+  const secretId = secret === null ? null : secretIdOf(secret);
+  const { entities, raw } = await em
+    .createQueryBuilder(App, 'a')
+    .leftJoin(AppSecret, 's', 's.id = :secretId AND s.app_id = a.id', { secretId })
+    .addSelect(['s.secret_hash AS secret_hash', 's.expires_at AS secret_expires_at'])
+    .where('a.id = :appId AND a.deleted_at IS NULL', { appId })
+    .getRawAndEntities<{ secret_hash: string | null; secret_expires_at: Date | null }>();
+  const app = entities[0];
+  if (!app) return null;
+  const row = raw[0];
+  const current = row?.secret_hash && !(row.secret_expires_at && row.secret_expires_at <= now);
+  return { app, secretHash: current ? row.secret_hash : null };
 }
 
 /** Whether `secret` is a current (not expired at `now`) client secret of the app. */

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
-import { createApp, findApp, listApps } from '../apps/apps.service.js';
+import { findApp } from '../apps/apps.service.js';
+import { ensureWellKnownPublicApp } from '../apps/well-known-app.js';
 import type { Database } from '../db/database.js';
 import { DomainError } from '../errors.js';
 
@@ -14,7 +16,7 @@ import { DomainError } from '../errors.js';
  *
  * The app: `Gatehouse Admin Portal`, a public client (RFC 6749 §2.1) whose one
  * redirect URI is `${baseUrl}/portal/oidc/callback`, created on first use when
- * absent. Public, not confidential: its secret could only live in this same
+ * absent, under a well-known id (portalAppId), so nodes racing create one. Public, not confidential: its secret could only live in this same
  * process, so it would prove nothing the exact redirect URI on Gatehouse's own
  * origin and PKCE (required for public clients, RFC 9700 §2.1.1) do not. It is
  * not GATEHOUSE_ADMIN_CLIENT_ID: that app's tokens open /admin/v1, and a
@@ -42,28 +44,39 @@ export interface PortalClientDeps {
   opUrl?: string;
 }
 
-/** The portal's registered app: the oldest one that matches, or a new one (two nodes racing make two; both work). */
-async function findOrCreatePortalApp(db: Database, baseUrl: string): Promise<string> {
-  const callback = portalCallbackUrl(baseUrl);
-  for (let offset = 0; ; offset += 100) {
-    const page = await listApps(db, { limit: 100, offset });
-    const hit = page.data.find(
-      (a) => a.name === PORTAL_APP_NAME && a.client_type === 'public' && a.redirect_uris.includes(callback),
+/** Deleted portal apps skipped before giving up (each deletion moves the portal to its next id). */
+const MAX_GENERATIONS = 1000;
+
+/**
+ * The portal app's well-known id for this callback URL: a UUID (RFC 9562 §5.8, version 8) from SHA-256 over the
+ * callback and a generation. Every node derives the same id, so a first sign-in racing on several nodes creates
+ * one app (INSERT … ON CONFLICT DO NOTHING, then read: apps/well-known-app.ts). Generation n+1 is used once
+ * app n was deleted (its row stays, soft-deleted), so "the next sign-in registers it again" still holds.
+ */
+export function portalAppId(baseUrl: string, generation: number): string {
+  const hex = createHash('sha256')
+    .update(`gatehouse:portal-app:${portalCallbackUrl(baseUrl)}:${generation}`)
+    .digest('hex');
+  const variant = ((parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** The portal's registered app: the first of its well-known ids that is not deleted, created when absent. */
+export async function ensurePortalApp(db: Database, baseUrl: string): Promise<string> {
+  for (let generation = 0; generation < MAX_GENERATIONS; generation++) {
+    const app = await ensureWellKnownPublicApp(
+      db,
+      portalAppId(baseUrl, generation),
+      {
+        name: PORTAL_APP_NAME,
+        redirect_uris: [portalCallbackUrl(baseUrl)],
+        post_logout_redirect_uris: [portalSigninUrl(baseUrl)],
+      },
+      { actor: { type: 'system', id: 'portal' } },
     );
-    if (hit) return hit.client_id;
-    if (page.data.length === 0 || offset + page.data.length >= page.total) break;
+    if (app) return app.client_id;
   }
-  const created = await createApp(
-    db,
-    {
-      name: PORTAL_APP_NAME,
-      client_type: 'public',
-      redirect_uris: [callback],
-      post_logout_redirect_uris: [portalSigninUrl(baseUrl)],
-    },
-    { actor: { type: 'system', id: 'portal' } },
-  );
-  return created.client_id;
+  throw new Error(`portal app: ${MAX_GENERATIONS} deleted portal apps; none left to create`);
 }
 
 export class PortalOidcClient {
@@ -79,7 +92,7 @@ export class PortalOidcClient {
       if (id && (await findApp(this.deps.db, id))) return id;
       this.discovered = null;
     }
-    const next = findOrCreatePortalApp(this.deps.db, this.deps.baseUrl);
+    const next = ensurePortalApp(this.deps.db, this.deps.baseUrl);
     this.appId = next;
     next.catch(() => {
       if (this.appId === next) this.appId = null;

@@ -149,7 +149,7 @@ function refusalPage(res: Response, reason: SigninRefusal, detail?: string): voi
 export function adminSigninRoutes(deps: AdminSigninDeps, oidc = portalOidcClientFor(deps)): Router {
   const router = Router();
   const { baseUrl } = deps.config;
-  const sessionDeps: PortalSessionDeps = { db: deps.db, baseUrl };
+  const sessionDeps: PortalSessionDeps = { db: deps.db, baseUrl, masterKey: deps.masterKey };
   const cookieName = signinCookieName(baseUrl);
 
   // A sign-in page, framed like /login rather than a portal page: its form's answer redirects on to the
@@ -261,7 +261,7 @@ export function tenantAdminLogoutRoute(deps: AdminSigninDeps, oidc = portalOidcC
   const { baseUrl } = deps.config;
   router.post('/portal/logout', async (req, res, next) => {
     if (sessionOf(res).kind !== 'tenant_admin') return next();
-    const idToken = await endPortalSession({ db: deps.db, baseUrl }, req, res);
+    const idToken = await endPortalSession({ db: deps.db, baseUrl, masterKey: deps.masterKey }, req, res);
     const clientId = await oidc.clientId();
     sendPortalPage(res, {
       title: 'Signed out',

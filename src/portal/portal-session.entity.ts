@@ -12,7 +12,7 @@ export class PortalSession {
   @Column('uuid', { name: 'gatehouse_session_id', nullable: true }) gatehouseSessionId!: string | null;
   /** tenant_admin: the person signed in (the ID token's `sub`). */
   @Column('uuid', { name: 'user_id', nullable: true }) userId!: string | null;
-  /** tenant_admin: the ID token, kept only as RP-Initiated Logout's `id_token_hint`. */
+  /** tenant_admin: the ID token, sealed (portal-sessions.ts), kept only as RP-Initiated Logout's `id_token_hint`. */
   @Column('text', { name: 'id_token', nullable: true }) idToken!: string | null;
   @Column('text', { array: true }) intents!: string[];
   @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;

@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
+import { open, seal } from '../config/secret-box.js';
 import { recordAudit, type AuditContext } from '../audit/audit.service.js';
 import { PLATFORM_TENANT_ID, type Database } from '../db/database.js';
 import { sha256Base64url } from '../digest.js';
@@ -62,6 +63,33 @@ function readCookie(req: Request, name: string): string | null {
 export interface PortalSessionDeps {
   db: Database;
   baseUrl: string;
+  /** Seals a tenant admin's ID token at rest; without it no ID token is kept (sign-out then offers no hint). */
+  masterKey?: Buffer;
+}
+
+/**
+ * Tokens at rest are sealed (docs/security.md): the ID token kept for RP-Initiated Logout's `id_token_hint` is
+ * AES-256-GCM under the master key with the row's id_hash as associated data, so a value copied into another
+ * session's row fails to open there.
+ */
+const idTokenContext = (idHash: string) => `portal:id-token:${idHash}`;
+
+function sealIdToken(masterKey: Buffer | undefined, idToken: string, idHash: string): string | null {
+  return masterKey && idToken ? seal(masterKey, idToken, idTokenContext(idHash)) : null;
+}
+
+/** The sealed ID token of the row, or null when there is none or it does not open under this row's binding. */
+export function openIdToken(
+  masterKey: Buffer | undefined,
+  sealed: string | null,
+  idHash: string,
+): string | null {
+  if (!masterKey || !sealed) return null;
+  try {
+    return open(masterKey, sealed, idTokenContext(idHash));
+  } catch {
+    return null;
+  }
 }
 
 export type PortalGrant =
@@ -96,14 +124,15 @@ export async function startPortalSession(
   let expiresAt = new Date(now.getTime() + LIFETIME_SECONDS[grant.kind] * 1000);
   if (grant.kind === 'setup_link' && grant.linkExpiresAt < expiresAt) expiresAt = grant.linkExpiresAt;
   if (grant.kind === 'tenant_admin' && grant.sessionExpiresAt < expiresAt) expiresAt = grant.sessionExpiresAt;
+  const idHash = sha256Base64url(value);
   const row: PortalSession = {
-    idHash: sha256Base64url(value),
+    idHash,
     kind: grant.kind,
     tenantId: grant.kind === 'operator' ? null : grant.tenantId,
     setupLinkId: grant.kind === 'setup_link' ? grant.setupLinkId : null,
     gatehouseSessionId: grant.kind === 'tenant_admin' ? grant.gatehouseSessionId : null,
     userId: grant.kind === 'tenant_admin' ? grant.userId : null,
-    idToken: grant.kind === 'tenant_admin' ? grant.idToken : null,
+    idToken: grant.kind === 'tenant_admin' ? sealIdToken(deps.masterKey, grant.idToken, idHash) : null,
     // A tenant admin may do every intent for their tenant; setup links and the tenant list stay the operator's.
     intents: grant.kind === 'setup_link' ? grant.intents : [...INTENTS],
     createdAt: now,
@@ -198,7 +227,11 @@ export async function liveTenantAdmin(
   return live?.roles.includes(TENANT_ADMIN_ROLE) ? live : null;
 }
 
-/** Deletes the session and clears its cookie; the ended row's ID token, if any (RP-initiated logout's hint). */
+/**
+ * Deletes the session and clears its cookie; the ended row's ID token, opened, if any (RP-initiated logout's
+ * hint). A value that does not open (copied from another row, another master key) gives no hint; sign-out
+ * still ends the session.
+ */
 export async function endPortalSession(
   deps: PortalSessionDeps,
   req: Request,
@@ -208,13 +241,14 @@ export async function endPortalSession(
   const value = readCookie(req, name);
   let idToken: string | null = null;
   if (value) {
+    const idHash = sha256Base64url(value);
     const [rows] = await deps.db.withPlatform((em) =>
       em.query<[{ id_token: string | null }[], number]>(
         'DELETE FROM portal_sessions WHERE id_hash = $1 RETURNING id_token',
-        [sha256Base64url(value)],
+        [idHash],
       ),
     );
-    idToken = rows[0]?.id_token ?? null;
+    idToken = openIdToken(deps.masterKey, rows[0]?.id_token ?? null, idHash);
   }
   const transport = browserTransportOf(deps.baseUrl);
   res.clearCookie(name, { httpOnly: true, secure: transport !== 'http', sameSite: 'lax', path: '/' });

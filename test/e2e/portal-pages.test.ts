@@ -1,13 +1,10 @@
-import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import { createServer } from 'node:net';
 import path from 'node:path';
-import sparticuz from '@sparticuz/chromium';
 import axe from 'axe-core';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { certificateUntil, metadataXml } from '../connections/metadata-refresh-support.js';
-import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { SHOTS, startPortalServer, type PortalServer } from '../portal/support.js';
+import type { AdminTestApp } from '../support/admin.js';
+import type { TestDatabase } from '../support/database.js';
 import { createUser } from '../support/factories.js';
 
 /**
@@ -19,43 +16,21 @@ import { createUser } from '../support/factories.js';
  * shows a person's roles with a proposed mapping. Each page passes axe-core's
  * serious and critical rules; screenshots go to docs/portal/.
  */
-const ROOT = path.resolve(import.meta.dirname, '..', '..');
-const SHOTS = path.join(ROOT, 'docs', 'portal');
 
 let t: TestDatabase;
 let a: AdminTestApp;
-let server: Server;
+let w: PortalServer;
 let browser: Browser;
 let baseUrl: string;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
 beforeAll(async () => {
-  t = await createTestDatabase();
-  const port = await freePort();
-  baseUrl = `http://localhost:${port}`;
-  a = buildAdminTestApp(t, { GATEHOUSE_BASE_URL: baseUrl });
-  server = await new Promise((resolve) => {
-    const s = a.app.listen(port, '127.0.0.1', () => resolve(s));
-  });
-  await mkdir(SHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: await sparticuz.executablePath(),
-    args: sparticuz.args,
-    headless: true,
-  });
+  w = await startPortalServer({ browser: true });
+  ({ t, a, baseUrl } = w);
+  browser = w.browser!;
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
-  await t?.close();
+  await w?.close();
 });
 
 /** axe-core's serious and critical findings on the page (rule id: how many nodes). */

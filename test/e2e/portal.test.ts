@@ -1,15 +1,11 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import type { Server } from 'node:http';
-import { createServer } from 'node:net';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import sparticuz from '@sparticuz/chromium';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import request from 'supertest';
-import { startDevIdp, type DevIdp } from '../../src/cli/dev-idp.js';
-import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import type { DevIdp } from '../../src/cli/dev-idp.js';
+import type { AdminTestApp } from '../support/admin.js';
 import { SamlTestIdp } from '../support/saml-idp.js';
+import { devIdpTenant, SHOTS, startPortalServer, type PortalServer } from '../portal/support.js';
 
 /**
  * Issue 15, in a real headless Chromium (playwright-core + @sparticuz/chromium,
@@ -25,61 +21,34 @@ import { SamlTestIdp } from '../support/saml-idp.js';
  * Screenshots of the main pages go to docs/portal/.
  */
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
-const SHOTS = path.join(ROOT, 'docs', 'portal');
 const OKTA_METADATA = path.join(ROOT, 'fixtures', 'saml', 'metadata', 'okta.xml');
 
-let t: TestDatabase;
 let a: AdminTestApp;
-let server: Server;
-let browser: Browser;
+let w: PortalServer;
 let baseUrl: string;
 let devIdp: DevIdp;
 let work: string;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
 beforeAll(async () => {
-  t = await createTestDatabase();
-  const port = await freePort();
-  // http://localhost: a secure context, so the portal cookie is Secure there too (src/http/browser-binding.ts).
-  baseUrl = `http://localhost:${port}`;
   // The dev IdP's SSO URL is plain http on loopback (as in the README quickstart).
-  a = buildAdminTestApp(t, { GATEHOUSE_BASE_URL: baseUrl, GATEHOUSE_ALLOW_PRIVATE_METADATA_URLS: 'true' });
-  server = await new Promise((resolve) => {
-    const s = a.app.listen(port, '127.0.0.1', () => resolve(s));
+  w = await startPortalServer({
+    env: { GATEHOUSE_ALLOW_PRIVATE_METADATA_URLS: 'true' },
+    devIdpFolder: 'gatehouse-portal-e2e-',
   });
-  await mkdir(SHOTS, { recursive: true });
-  work = await mkdtemp(path.join(tmpdir(), 'gatehouse-portal-e2e-'));
-  devIdp = await startDevIdp({ host: '127.0.0.1', port: 0, dir: work });
+  ({ a, baseUrl } = w);
+  devIdp = w.devIdp!;
+  work = w.work!;
 });
 
 afterAll(async () => {
-  await devIdp?.close();
-  await rm(work, { recursive: true, force: true });
-  await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
-  await t?.close();
+  await w?.close();
 });
 
 /**
  * A browser of the test's own: with sparticuz's --single-process, a second
  * context's new tab (target=_blank) did not survive beside an earlier one.
  */
-async function launch(): Promise<Browser> {
-  await browser?.close();
-  browser = await chromium.launch({
-    executablePath: await sparticuz.executablePath(),
-    args: sparticuz.args,
-    headless: true,
-  });
-  return browser;
-}
+const launch = (): Promise<Browser> => w.launch();
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -173,17 +142,8 @@ it("lets a customer's IT admin set up Okta SSO and SCIM from a setup link, in a 
 }, 120_000);
 
 it('runs a test sign-in against a live IdP: success, then the failed step and its hint with a wrong certificate', async () => {
-  const tenantId = await a.createTenant('example', 'Example Inc');
   // The dev IdP's people are at example.test (RFC 6761): verified by the operator, no DNS.
-  const domain = await a.op().post(`/admin/v1/tenants/${tenantId}/domains`).send({ domain: 'example.test' });
-  await a
-    .op()
-    .post(`/admin/v1/tenants/${tenantId}/domains/${domain.body.id}/verify`)
-    .send({ method: 'manual', reason: 'test' });
-  await a
-    .op()
-    .post(`/admin/v1/tenants/${tenantId}/role-mappings`)
-    .send({ group: { display_name: 'Admins' }, role: 'admin' });
+  const tenantId = await devIdpTenant(a);
   const link = (
     await a
       .op()

@@ -6,8 +6,15 @@ import type { AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startLocalServer, type LocalServer } from '../support/local-http.js';
 import { SamlTestIdp } from '../support/saml-idp.js';
-import { addDomain, spOf } from '../support/sso-factories.js';
-import { buildPortalApp, openPortal, portalSnapshot, setupLink, type PortalBrowser } from './support.js';
+import { addDomain } from '../support/sso-factories.js';
+import {
+  buildPortalApp,
+  openPortal,
+  portalSnapshot,
+  runTestSignIn,
+  setupLink,
+  type PortalBrowser,
+} from './support.js';
 
 /**
  * Issue 15: certificate renewal in the portal (intent `certificate_renewal`)
@@ -30,9 +37,6 @@ let globexConnectionId: string;
 let renewer: PortalBrowser;
 let published = '';
 const DAY = 86_400_000;
-
-const cookiesOf = (res: request.Response) =>
-  ([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0] ?? '');
 
 async function samlConnection(tenantId: string, body: Record<string, unknown>): Promise<string> {
   const res = await a
@@ -91,27 +95,10 @@ afterAll(async () => {
 
 /** A test sign-in from the renewal session, answered by `by`; the result page. */
 async function testSignIn(browser: PortalBrowser, by: SamlTestIdp): Promise<request.Response> {
-  const started = await browser.get(`/portal/t/${acme}/sso/connections/${connectionId}/test`);
-  expect(started.status).toBe(302);
-  const sso = cookiesOf(started).find((c) => c.startsWith('__Host-gatehouse_sso=')) ?? '';
-  const answer = await by.answer(
-    String(started.headers.location),
-    spOf('https://gatehouse.test', { id: connectionId }),
-    { nameId: 'ada@acme.example', attributes: { email: 'ada@acme.example' } },
-  );
-  let res = await request(a.app)
-    .post(`/saml/${connectionId}/acs`)
-    .set('Cookie', sso)
-    .type('form')
-    .send({ SAMLResponse: answer.samlResponse });
-  for (
-    let hops = 0;
-    hops < 3 && res.status === 303 && !String(res.headers.location).includes('/portal/');
-    hops++
-  )
-    res = await request(a.app)
-      .get(String(res.headers.location).replace('https://gatehouse.test', ''))
-      .set('Cookie', sso);
+  const res = await runTestSignIn(a, browser, { tenantId: acme, connectionId }, by, {
+    nameId: 'ada@acme.example',
+    attributes: { email: 'ada@acme.example' },
+  });
   expect(String(res.headers.location)).toMatch(/\/test-result\?r=/);
   return browser.get(String(res.headers.location));
 }

@@ -4,10 +4,17 @@ import request from 'supertest';
 import type { AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { SamlTestIdp } from '../support/saml-idp.js';
-import { addDomain, auditEvents, createSamlConnection, spOf } from '../support/sso-factories.js';
+import { auditEvents } from '../support/sso-factories.js';
 import { tenantSnapshot } from '../support/tenant-admin-token.js';
 import { fuzzRuns, fuzzSeed } from '../scim/hardening-support.js';
-import { buildPortalApp, openPortal, setupLink, type PortalBrowser } from './support.js';
+import {
+  buildPortalApp,
+  openPortal,
+  runTestSignIn,
+  samlPortalTenant,
+  setupLink,
+  type PortalBrowser,
+} from './support.js';
 
 /**
  * Issue 15, the portal and admin side of login traces: a test sign-in works
@@ -26,23 +33,20 @@ let connectionId: string;
 let it15: PortalBrowser;
 let other: PortalBrowser;
 
-const cookiesOf = (res: request.Response) =>
-  ([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0] ?? '');
-
 beforeAll(async () => {
   t = await createTestDatabase();
   a = buildPortalApp(t);
-  idp = await SamlTestIdp.create('traces-portal');
-  tenantId = await a.createTenant('acme', 'Acme');
-  otherTenantId = await a.createTenant('globex', 'Globex');
-  await addDomain(t.db, tenantId, 'acme.example', true);
   // Not activated yet: the test sign-in runs before activation (issue 15).
-  connectionId = (await createSamlConnection(t.db, tenantId, idp, { status: 'draft' })).id;
-  await a
-    .op()
-    .post(`/admin/v1/tenants/${tenantId}/role-mappings`)
-    .send({ group: { display_name: 'Engineering' }, role: 'engineer' });
-  it15 = await openPortal(a, (await setupLink(a, tenantId, ['sso'])).token);
+  ({
+    idp,
+    tenantId,
+    connectionId,
+    browser: it15,
+  } = await samlPortalTenant(t, a, {
+    idpName: 'traces-portal',
+    status: 'draft',
+  }));
+  otherTenantId = await a.createTenant('globex', 'Globex');
   other = await openPortal(a, (await setupLink(a, otherTenantId, ['sso'])).token);
 });
 afterAll(() => t.close());
@@ -51,35 +55,7 @@ afterAll(() => t.close());
 async function testSignIn(by: SamlTestIdp): Promise<request.Response> {
   const connectionPage = await it15.get(`/portal/t/${tenantId}/sso/connections/${connectionId}?idp=okta`);
   expect(connectionPage.text).toContain('Run a test sign-in');
-  const started = await it15.get(`/portal/t/${tenantId}/sso/connections/${connectionId}/test`);
-  expect(started.status).toBe(302);
-  const sso = cookiesOf(started).find((c) => c.startsWith('__Host-gatehouse_sso=')) ?? '';
-  const answer = await by.answer(
-    String(started.headers.location),
-    spOf('https://gatehouse.test', { id: connectionId }),
-    {
-      nameId: 'ada@acme.example',
-      attributes: {
-        email: 'ada@acme.example',
-        firstName: 'Ada',
-        lastName: 'Lovelace',
-        groups: ['Engineering'],
-      },
-    },
-  );
-  let res = await request(a.app)
-    .post(`/saml/${connectionId}/acs`)
-    .set('Cookie', sso)
-    .type('form')
-    .send({ SAMLResponse: answer.samlResponse });
-  for (
-    let hops = 0;
-    hops < 3 && res.status === 303 && !String(res.headers.location).includes('/portal/');
-    hops++
-  )
-    res = await request(a.app)
-      .get(String(res.headers.location).replace('https://gatehouse.test', ''))
-      .set('Cookie', sso);
+  const res = await runTestSignIn(a, it15, { tenantId, connectionId }, by);
   expect(String(res.headers.location)).toContain(
     `/portal/t/${tenantId}/sso/connections/${connectionId}/test-result`,
   );

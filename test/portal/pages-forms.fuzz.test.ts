@@ -1,11 +1,19 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
 import request from 'supertest';
 import type { AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { fuzzRuns, fuzzSeed, inheritedEnumerableKeys, prototypeSnapshot } from '../scim/hardening-support.js';
-import { buildPortalApp, openPortal, portalSnapshot, setupLink, type PortalBrowser } from './support.js';
+import {
+  buildPortalApp,
+  csrfChoice,
+  fuzzPortalTenant,
+  junkOf,
+  portalSnapshot,
+  STRAY_FIELDS,
+  valueOf,
+  withCsrf,
+  type PortalBrowser,
+} from './support.js';
 
 /**
  * Issue 15: the audit, certificate and role pages' forms and query strings
@@ -17,10 +25,6 @@ import { buildPortalApp, openPortal, portalSnapshot, setupLink, type PortalBrows
  */
 const RUNS = fuzzRuns(60);
 const SEED = fuzzSeed(0x15a0d1);
-const OKTA_METADATA = readFileSync(
-  path.join(import.meta.dirname, '../../fixtures/saml/metadata/okta.xml'),
-  'utf8',
-);
 
 let t: TestDatabase;
 let a: AdminTestApp;
@@ -31,19 +35,13 @@ const ids = { connectionId: '', mappingId: '' };
 beforeAll(async () => {
   t = await createTestDatabase();
   a = buildPortalApp(t);
-  tenantId = await a.createTenant('fuzz', 'Fuzz');
-  browser = await openPortal(
-    a,
-    (await setupLink(a, tenantId, ['sso', 'certificate_renewal', 'audit_log'])).token,
-  );
-  ids.connectionId = String(
-    (
-      await a
-        .op()
-        .post(`/admin/v1/tenants/${tenantId}/connections`)
-        .send({ type: 'saml', name: 'IdP', metadata_xml: OKTA_METADATA })
-    ).body.id,
-  );
+  let connectionId: string;
+  ({ tenantId, browser, connectionId } = await fuzzPortalTenant(a, [
+    'sso',
+    'certificate_renewal',
+    'audit_log',
+  ]));
+  ids.connectionId = connectionId;
   ids.mappingId = String(
     (
       await a
@@ -55,36 +53,21 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const junk = fc.oneof(
-  fc.string({ maxLength: 30 }),
-  fc.string({ unit: 'binary', maxLength: 30 }),
-  fc.constantFrom(
-    '',
-    ' ',
-    '\u0000',
-    '\ud800',
-    '😀'.repeat(50),
-    'x'.repeat(10_000),
-    '<a/>',
-    OKTA_METADATA,
-    'display_name',
-    'external_id',
-    'admin',
-    'domain.*',
-    'role_mapping.created',
-    '2026-12-03',
-    '0000-01-01',
-    '9999-12-31',
-    '123456789012345678',
-    '1',
-    'ada@example.test',
-    '00000000-0000-4000-8000-000000000000',
-  ),
+const junk = junkOf(
+  'display_name',
+  'external_id',
+  'admin',
+  'domain.*',
+  'role_mapping.created',
+  '2026-12-03',
+  '0000-01-01',
+  '9999-12-31',
+  '123456789012345678',
+  '1',
+  'ada@example.test',
+  '00000000-0000-4000-8000-000000000000',
 );
-const value = fc.oneof(
-  { weight: 4, arbitrary: junk },
-  { weight: 1, arbitrary: fc.array(junk, { minLength: 2, maxLength: 3 }) },
-);
+const value = valueOf(junk);
 
 const FIELDS = [
   'group_attribute',
@@ -105,12 +88,11 @@ const FIELDS = [
   'add_role',
   'remove',
 ];
-const STRAY = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '_csrf[]', 'a[b]'];
 
 const fields = fc
   .record({
     known: fc.dictionary(fc.constantFrom(...FIELDS), value, { maxKeys: 5 }),
-    stray: fc.dictionary(fc.constantFrom(...STRAY), junk, { maxKeys: 2 }),
+    stray: fc.dictionary(fc.constantFrom(...STRAY_FIELDS), junk, { maxKeys: 2 }),
   })
   .map(({ known, stray }) => ({ ...stray, ...known }));
 
@@ -139,14 +121,13 @@ const target = fc.oneof(
     () => `${base()}/roles/${encodeURIComponent(seg.slice(0, 200))}/delete`,
   ]),
 );
-const csrf = fc.constantFrom<'right' | 'wrong' | 'none'>('right', 'right', 'right', 'wrong', 'none');
 
 describe('audit, certificate and role page fuzzing (issue 15)', () => {
   it('never answers 5xx, never touches a prototype, and changes nothing on a GET or a 4xx', async () => {
     const prototypes = prototypeSnapshot();
     const statuses = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(target, fields, csrf, async ([method, to], form, token) => {
+      fc.asyncProperty(target, fields, csrfChoice, async ([method, to], form, token) => {
         const before = await portalSnapshot(t, tenantId);
         let res: request.Response;
         if (method === 'GET') {
@@ -155,10 +136,7 @@ describe('audit, certificate and role page fuzzing (issue 15)', () => {
             for (const one of Array.isArray(v) ? v : [v]) query.append(k, String(one).slice(0, 2000));
           res = await request(a.app).get(`${to()}?${query.toString()}`).set('Cookie', browser.cookie);
         } else {
-          const body = {
-            ...form,
-            ...(token === 'none' ? {} : { _csrf: token === 'right' ? browser.csrf : 'x'.repeat(43) }),
-          };
+          const body = withCsrf(form, token, browser);
           res = await request(a.app).post(to()).set('Cookie', browser.cookie).type('form').send(body);
         }
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);

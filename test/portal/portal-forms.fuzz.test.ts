@@ -1,12 +1,20 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
 import request from 'supertest';
 import type { AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
 import { fuzzRuns, fuzzSeed, inheritedEnumerableKeys, prototypeSnapshot } from '../scim/hardening-support.js';
-import { buildPortalApp, openPortal, portalSnapshot, setupLink, type PortalBrowser } from './support.js';
+import {
+  buildPortalApp,
+  csrfChoice,
+  fuzzPortalTenant,
+  junkOf,
+  portalSnapshot,
+  STRAY_FIELDS,
+  valueOf,
+  withCsrf,
+  type PortalBrowser,
+} from './support.js';
 
 /**
  * Issue 15: every portal form under generated input — known field names and
@@ -19,10 +27,6 @@ import { buildPortalApp, openPortal, portalSnapshot, setupLink, type PortalBrows
  */
 const RUNS = fuzzRuns(60);
 const SEED = fuzzSeed(0x9047a1);
-const OKTA_METADATA = readFileSync(
-  path.join(import.meta.dirname, '../../fixtures/saml/metadata/okta.xml'),
-  'utf8',
-);
 
 let t: TestDatabase;
 let a: AdminTestApp;
@@ -35,19 +39,9 @@ beforeAll(async () => {
   t = await createTestDatabase();
   dns = await startDnsServer();
   a = buildPortalApp(t, { GATEHOUSE_DNS_SERVERS: dns.address });
-  tenantId = await a.createTenant('fuzz', 'Fuzz');
-  browser = await openPortal(
-    a,
-    (await setupLink(a, tenantId, ['sso', 'dsync', 'domain_verification'])).token,
-  );
-  ids.connectionId = String(
-    (
-      await a
-        .op()
-        .post(`/admin/v1/tenants/${tenantId}/connections`)
-        .send({ type: 'saml', name: 'IdP', metadata_xml: OKTA_METADATA })
-    ).body.id,
-  );
+  let connectionId: string;
+  ({ tenantId, browser, connectionId } = await fuzzPortalTenant(a, ['sso', 'dsync', 'domain_verification']));
+  ids.connectionId = connectionId;
   ids.domainId = String(
     (await a.op().post(`/admin/v1/tenants/${tenantId}/domains`).send({ domain: 'fuzz.example' })).body.id,
   );
@@ -58,27 +52,8 @@ afterAll(async () => {
 });
 
 const notAUrl = fc.string({ maxLength: 40 }).filter((s) => !/^\s*https?:/i.test(s));
-const junk = fc.oneof(
-  fc.string({ maxLength: 30 }),
-  fc.string({ unit: 'binary', maxLength: 30 }),
-  fc.constantFrom(
-    '',
-    ' ',
-    '\u0000',
-    '\ud800',
-    '😀'.repeat(50),
-    'x'.repeat(10_000),
-    '<a/>',
-    OKTA_METADATA,
-    'okta',
-    'oidc',
-    'sso',
-  ),
-);
-const value = fc.oneof(
-  { weight: 4, arbitrary: junk },
-  { weight: 1, arbitrary: fc.array(junk, { minLength: 2, maxLength: 3 }) },
-);
+const junk = junkOf('okta', 'oidc', 'sso');
+const value = valueOf(junk);
 
 const FIELDS = [
   'idp',
@@ -90,12 +65,11 @@ const FIELDS = [
   'client_secret',
   'token',
 ];
-const STRAY = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '_csrf[]', 'a[b]'];
 
 const form = fc
   .record({
     known: fc.dictionary(fc.constantFrom(...FIELDS), value, { maxKeys: 4 }),
-    stray: fc.dictionary(fc.constantFrom(...STRAY), junk, { maxKeys: 2 }),
+    stray: fc.dictionary(fc.constantFrom(...STRAY_FIELDS), junk, { maxKeys: 2 }),
     metadataUrl: fc.option(notAUrl, { nil: undefined }),
     issuer: fc.option(notAUrl, { nil: undefined }),
   })
@@ -117,19 +91,15 @@ const route = fc.constantFrom(
   () => `/portal/t/${tenantId}/setup-links`,
   () => '/portal/start',
 );
-const csrf = fc.constantFrom<'right' | 'wrong' | 'none'>('right', 'right', 'right', 'wrong', 'none');
 
 describe('portal form fuzzing (issue 15)', () => {
   it('never answers 5xx, never touches a prototype, and changes nothing of the tenant on 4xx', async () => {
     const prototypes = prototypeSnapshot();
     const statuses = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(route, form, csrf, async (to, fields, token) => {
+      fc.asyncProperty(route, form, csrfChoice, async (to, fields, token) => {
         const before = await portalSnapshot(t, tenantId);
-        const body = {
-          ...fields,
-          ...(token === 'none' ? {} : { _csrf: token === 'right' ? browser.csrf : 'x'.repeat(43) }),
-        };
+        const body = withCsrf(fields, token, browser);
         const res = await request(a.app).post(to()).set('Cookie', browser.cookie).type('form').send(body);
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         expect(res.status).toBeLessThan(500);

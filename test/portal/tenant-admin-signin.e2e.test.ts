@@ -1,14 +1,9 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import sparticuz from '@sparticuz/chromium';
 import axe from 'axe-core';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { startDevIdp, type DevIdp } from '../../src/cli/dev-idp.js';
-import { buildAdminTestApp, type AdminTestApp } from '../support/admin.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import type { Browser, Page } from 'playwright-core';
+import type { DevIdp } from '../../src/cli/dev-idp.js';
+import type { AdminTestApp } from '../support/admin.js';
+import { devIdpTenant, SHOTS, startPortalServer, type PortalServer } from './support.js';
 
 /**
  * Issue 15, in a real headless Chromium (playwright-core + @sparticuz/chromium,
@@ -20,50 +15,27 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
  * (RP-initiated logout). The sign-in page is checked with axe-core and
  * photographed for docs/portal/tenant-admin-signin.png.
  */
-const ROOT = path.resolve(import.meta.dirname, '..', '..');
-const SHOTS = path.join(ROOT, 'docs', 'portal');
 
-let t: TestDatabase;
 let a: AdminTestApp;
-let server: Server;
+let w: PortalServer;
 let browser: Browser;
 let baseUrl: string;
 let devIdp: DevIdp;
-let work: string;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
-  t = await createTestDatabase();
-  const port = await freePort();
   // http://localhost: a secure context, so the SSO and portal cookies work as under https.
-  baseUrl = `http://localhost:${port}`;
-  a = buildAdminTestApp(t, { GATEHOUSE_BASE_URL: baseUrl, GATEHOUSE_ALLOW_PRIVATE_METADATA_URLS: 'true' });
-  server = await new Promise((resolve) => {
-    const s = a.app.listen(port, '127.0.0.1', () => resolve(s));
+  w = await startPortalServer({
+    env: { GATEHOUSE_ALLOW_PRIVATE_METADATA_URLS: 'true' },
+    devIdpFolder: 'gatehouse-admin-signin-e2e-',
+    browser: true,
   });
-  await mkdir(SHOTS, { recursive: true });
-  work = await mkdtemp(path.join(tmpdir(), 'gatehouse-admin-signin-e2e-'));
-  devIdp = await startDevIdp({ host: '127.0.0.1', port: 0, dir: work });
-  browser = await chromium.launch({
-    executablePath: await sparticuz.executablePath(),
-    args: sparticuz.args,
-    headless: true,
-  });
+  ({ a, baseUrl } = w);
+  devIdp = w.devIdp!;
+  browser = w.browser!;
 });
 
 afterAll(async () => {
-  await devIdp?.close();
-  await rm(work, { recursive: true, force: true });
-  await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
-  await t?.close();
+  await w?.close();
 });
 
 async function axeViolations(page: Page): Promise<string[]> {
@@ -75,17 +47,8 @@ async function axeViolations(page: Page): Promise<string[]> {
 }
 
 it('signs a tenant admin in through their company IdP into their own tenant’s portal, and out again', async () => {
-  const tenantId = await a.createTenant('example', 'Example Inc');
   // The dev IdP's people are at example.test (RFC 6761): verified by the operator, no DNS.
-  const domain = await a.op().post(`/admin/v1/tenants/${tenantId}/domains`).send({ domain: 'example.test' });
-  await a
-    .op()
-    .post(`/admin/v1/tenants/${tenantId}/domains/${domain.body.id}/verify`)
-    .send({ method: 'manual', reason: 'test' });
-  await a
-    .op()
-    .post(`/admin/v1/tenants/${tenantId}/role-mappings`)
-    .send({ group: { display_name: 'Admins' }, role: 'admin' });
+  const tenantId = await devIdpTenant(a);
   const connection = await a
     .op()
     .post(`/admin/v1/tenants/${tenantId}/connections`)

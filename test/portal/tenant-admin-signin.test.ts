@@ -149,7 +149,69 @@ describe('the portal session is only as live as the Gatehouse session and the ad
     );
     expect(row?.revoked_reason).toBe('rp_initiated_logout');
   });
+
+  it('keeps the ID token sealed at rest: the row holds neither the token nor any of its parts, and sign-out still offers it', async () => {
+    const { browser } = await signInThroughIdp(w, w.acme, 'ivy@acme.test', [ADMINS]);
+    const stored = await storedIdToken('ivy@acme.test');
+    expect(stored).toMatch(/^v1\./);
+    const home = await open(w, browser, `/portal/t/${w.acme.tenantId}`);
+    const signedOut = await post(w, browser, '/portal/logout', home);
+    const hint = hintOf(signedOut.body);
+    const parts = hint.split('.');
+    expect(parts).toHaveLength(3);
+    expect(stored).not.toContain(hint);
+    for (const part of parts) expect(stored).not.toContain(part);
+    // The hint is the token the OP issued for this sign-in: /oauth/logout accepts it and ends that session.
+    const logout = new URL(`${base()}/oauth/logout`);
+    logout.searchParams.set('id_token_hint', hint);
+    logout.searchParams.set('client_id', /name="client_id" value="([^"]+)"/.exec(signedOut.body)?.[1] ?? '');
+    logout.searchParams.set('post_logout_redirect_uri', `${base()}/portal/signin`);
+    const back = await browser.visit(logout.toString(), `${base()}/portal/signin`);
+    expect(back.redirectedTo).toBe(`${base()}/portal/signin`);
+  });
+
+  it('offers no id_token_hint when the row’s sealed token was copied from another session, and still signs out', async () => {
+    const other = await signInThroughIdp(w, w.acme, 'oto@acme.test', [ADMINS]);
+    const { browser } = await signInThroughIdp(w, w.acme, 'cop@acme.test', [ADMINS]);
+    const copied = await storedIdToken('oto@acme.test');
+    const userId = await userIdOf('cop@acme.test');
+    // The attacker of this test writes the table directly (a database dump restored into another row).
+    await t.asOwner('UPDATE portal_sessions SET id_token = $1 WHERE user_id = $2', [copied, userId]);
+    const home = await open(w, browser, `/portal/t/${w.acme.tenantId}`);
+    const signedOut = await post(w, browser, '/portal/logout', home);
+    expect(signedOut.status).toBe(200);
+    expect(signedOut.body).toContain('You are signed out of the portal.');
+    expect(signedOut.body).not.toContain('id_token_hint');
+    expect((await open(w, browser, `/portal/t/${w.acme.tenantId}`)).status).toBe(401);
+    // The session the value came from still opens its own: the binding is to the row, not the key.
+    const otherHome = await open(w, other.browser, `/portal/t/${w.acme.tenantId}`);
+    expect(hintOf((await post(w, other.browser, '/portal/logout', otherHome)).body).split('.')).toHaveLength(
+      3,
+    );
+  });
 });
+
+const hintOf = (page: string) => /name="id_token_hint" value="([^"]+)"/.exec(page)?.[1] ?? '';
+
+async function userIdOf(email: string): Promise<string> {
+  const [user] = await t.db.withTenant(w.acme.tenantId, (em) =>
+    em.query<{ id: string }[]>('SELECT id FROM users WHERE user_name = $1', [email]),
+  );
+  if (!user) throw new Error(`no user ${email}`);
+  return user.id;
+}
+
+/** The id_token column of the person's one tenant-admin portal session, as stored. */
+async function storedIdToken(email: string): Promise<string> {
+  const userId = await userIdOf(email);
+  const rows = await t.db.withPlatform((em) =>
+    em.query<{ id_token: string | null }[]>('SELECT id_token FROM portal_sessions WHERE user_id = $1', [
+      userId,
+    ]),
+  );
+  expect(rows).toHaveLength(1);
+  return rows[0]?.id_token ?? '';
+}
 
 describe('the callback refuses an answer that is not this browser’s sign-in', () => {
   const callbackOf = async (email: string, browser = new TestBrowser()) => {

@@ -1,9 +1,8 @@
-import request from 'supertest';
+import type request from 'supertest';
 import type { AdminTestApp } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { SamlTestIdp } from '../support/saml-idp.js';
-import { addDomain, createSamlConnection, spOf } from '../support/sso-factories.js';
-import { buildPortalApp, openPortal, setupLink, type PortalBrowser } from './support.js';
+import { buildPortalApp, runTestSignIn, samlPortalTenant, type PortalBrowser } from './support.js';
 
 /**
  * Issue 15: "Test sign-in" runs a real SP-initiated SAML login (src/sso, the
@@ -19,21 +18,10 @@ let tenantId: string;
 let connectionId: string;
 let it15: PortalBrowser;
 
-const cookiesOf = (res: request.Response) =>
-  ([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0] ?? '');
-
 beforeAll(async () => {
   t = await createTestDatabase();
   a = buildPortalApp(t);
-  idp = await SamlTestIdp.create('acme');
-  tenantId = await a.createTenant('acme', 'Acme');
-  await addDomain(t.db, tenantId, 'acme.example', true);
-  connectionId = (await createSamlConnection(t.db, tenantId, idp)).id;
-  await a
-    .op()
-    .post(`/admin/v1/tenants/${tenantId}/role-mappings`)
-    .send({ group: { display_name: 'Engineering' }, role: 'engineer' });
-  it15 = await openPortal(a, (await setupLink(a, tenantId, ['sso'])).token);
+  ({ idp, tenantId, connectionId, browser: it15 } = await samlPortalTenant(t, a, { idpName: 'acme' }));
 });
 afterAll(() => t.close());
 
@@ -41,36 +29,7 @@ afterAll(() => t.close());
 async function testSignIn(by: SamlTestIdp): Promise<request.Response> {
   const page = await it15.get(`/portal/t/${tenantId}/sso/connections/${connectionId}?idp=okta`);
   expect(page.text).toContain('Run a test sign-in');
-  const started = await it15.get(`/portal/t/${tenantId}/sso/connections/${connectionId}/test`);
-  expect(started.status).toBe(302);
-  const sso = cookiesOf(started).find((c) => c.startsWith('__Host-gatehouse_sso=')) ?? '';
-  const answer = await by.answer(
-    String(started.headers.location),
-    spOf('https://gatehouse.test', { id: connectionId }),
-    {
-      nameId: 'ada@acme.example',
-      attributes: {
-        email: 'ada@acme.example',
-        firstName: 'Ada',
-        lastName: 'Lovelace',
-        groups: ['Engineering'],
-      },
-    },
-  );
-  let res = await request(a.app)
-    .post(`/saml/${connectionId}/acs`)
-    .set('Cookie', sso)
-    .type('form')
-    .send({ SAMLResponse: answer.samlResponse });
-  // A refusal returns through /sso/continue, bound to this browser's SSO cookie, like an app's login.
-  for (
-    let hops = 0;
-    hops < 3 && res.status === 303 && !String(res.headers.location).includes('/portal/');
-    hops++
-  )
-    res = await request(a.app)
-      .get(String(res.headers.location).replace('https://gatehouse.test', ''))
-      .set('Cookie', sso);
+  const res = await runTestSignIn(a, it15, { tenantId, connectionId }, by);
   expect(res.status).toBe(303);
   const result = String(res.headers.location);
   expect(result).toMatch(

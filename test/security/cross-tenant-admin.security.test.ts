@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { TestDatabase } from '../support/database.js';
 import { createTestDatabase } from '../support/database.js';
 import { createTenantWithConnection } from '../support/oauth-fixtures.js';
@@ -8,6 +9,8 @@ import {
   type TenantAdminServer,
 } from '../support/tenant-admin-token.js';
 import { mountedRoutes } from './cross-tenant-registry.js';
+
+const OKTA_METADATA = readFileSync('fixtures/saml/metadata/okta.xml', 'utf8');
 
 /**
  * The admin API against another tenant's admin, through the REAL tenant-admin
@@ -129,6 +132,8 @@ function tenantRoutes(tenantId: string, ids: typeof g & { connectionId: string }
     ['GET', `${base}/connections/${ids.connectionId}`],
     ['PATCH', `${base}/connections/${ids.connectionId}`, { name: 'Pwned' }],
     ['POST', `${base}/connections/${ids.connectionId}/metadata/refresh`, {}],
+    // A genuine IdP document: only the tenant check can refuse it.
+    ['POST', `${base}/connections/${ids.connectionId}/metadata-renewal`, { metadata_xml: OKTA_METADATA }],
     ['GET', `${base}/connections/${ids.connectionId}/client-keys`],
     ['POST', `${base}/connections/${ids.connectionId}/client-keys/rotate`, {}],
     ['POST', `${base}/connections/${ids.connectionId}/client-keys/activate`, {}],
@@ -201,7 +206,7 @@ describe("tenant A's admin, with a genuine admin-console token, on tenant B", ()
       ([, path]) =>
         /\/(domains|role-mappings|scim-tokens|connections|deliveries\/webhooks)\/[0-9a-f-]{36}/.test(path),
     );
-    expect(mixed).toHaveLength(18);
+    expect(mixed).toHaveLength(19);
     for (const call of mixed) await expectNotFound(call);
     expect(await tenantSnapshot(t, globex.tenantId)).toEqual(before);
   });

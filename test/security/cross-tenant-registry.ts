@@ -266,6 +266,14 @@ export const CROSS_TENANT_TESTS: Record<string, CoveringTest[]> = {
     ADMIN_ALL,
     ADMIN_MIXED,
   ),
+  // Issue 15 follow-up: the portal's certificate renewal through the admin API.
+  'POST /admin/v1/tenants/:tenantId/connections/:connectionId/metadata-renewal': [
+    ...admin(ADMIN_ALL, ADMIN_MIXED),
+    {
+      file: 'test/admin/metadata-renewal.test.ts',
+      test: "answers 404 to tenant B's admin renewing tenant A's connection, by A's path or its own, changing nothing of A",
+    },
+  ],
   'GET /admin/v1/tenants/:tenantId/connections/:connectionId/client-keys': admin(ADMIN_ALL, ADMIN_MIXED),
   'POST /admin/v1/tenants/:tenantId/connections/:connectionId/client-keys/rotate': admin(
     ADMIN_ALL,
