@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { recordAudit } from '../audit/audit.service.js';
+import { recordAudit, type AuditInput } from '../audit/audit.service.js';
 import { emailDomain } from '../tenants/domain-name.js';
+import { verifiedDomainSql } from '../tenants/domains.service.js';
 import { ensureIdpGroups, replaceUserGroups } from './groups.service.js';
 import { Identity } from './identity.entity.js';
 import { groupColumnsProblem } from './limits.js';
 import { User } from './user.entity.js';
 import {
   createUser,
+  createUserAudited,
   findUsersByEmail,
   isVerifiedDomainEmail,
   updateUser,
@@ -59,7 +61,14 @@ export type JitRefusal =
   | 'saml_nameid_transient';
 
 export type JitOutcome =
-  | { ok: true; userId: string; created: boolean; linked: boolean }
+  | {
+      ok: true;
+      userId: string;
+      created: boolean;
+      linked: boolean;
+      /** The identity the caller's last statement marks as used (identityTouchSql); null: none to. */
+      touchIdentity: string | null;
+    }
   | { ok: false; refusal: JitRefusal; detail: string };
 
 /** Caps against an assertion stuffed with groups. */
@@ -75,9 +84,44 @@ function statusRefusal(user: User): JitOutcome | null {
 }
 
 /**
+ * What provisionFromLogin reads first, already read by the caller's own first
+ * statement of the same transaction (jitPreludeSql): the person's lock is held
+ * and whether the email's domain is one of the tenant's verified ones is known.
+ */
+export interface JitPrelude {
+  domainVerified: boolean;
+}
+
+function jitLockKey(tenantId: string, profile: LoginProfile): string {
+  const key = profile.subject === null ? `email:${profile.email}` : `subject:${profile.subject}`;
+  return `jit:${tenantId}:${profile.connectionId}:${key}`;
+}
+
+/**
+ * provisionFromLogin's first two reads as SQL expressions for a caller's
+ * composed statement (issue 13: the SAML ACS sends them with its replay
+ * insert): `lock` takes the person's lock (void; guard it with the caller's
+ * condition so the lock is taken after that statement's own row locks), and
+ * `domainVerified` is a boolean. The statements after it see rows committed
+ * while it waited (READ COMMITTED takes a snapshot per statement).
+ */
+export function jitPreludeSql(
+  tenantId: string,
+  profile: LoginProfile,
+  p: (value: unknown) => string,
+): { lock: string; domainVerified: string } {
+  const domain = profile.email === null ? null : emailDomain(profile.email);
+  return {
+    lock: `pg_advisory_xact_lock(hashtextextended(${p(jitLockKey(tenantId, profile))}::text, 0))`,
+    domainVerified: domain === null ? 'false' : verifiedDomainSql(`${p(domain)}::text`),
+  };
+}
+
+/**
  * Finds or creates the user for this login, links the identity, refreshes the
- * profile and the IdP group memberships. Refusals change nothing (the caller
- * rolls the transaction back); so do thrown errors.
+ * profile and the IdP group memberships. A refusal returns before any write
+ * (the SAML ACS commits its replay insert with it: saml-flow.ts); thrown
+ * errors leave the caller's transaction to roll back.
  */
 export async function provisionFromLogin(
   em: EntityManager,
@@ -86,35 +130,34 @@ export async function provisionFromLogin(
   profile: LoginProfile,
   now: Date,
   audit: { requestId?: string; sourceIp?: string },
+  prelude?: JitPrelude,
 ): Promise<JitOutcome> {
   // Two first logins of one person at once must not create two users. Kept (issue 13) because the
   // unique indexes alone would turn the second login into an error: users_tenant_user_name_key
   // refuses the second JIT user only when the email is the userName, an identity-less login (no
   // subject) has no unique key at all, and a 23505 aborts the sign-in's transaction. The key is
   // the person (connection and subject, or email), so different people never wait on it.
-  const lockKey = profile.subject === null ? `email:${profile.email}` : `subject:${profile.subject}`;
-  await em.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [
-    `jit:${tenantId}:${profile.connectionId}:${lockKey}`,
-  ]);
+  if (!prelude)
+    await em.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [jitLockKey(tenantId, profile)]);
 
-  const domainVerified = profile.email ? await isVerifiedDomainEmail(em, profile.email) : false;
+  const domainVerified =
+    prelude?.domainVerified ?? (profile.email ? await isVerifiedDomainEmail(em, profile.email) : false);
   const emailTrusted = profile.email !== null && profile.emailAssertedByIdp && domainVerified;
   // Without a stable subject the email is the only key: an untrusted one could be anyone's,
   // and a user created from it could never be found again.
   if (profile.subject === null && !emailTrusted)
     return refused('saml_nameid_transient', 'no stable subject and no email in a verified domain');
 
-  const identity =
-    profile.subject === null
-      ? null
-      : await em.findOneBy(Identity, { connectionId: profile.connectionId, subject: profile.subject });
+  // The identity and its user in one read (issue 13); the foreign key (ON DELETE CASCADE) keeps
+  // an identity from outliving its user.
+  const known =
+    profile.subject === null ? null : await userOfIdentity(em, profile.connectionId, profile.subject);
+  const identity = known?.identityId ?? null;
 
-  let user: User | null = null;
+  let user: User | null = known?.user ?? null;
   let created = false;
   let linked = false;
-  if (identity) {
-    user = await em.findOneBy(User, { id: identity.userId });
-    if (!user) return refused('user_deleted', `identity ${identity.id} points at no user`);
+  if (user) {
     const refusal = statusRefusal(user);
     if (refusal) return refusal;
   } else {
@@ -142,31 +185,34 @@ export async function provisionFromLogin(
       const taken = await userNameInUse(em, profile.email);
       // An unverified email never claims an account someone already holds.
       if (taken) return refused('user_ambiguous', 'an account with this user name exists');
-      // The directory's own write (version, uniqueness, webhook event), with the
-      // sign-in's judgement of the email.
-      user = await createUser(
-        em,
-        tenantId,
-        {
-          userName: profile.email,
-          email: profile.email,
-          givenName: profile.givenName,
-          familyName: profile.familyName,
-          displayName: profile.displayName,
-          externalId: null,
-          attributes: {},
-        },
-        { now, emailVerified: emailTrusted },
-      );
-      created = true;
-      await recordAudit(em, tenantId, {
+      const fields = {
+        userName: profile.email,
+        email: profile.email,
+        givenName: profile.givenName,
+        familyName: profile.familyName,
+        displayName: profile.displayName,
+        externalId: null,
+        attributes: {},
+      };
+      const userCreatedEvent = (u: User): AuditInput => ({
         actor: { type: 'system', id: `connection:${profile.connectionId}` },
         action: 'user.created',
-        target: { type: 'user', id: user.id },
+        target: { type: 'user', id: u.id },
         requestId: audit.requestId,
         sourceIp: audit.sourceIp,
-        after: { source: 'jit', user_name: user.userName, email_verified: user.emailVerified },
+        after: { source: 'jit', user_name: u.userName, email_verified: emailTrusted },
       });
+      // The directory's own write (version, uniqueness, webhook event), with the sign-in's
+      // judgement of the email. createUserAudited (one statement with the audit event, issue 13)
+      // sets email_verified from the verified domain: the same judgement unless the IdP itself
+      // said the email is unverified (OIDC email_verified=false), which takes the two statements.
+      if (emailTrusted === domainVerified) {
+        user = await createUserAudited(em, tenantId, fields, { now }, userCreatedEvent);
+      } else {
+        user = await createUser(em, tenantId, fields, { now, emailVerified: emailTrusted });
+        await recordAudit(em, tenantId, userCreatedEvent(user));
+      }
+      created = true;
     }
     if (profile.subject !== null)
       await em.insert(Identity, {
@@ -182,9 +228,35 @@ export async function provisionFromLogin(
   }
 
   if (!created) await refreshProfile(em, user, profile, emailTrusted, domainVerified, policy, now);
-  if (identity) await em.update(Identity, { id: identity.id }, { lastLoginAt: now });
+  // With a prelude the caller sends the touch in its last statement (identityTouchSql).
+  if (identity && !prelude) await em.update(Identity, { id: identity }, { lastLoginAt: now });
   await syncIdpGroups(em, tenantId, user.id, profile.groups, now);
-  return { ok: true, userId: user.id, created, linked };
+  return { ok: true, userId: user.id, created, linked, touchIdentity: prelude ? identity : null };
+}
+
+/** The user an identity of (connection, subject) links to, with the identity's id. */
+async function userOfIdentity(
+  em: EntityManager,
+  connectionId: string,
+  subject: string,
+): Promise<{ identityId: string; user: User } | null> {
+  const { entities, raw } = await em
+    .createQueryBuilder(User, 'u')
+    .innerJoin(Identity, 'i', 'i.tenantId = u.tenantId AND i.userId = u.id')
+    .addSelect('i.id', 'identity_id')
+    .where('i.connectionId = :connectionId AND i.subject = :subject', { connectionId, subject })
+    .getRawAndEntities<{ identity_id: string }>();
+  const [user] = entities;
+  const identityId = raw[0]?.identity_id;
+  return user && identityId ? { identityId, user } : null;
+}
+
+/**
+ * A returning person's identity, marked as used now: SQL text for the caller's
+ * last statement (JitOutcome.touchIdentity, when provisionFromLogin had a prelude).
+ */
+export function identityTouchSql(identityId: string, now: Date, p: (value: unknown) => string): string {
+  return `UPDATE identities SET last_login_at = ${p(now)}::timestamptz WHERE id = ${p(identityId)}::uuid`;
 }
 
 /** Names and (trusted) email as the IdP sends them now; fields it does not send are kept. */

@@ -38,32 +38,47 @@ export interface TraceWrite {
 
 /** One statement, in the caller's tenant transaction. */
 export async function recordLoginTrace(em: EntityManager, w: TraceWrite): Promise<string> {
+  const params: unknown[] = [];
+  const { id, sql } = loginTraceInsertSql(w, (v) => `$${params.push(v)}`);
+  await em.query(sql, params);
+  return id;
+}
+
+/**
+ * recordLoginTrace's INSERT as SQL text, its values bound through `param`
+ * (issue 13: a sign-in sends its audit event and its trace as one statement,
+ * complete-login.ts).
+ */
+export function loginTraceInsertSql(
+  w: TraceWrite,
+  param: (value: unknown) => string,
+): { id: string; sql: string } {
   const id = randomUUID();
   const raw = w.keepRaw && w.trace.rawResponse ? w.trace.rawResponse : null;
-  await em.query(
-    `INSERT INTO login_traces (tenant_id, id, connection_id, support_ref, protocol, kind, outcome, steps,
+  const values = [
+    [w.tenantId, 'uuid'],
+    [id, 'uuid'],
+    [w.connectionId, 'uuid'],
+    [w.supportRef.slice(0, 128), 'text'],
+    [w.trace.protocol, 'text'],
+    [w.trace.kind, 'text'],
+    [w.outcome, 'text'],
+    [JSON.stringify(w.trace.steps()), 'jsonb'],
+    [w.trace.profile ? JSON.stringify(w.trace.profile) : null, 'jsonb'],
+    [w.roles, 'text[]'],
+    [w.userId, 'uuid'],
+    [w.now, 'timestamptz'],
+    [new Date(w.now.getTime() + w.retentionMs), 'timestamptz'],
+    [raw && w.keepRaw ? seal(w.keepRaw.masterKey, raw, rawContext(w.tenantId, id)) : null, 'text'],
+    [raw ? new Date(w.now.getTime() + RAW_RESPONSE_TTL_MS) : null, 'timestamptz'],
+  ].map(([value, type]) => `${param(value)}::${type as string}`);
+  return {
+    id,
+    sql: `INSERT INTO login_traces (tenant_id, id, connection_id, support_ref, protocol, kind, outcome, steps,
                                profile, roles, user_id, created_at, expires_at, raw_response_enc,
                                raw_response_expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15)`,
-    [
-      w.tenantId,
-      id,
-      w.connectionId,
-      w.supportRef.slice(0, 128),
-      w.trace.protocol,
-      w.trace.kind,
-      w.outcome,
-      JSON.stringify(w.trace.steps()),
-      w.trace.profile ? JSON.stringify(w.trace.profile) : null,
-      w.roles,
-      w.userId,
-      w.now,
-      new Date(w.now.getTime() + w.retentionMs),
-      raw && w.keepRaw ? seal(w.keepRaw.masterKey, raw, rawContext(w.tenantId, id)) : null,
-      raw ? new Date(w.now.getTime() + RAW_RESPONSE_TTL_MS) : null,
-    ],
-  );
-  return id;
+     VALUES (${values.join(', ')})`,
+  };
 }
 
 interface TraceRow {

@@ -161,14 +161,15 @@ export async function refuseLogin(
   if (ctx.tenantId && !req.tenantId) req.tenantId = ctx.tenantId;
   const reason = reasonOf(req, error);
   deps.metrics?.loginEnded(loginProtocolOf(req), 'refused', reason);
+  let tenantName: string | null = null;
   if (ctx.tenantId && ctx.connectionId) {
     try {
-      await recordLoginFailure(deps.db, ctx.tenantId, ctx.connectionId, reason, {
+      ({ tenantName } = await recordLoginFailure(deps.db, ctx.tenantId, ctx.connectionId, reason, {
         requestId: req.requestId,
         sourceIp: req.ip,
         loginId: ctx.loginId,
         trace: ctx.trace ? traceSink(deps, ctx.trace) : undefined,
-      });
+      }));
     } catch (auditError) {
       req.log.error(
         { err: auditError, request_id: req.requestId, tenant_id: req.tenantId },
@@ -192,6 +193,8 @@ export async function refuseLogin(
     requestId: req.requestId,
     retryLoginId: ctx.retry && loginId ? loginId : undefined,
     returnUrl: returnUrl ?? undefined,
+    // The tenant the refused login belongs to, named on the page (read with the failure's audit).
+    tenantName: tenantName ?? undefined,
   });
   if (res.headersSent) return;
   if (page.status === 503) setRetryAfter(res);

@@ -41,6 +41,18 @@ export async function keepsFailedLoginResponses(em: EntityManager, tenantId: str
   return rows[0]?.keep === true;
 }
 
+/** What a refused sign-in needs of its tenant, in one read: the name its page shows, the opt-in above. */
+export async function loginRefusalSettings(
+  em: EntityManager,
+  tenantId: string,
+): Promise<{ name: string | null; keepFailedLoginResponses: boolean }> {
+  const rows = await em.query<{ name: string; keep: boolean }[]>(
+    'SELECT name, keep_failed_login_responses AS keep FROM tenants WHERE id = $1',
+    [tenantId],
+  );
+  return { name: rows[0]?.name ?? null, keepFailedLoginResponses: rows[0]?.keep === true };
+}
+
 async function load(em: EntityManager, tenantId: string): Promise<Tenant> {
   const tenant = await em.findOneBy(Tenant, { id: tenantId });
   if (!tenant || tenant.status === 'deleted' || tenant.status === 'purged') throw new NotFoundError('Tenant');

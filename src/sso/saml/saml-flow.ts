@@ -16,8 +16,10 @@ import { serviceProviderDetails } from '../../connections/sp.js';
 import { currentSigningKey, decryptionKeys } from '../../connections/sp-keys.service.js';
 import { bindBrowser, presentedBinding } from '../../http/browser-binding.js';
 import { sendPage } from '../../http/pages.js';
-import { completeLogin } from '../complete-login.js';
+import { completeLoginIn } from '../complete-login.js';
 import { isTestLoginFor, traceKindOf } from '../login-trace-kind.js';
+import type { LoginProfile } from '../../directory/jit.service.js';
+import type { LoginResult } from '../login-handoff.js';
 import { LoginTraceRecorder, STAGES } from '../login-trace-steps.js';
 import {
   allowHttpForms,
@@ -37,14 +39,17 @@ import { SamlRequestCache } from './saml-request-cache.js';
 import { logoutSubjectOf } from './single-logout-checks.js';
 import { withSamlSession, type SamlLogoutSubject } from './single-logout.service.js';
 import { samlLoginSubject } from './saml-subject.js';
+import { spendAssertion } from './saml-acs-statement.js';
 import type { SpSigningKey } from './sp-signing-key.js';
 import {
   assertionIdentity,
   checkSignedAssertion,
   inspectSamlResponse,
   MAX_SAML_RESPONSE_LENGTH,
+  parseSignedAssertion,
   reasonOfSamlError,
   type AssertionFacts,
+  type AssertionIdentity,
 } from './saml-response-checks.js';
 
 /** Per-request state handed to getSamlOptions and the verify callback (never shared between requests). */
@@ -55,13 +60,18 @@ interface RequestContext {
   acs?: { envelopeInResponseTo: string | null; requests: SamlRequestCache; trace: LoginTraceRecorder };
 }
 
-interface SamlLogin {
-  facts: AssertionFacts;
+/**
+ * What verify read from the signed assertion (no database work: the ACS spends
+ * the assertion and provisions the person in one transaction after it).
+ */
+interface VerifiedAssertion {
+  identity: AssertionIdentity;
+  /** Null when the signed checks refused: `checkRefusal` is thrown once the ID is spent. */
+  facts: AssertionFacts | null;
+  checkRefusal: unknown;
   attributes: Record<string, unknown>;
-  /** The app's pending login the signed InResponseTo answered; null: IdP-initiated. */
-  loginId: string | null;
   /** What Single Logout sends back and looks up (issue 16), from the signed assertion. */
-  logoutSubject: SamlLogoutSubject;
+  logoutSubject: SamlLogoutSubject | null;
 }
 
 const STRATEGY = 'saml';
@@ -102,10 +112,14 @@ export class SamlFlow {
       },
     };
     const signon = (req: unknown, profile: Profile | null, done: VerifiedCallback) => {
-      this.verify(req as Request, profile).then(
-        (login) => done(null, { login }),
-        (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
-      );
+      let verified: VerifiedAssertion;
+      try {
+        verified = this.verify(req as Request, profile);
+      } catch (error) {
+        done(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      done(null, { verified });
     };
     const logout = (_req: unknown, _profile: Profile | null, done: VerifiedCallback) =>
       done(new Error('SAML single logout is not supported'));
@@ -190,13 +204,12 @@ export class SamlFlow {
 
     let requests: SamlRequestCache | null = null;
     let envelopeInResponseTo: string | null = null;
+    let unspent: AssertionIdentity | null = null;
     // Issue 15: the login's trace, stored with its outcome (src/sso/login-trace-*.ts).
     const trace = new LoginTraceRecorder('saml');
     const posted = (req.body as Record<string, unknown> | undefined)?.SAMLResponse;
     if (typeof posted === 'string' && posted.length <= MAX_SAML_RESPONSE_LENGTH) trace.rawResponse = posted;
     try {
-      // An inactive connection answers only a portal test sign-in (checked once verify knows the login).
-      const inactive = connection.status !== 'active';
       const sp = serviceProviderDetails(this.deps.config.baseUrl, connection.id);
       const envelope = trace.check(STAGES.samlEnvelope, () =>
         inspectSamlResponse({
@@ -244,36 +257,15 @@ export class SamlFlow {
         throw refusal;
       }
       if (outcome.kind !== 'success') refuse('saml_response_invalid', `strategy ended with ${outcome.kind}`);
-      const { login } = outcome.user as { login: SamlLogin };
-      if (inactive && !isTestLoginFor(this.deps.secrets.masterKey, login.loginId, tenantId, connection.id))
-        refuse('connection_unknown', `connection is ${connection.status}`);
-
-      const { subject, profileNameId } = samlLoginSubject({
-        facts: login.facts,
-        attributes: login.attributes,
-        mapping: connection.attributeMapping,
-      });
-      const resolved = resolveProfileAttributes(connection.attributeMapping, login.attributes, profileNameId);
-      trace.profile = {
-        subject,
-        email: resolved.email,
-        given_name: resolved.givenName,
-        family_name: resolved.familyName,
-        display_name: resolved.displayName,
-        groups: resolved.groups,
-        attribute_names: Object.keys(login.attributes).slice(0, 100),
-      };
-      if (subject === null && resolved.email === null)
-        refuse('saml_nameid_transient', 'transient NameID, no persistent identifier attribute, no email');
-      const result = await completeLogin(
-        this.deps.db,
-        connection,
-        { connectionId: connection.id, subject, emailAssertedByIdp: true, ...resolved },
-        login.facts.authnInstant ?? new Date(),
-        { requestId: req.requestId, sourceIp: req.ip, trace: traceSink(this.deps, trace) },
-      );
-      await finishLogin(this.deps, req, res, login.loginId, withSamlSession(result, login.logoutSubject));
+      const { verified } = outcome.user as { verified: VerifiedAssertion };
+      unspent = verified.identity;
+      const login = await this.spendAndComplete(req, connection, requests, verified, trace);
+      unspent = null;
+      if ('refusal' in login) throw login.refusal;
+      await finishLogin(this.deps, req, res, login.loginId, login.result);
     } catch (error) {
+      // A verified assertion whose transaction failed (not a refusal: those commit) is spent now.
+      if (unspent && requests) await this.spendAfterFailure(req, connection, unspent);
       const loginId = await this.pendingLoginOfRefusal(requests, envelopeInResponseTo);
       // The answer named a request of this browser: it was sent (a refusal of that step still wins).
       if (loginId !== null) trace.pass('request_sent');
@@ -328,14 +320,13 @@ export class SamlFlow {
 
   /**
    * The verify callback: node-saml has verified the signature and handed over
-   * the signed assertion; every fact of the login is read from it, in order:
-   * 1. remember its ID (every verified assertion, accepted or not: replay);
-   * 2. subject, issuer, recipient, time, and the signed InResponseTo;
-   * 3. a signed InResponseTo must name a pending request of this browser on
-   *    this connection, consumed here once; none means IdP-initiated, which
-   *    checkSignedAssertion admits only where the connection allows it.
+   * the signed assertion; every fact of the login is read from it, parsed
+   * once (parseSignedAssertion): its ID and how long to remember it, then
+   * subject, issuer, recipient, time and the signed InResponseTo. Pure: the
+   * ACS's transaction (spendAndComplete) remembers the ID, consumes the
+   * request and refuses, in that order.
    */
-  private async verify(req: Request, profile: Profile | null): Promise<SamlLogin> {
+  private verify(req: Request, profile: Profile | null): VerifiedAssertion {
     const context = this.contexts.get(req);
     if (!context?.acs || !profile) refuse('saml_response_invalid', 'no profile');
     const assertionXml = profile.getAssertionXml?.();
@@ -345,18 +336,18 @@ export class SamlFlow {
     const { trace } = acs;
     // node-saml called back: it verified the signature and the Conditions (time window, audience).
     trace.pass(...STAGES.samlSignature.completes);
+    const assertion = parseSignedAssertion(assertionXml);
     const identity = assertionIdentity({
-      assertionXml,
+      assertion,
       now,
       clockSkewMs: this.timing.clockSkewMs,
       maxAssertionAgeMs: this.timing.maxAssertionAgeMs,
     });
-    // Pure: run before the transaction, its refusal thrown only after the assertion id is remembered.
     let facts: AssertionFacts | null = null;
     let checkRefusal: unknown = null;
     try {
       facts = checkSignedAssertion({
-        assertionXml,
+        assertion,
         acsUrl: serviceProviderDetails(this.deps.config.baseUrl, connection.id).acsUrl,
         idpEntityId: connection.samlIdpEntityId,
         envelopeInResponseTo: acs.envelopeInResponseTo,
@@ -369,30 +360,132 @@ export class SamlFlow {
     }
     if (facts) trace.pass(...STAGES.samlSignedAssertion.completes);
     else trace.refusedIn(STAGES.samlSignedAssertion, checkRefusal);
+    return {
+      identity,
+      facts,
+      checkRefusal,
+      attributes: (profile.attributes ?? {}) as Record<string, unknown>,
+      logoutSubject: facts ? logoutSubjectOf(facts, profile) : null,
+    };
+  }
+
+  /**
+   * The login's one tenant transaction (issue 13; issue 9 made it two): the
+   * first statement spends the assertion, consumes the request and reads what
+   * the checks need (saml-acs-statement.ts); then the refusals in their order
+   * (replayed, the signed checks, the request, the connection's status, the
+   * subject), then provisioning, the audit event and the trace
+   * (completeLoginIn). A refusal is returned, not thrown, so the transaction
+   * commits and the verified assertion stays spent; provisioning refuses
+   * before it writes anything. A thrown error rolls everything back
+   * (spendAfterFailure then spends the assertion on its own).
+   */
+  private async spendAndComplete(
+    req: Request,
+    connection: Connection,
+    requests: SamlRequestCache,
+    verified: VerifiedAssertion,
+    trace: LoginTraceRecorder,
+  ): Promise<{ loginId: string | null; result: LoginResult } | { refusal: unknown }> {
+    const { facts, identity } = verified;
+    const tenantId = connection.tenantId;
+    const now = new Date();
+    // Pure, before the transaction: who the signed assertion names, after attribute mapping.
+    const person = facts
+      ? samlLoginSubject({
+          facts,
+          attributes: verified.attributes,
+          mapping: connection.attributeMapping,
+        })
+      : null;
+    const resolved = person
+      ? resolveProfileAttributes(connection.attributeMapping, verified.attributes, person.profileNameId)
+      : null;
+    const profile: LoginProfile | null =
+      person && resolved
+        ? { connectionId: connection.id, subject: person.subject, emailAssertedByIdp: true, ...resolved }
+        : null;
     const inResponseTo = facts?.inResponseTo ?? null;
-    // One transaction for steps 1 and 3 (issue 9). It commits before any refusal below is
-    // thrown, so a verified assertion enters the replay cache even when the login is refused.
-    const { fresh, loginId } = await this.deps.db.withTenant(connection.tenantId, async (em) => {
-      const fresh = await rememberAssertionId(em, {
-        tenantId: connection.tenantId,
+    return this.deps.db.withTenant(tenantId, async (em) => {
+      const first = await spendAssertion(em, {
+        tenantId,
         connectionId: connection.id,
-        assertionId: identity.assertionId,
-        acceptableUntil: identity.acceptableUntil,
+        identity,
         now,
+        requests,
+        inResponseTo,
+        profile,
       });
-      if (!fresh || inResponseTo === null) return { fresh, loginId: null };
-      // idor check: the request row is found only for this tenant, connection and browser.
-      const pending = await acs.requests.consumeIn(em, inResponseTo);
-      return { fresh, loginId: pending ? acs.requests.loginIdOf(inResponseTo) : null };
+      const refused = (refusal: unknown) => ({ refusal });
+      if (!first.fresh)
+        return refused(new LoginRefusedError('saml_assertion_replayed', `assertion ${identity.assertionId}`));
+      trace.pass(...STAGES.samlReplay.completes);
+      if (!facts || !profile || !person || !resolved) return refused(verified.checkRefusal);
+      if (inResponseTo !== null && !first.loginId)
+        return refused(
+          new LoginRefusedError('saml_in_response_to_invalid', 'no pending request of this browser'),
+        );
+      const loginId = first.loginId;
+      if (loginId !== null) trace.pass('request_sent');
+      trace.kind = traceKindOf(this.deps.secrets.masterKey, loginId);
+      // An inactive connection answers only a portal test sign-in.
+      if (
+        connection.status !== 'active' &&
+        !isTestLoginFor(this.deps.secrets.masterKey, loginId, tenantId, connection.id)
+      )
+        return refused(new LoginRefusedError('connection_unknown', `connection is ${connection.status}`));
+      trace.profile = {
+        subject: person.subject,
+        email: resolved.email,
+        given_name: resolved.givenName,
+        family_name: resolved.familyName,
+        display_name: resolved.displayName,
+        groups: resolved.groups,
+        attribute_names: Object.keys(verified.attributes).slice(0, 100),
+      };
+      if (person.subject === null && resolved.email === null)
+        return refused(
+          new LoginRefusedError(
+            'saml_nameid_transient',
+            'transient NameID, no persistent identifier attribute, no email',
+          ),
+        );
+      try {
+        const result = await completeLoginIn(
+          em,
+          connection,
+          profile,
+          facts.authnInstant ?? new Date(),
+          { requestId: req.requestId, sourceIp: req.ip, trace: traceSink(this.deps, trace) },
+          { domainOfOtherTenant: first.domainOfOtherTenant, jit: first.jit },
+          now,
+        );
+        return {
+          loginId,
+          result: verified.logoutSubject ? withSamlSession(result, verified.logoutSubject) : result,
+        };
+      } catch (error) {
+        // completeLoginIn refuses before it writes: the spent assertion still commits.
+        if (error instanceof LoginRefusedError) return { refusal: error };
+        throw error;
+      }
     });
-    if (!fresh) refuse('saml_assertion_replayed', `assertion ${identity.assertionId}`);
-    trace.pass(...STAGES.samlReplay.completes);
-    if (!facts) throw checkRefusal;
-    if (inResponseTo !== null && !loginId)
-      refuse('saml_in_response_to_invalid', 'no pending request of this browser');
-    if (loginId !== null) trace.pass('request_sent');
-    trace.kind = traceKindOf(this.deps.secrets.masterKey, loginId);
-    const attributes = (profile.attributes ?? {}) as Record<string, unknown>;
-    return { facts, attributes, loginId, logoutSubject: logoutSubjectOf(facts, profile) };
+  }
+
+  /** After a failed login transaction: the verified assertion enters the replay cache on its own. */
+  private async spendAfterFailure(req: Request, connection: Connection, identity: AssertionIdentity) {
+    try {
+      await this.deps.db.withTenant(connection.tenantId, (em) =>
+        rememberAssertionId(em, {
+          tenantId: connection.tenantId,
+          connectionId: connection.id,
+          assertionId: identity.assertionId,
+          acceptableUntil: identity.acceptableUntil,
+          now: new Date(),
+        }),
+      );
+    } catch (error) {
+      req.log.error({ err: error, request_id: req.requestId }, 'could not spend a verified SAML assertion');
+    }
   }
 }

@@ -79,6 +79,27 @@ export class SamlRequestCache implements CacheProvider {
     return row.created_at.toISOString();
   }
 
+  /**
+   * consumeIn as a CTE named `consumed` for a composed statement (the ACS's,
+   * saml-acs-statement.ts), its DELETE guarded by `onlyIf` (SQL); null when
+   * this browser presented no binding (nothing can be found). The row it
+   * returns goes to noteConsumed.
+   */
+  consumeSql(key: string, p: (value: unknown) => string, onlyIf: string): string | null {
+    const { connectionId, browserHash } = this.scope;
+    if (!browserHash) return null;
+    return `consumed AS (
+      DELETE FROM saml_requests
+       WHERE id = ${p(key)}::text AND connection_id = ${p(connectionId)}::uuid
+         AND browser_hash = ${p(browserHash)}::text AND expires_at > now() AND ${onlyIf}
+      RETURNING login_id, created_at)`;
+  }
+
+  /** What consumeSql's statement consumed (so consumedLoginId and getAsync know it). */
+  noteConsumed(key: string, row: { loginId: string; createdAt: Date }): void {
+    this.consumed.set(key, row);
+  }
+
   async removeAsync(key: string | null): Promise<string | null> {
     const { tenantId, connectionId, browserHash } = this.scope;
     if (key === null || !browserHash) return null;

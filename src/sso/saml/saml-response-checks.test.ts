@@ -1,5 +1,10 @@
 import { DEFAULT_XML_LIMITS } from '../../connections/xml-limits.js';
-import { assertionIdentity, checkSignedAssertion, inspectSamlResponse } from './saml-response-checks.js';
+import {
+  assertionIdentity,
+  checkSignedAssertion,
+  inspectSamlResponse,
+  parseSignedAssertion,
+} from './saml-response-checks.js';
 
 const ACS = 'https://gatehouse.test/saml/c1/acs';
 const IDP = 'https://idp.test/metadata';
@@ -36,7 +41,7 @@ describe('checkSignedAssertion (the clock is an argument)', () => {
   it('accepts a bearer assertion for this ACS and keeps it in the replay cache until expiry plus skew', () => {
     const facts = checkSignedAssertion({
       ...base,
-      assertionXml: assertion({ notOnOrAfter: '2030-01-01T00:05:00Z' }),
+      assertion: parseSignedAssertion(assertion({ notOnOrAfter: '2030-01-01T00:05:00Z' })),
       now: new Date('2030-01-01T00:01:00Z'),
     });
     expect(facts).toEqual({
@@ -52,10 +57,18 @@ describe('checkSignedAssertion (the clock is an argument)', () => {
   it('allows the configured skew past NotOnOrAfter, and not a second more', () => {
     const xml = assertion({ notOnOrAfter: '2030-01-01T00:05:00Z' });
     expect(() =>
-      checkSignedAssertion({ ...base, assertionXml: xml, now: new Date('2030-01-01T00:05:59Z') }),
+      checkSignedAssertion({
+        ...base,
+        assertion: parseSignedAssertion(xml),
+        now: new Date('2030-01-01T00:05:59Z'),
+      }),
     ).not.toThrow();
     expect(() =>
-      checkSignedAssertion({ ...base, assertionXml: xml, now: new Date('2030-01-01T00:06:00Z') }),
+      checkSignedAssertion({
+        ...base,
+        assertion: parseSignedAssertion(xml),
+        now: new Date('2030-01-01T00:06:00Z'),
+      }),
     ).toThrow(/saml_assertion_expired/);
   });
 
@@ -65,7 +78,11 @@ describe('checkSignedAssertion (the clock is an argument)', () => {
   ])('refuses %j', (change, reason) => {
     const xml = assertion({ notOnOrAfter: '2030-01-01T00:05:00Z', ...change });
     expect(() =>
-      checkSignedAssertion({ ...base, assertionXml: xml, now: new Date('2030-01-01T00:01:00Z') }),
+      checkSignedAssertion({
+        ...base,
+        assertion: parseSignedAssertion(xml),
+        now: new Date('2030-01-01T00:01:00Z'),
+      }),
     ).toThrow(reason);
   });
 
@@ -79,23 +96,23 @@ describe('checkSignedAssertion (the clock is an argument)', () => {
           ...base,
           allowIdpInitiated: true,
           envelopeInResponseTo: '_attackers_request',
-          assertionXml: unsolicited,
+          assertion: parseSignedAssertion(unsolicited),
           now: NOW,
         }),
       ).toThrow(/saml_in_response_to_invalid/);
     });
 
     it('refuses an assertion without a signed InResponseTo when IdP-initiated login is off', () => {
-      expect(() => checkSignedAssertion({ ...base, assertionXml: unsolicited, now: NOW })).toThrow(
-        /saml_unsolicited_response/,
-      );
+      expect(() =>
+        checkSignedAssertion({ ...base, assertion: parseSignedAssertion(unsolicited), now: NOW }),
+      ).toThrow(/saml_unsolicited_response/);
     });
 
     it('admits it as IdP-initiated (inResponseTo null) where the connection allows', () => {
       const facts = checkSignedAssertion({
         ...base,
         allowIdpInitiated: true,
-        assertionXml: unsolicited,
+        assertion: parseSignedAssertion(unsolicited),
         now: NOW,
       });
       expect(facts.inResponseTo).toBeNull();
@@ -104,11 +121,20 @@ describe('checkSignedAssertion (the clock is an argument)', () => {
     it('refuses an envelope InResponseTo that differs from the signed one', () => {
       const xml = assertion({ notOnOrAfter: '2030-01-01T00:05:00Z', inResponseTo: '_req' });
       expect(() =>
-        checkSignedAssertion({ ...base, envelopeInResponseTo: '_other', assertionXml: xml, now: NOW }),
+        checkSignedAssertion({
+          ...base,
+          envelopeInResponseTo: '_other',
+          assertion: parseSignedAssertion(xml),
+          now: NOW,
+        }),
       ).toThrow(/saml_in_response_to_invalid/);
       expect(
-        checkSignedAssertion({ ...base, envelopeInResponseTo: '_req', assertionXml: xml, now: NOW })
-          .inResponseTo,
+        checkSignedAssertion({
+          ...base,
+          envelopeInResponseTo: '_req',
+          assertion: parseSignedAssertion(xml),
+          now: NOW,
+        }).inResponseTo,
       ).toBe('_req');
     });
 
@@ -118,7 +144,12 @@ describe('checkSignedAssertion (the clock is an argument)', () => {
         `<saml:SubjectConfirmationData Recipient="${ACS}" NotOnOrAfter="2030-01-01T00:05:00Z"/></saml:SubjectConfirmation>`;
       const xml = assertion({ notOnOrAfter: '2030-01-01T00:05:00Z', extraConfirmation: second });
       expect(() =>
-        checkSignedAssertion({ ...base, allowIdpInitiated: true, assertionXml: xml, now: NOW }),
+        checkSignedAssertion({
+          ...base,
+          allowIdpInitiated: true,
+          assertion: parseSignedAssertion(xml),
+          now: NOW,
+        }),
       ).toThrow(/saml_in_response_to_invalid/);
     });
   });
@@ -128,7 +159,12 @@ describe('checkSignedAssertion (the clock is an argument)', () => {
       `<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_bare" Version="2.0">` +
       `<saml:Issuer>${IDP}</saml:Issuer></saml:Assertion>`;
     expect(
-      assertionIdentity({ assertionXml: xml, now: NOW, clockSkewMs: 1000, maxAssertionAgeMs: 60_000 }),
+      assertionIdentity({
+        assertion: parseSignedAssertion(xml),
+        now: NOW,
+        clockSkewMs: 1000,
+        maxAssertionAgeMs: 60_000,
+      }),
     ).toEqual({
       assertionId: '_bare',
       acceptableUntil: new Date(NOW.getTime() + 61_000),

@@ -341,8 +341,8 @@ export interface AssertionFacts {
 }
 
 export interface SignedAssertionInput {
-  /** The assertion exactly as the verified signature covers it. */
-  assertionXml: string;
+  /** The assertion exactly as the verified signature covers it, parsed once (parseSignedAssertion). */
+  assertion: Element;
   acsUrl: string;
   idpEntityId: string | null;
   /** The unsigned Response's InResponseTo (ResponseFacts): may only add a refusal. */
@@ -365,12 +365,28 @@ function time(value: string | null): number | null {
   return Number.isNaN(ms) ? null : ms;
 }
 
-function signedAssertionElement(assertionXml: string): Element {
+/**
+ * The one parse of the signed assertion node-saml hands back (issue 13: the
+ * response was parsed four times): assertionIdentity and checkSignedAssertion
+ * both read this element, so every fact still comes from the signed bytes.
+ */
+export function parseSignedAssertion(assertionXml: string): Element {
   const doc = parseStrict(assertionXml);
   const assertion = doc.documentElement;
   if (!assertion || assertion.namespaceURI !== NS_ASSERTION || assertion.localName !== 'Assertion')
     refuse('saml_response_malformed', 'signed content is not an Assertion');
   return assertion;
+}
+
+/** The latest NotOnOrAfter the assertion states (bearer data and Conditions), null without one. */
+function latestLimit(assertion: Element): number | null {
+  const limits = [
+    ...elements(assertion, NS_ASSERTION, 'SubjectConfirmationData').map((d) =>
+      time(d.getAttribute('NotOnOrAfter')),
+    ),
+    ...children(assertion, NS_ASSERTION, 'Conditions').map((c) => time(c.getAttribute('NotOnOrAfter'))),
+  ].filter((t): t is number => t !== null);
+  return limits.length > 0 ? Math.max(...limits) : null;
 }
 
 /**
@@ -381,21 +397,14 @@ function signedAssertionElement(assertionXml: string): Element {
  * for the maximum assertion age.
  */
 export function assertionIdentity(input: {
-  assertionXml: string;
+  assertion: Element;
   now: Date;
   clockSkewMs: number;
   maxAssertionAgeMs: number;
 }): AssertionIdentity {
-  const assertion = signedAssertionElement(input.assertionXml);
-  const assertionId = assertion.getAttribute('ID');
+  const assertionId = input.assertion.getAttribute('ID');
   if (!assertionId) refuse('saml_response_malformed', 'assertion without ID');
-  const limits = [
-    ...elements(assertion, NS_ASSERTION, 'SubjectConfirmationData').map((d) =>
-      time(d.getAttribute('NotOnOrAfter')),
-    ),
-    ...children(assertion, NS_ASSERTION, 'Conditions').map((c) => time(c.getAttribute('NotOnOrAfter'))),
-  ].filter((t): t is number => t !== null);
-  const until = limits.length > 0 ? Math.max(...limits) : input.now.getTime() + input.maxAssertionAgeMs;
+  const until = latestLimit(input.assertion) ?? input.now.getTime() + input.maxAssertionAgeMs;
   return { assertionId, acceptableUntil: new Date(until + input.clockSkewMs) };
 }
 
@@ -405,7 +414,7 @@ export function assertionIdentity(input: {
  * request (SAML profiles §4.1.4.2–4.1.4.3).
  */
 export function checkSignedAssertion(input: SignedAssertionInput): AssertionFacts {
-  const assertion = signedAssertionElement(input.assertionXml);
+  const { assertion } = input;
   const assertionId = assertion.getAttribute('ID');
   if (!assertionId) refuse('saml_response_malformed', 'assertion without ID');
 
@@ -451,12 +460,7 @@ export function checkSignedAssertion(input: SignedAssertionInput): AssertionFact
   if (inResponseTo === null && !input.allowIdpInitiated)
     refuse('saml_unsolicited_response', 'no signed InResponseTo and IdP-initiated login is off');
 
-  const { acceptableUntil } = assertionIdentity({
-    assertionXml: input.assertionXml,
-    now: input.now,
-    clockSkewMs: input.clockSkewMs,
-    maxAssertionAgeMs: 0,
-  });
+  const acceptableUntil = new Date((latestLimit(assertion) ?? nowMs) + input.clockSkewMs);
   const authnInstant = time(
     children(assertion, NS_ASSERTION, 'AuthnStatement')[0]?.getAttribute('AuthnInstant') ?? null,
   );
