@@ -9,6 +9,18 @@ import { requireLiveTenant } from '../tenants/tenant-guard.js';
 import { tenantIdParam } from './tenants.router.js';
 import { pageQuery, parseQuery } from './validation.js';
 
+/**
+ * An actor or target id, matched exactly (the portal's audit filters, src/portal/audit.pages.ts:
+ * trimmed, at most 200 characters, no NUL, which PostgreSQL text cannot hold). Unlike the portal's
+ * form, an empty value is refused: an API client that sends `actor_id=` meant some id.
+ */
+const auditId = z
+  .string()
+  .trim()
+  .min(1, 'an id, 1 to 200 characters')
+  .max(200, 'an id, 1 to 200 characters')
+  .refine((v) => !v.includes('\u0000'), 'no NUL characters');
+
 const listQuery = pageQuery.extend({
   action: z
     .string()
@@ -25,6 +37,8 @@ const listQuery = pageQuery.extend({
     .datetime({ offset: true })
     .transform((v) => new Date(v))
     .optional(),
+  actor_id: auditId.optional(),
+  target_id: auditId.optional(),
   order: z.enum(['asc', 'desc']).default('desc'),
   cursor: z.string().min(1).max(64).optional(),
 });
@@ -53,12 +67,18 @@ export function auditEventsRouter(db: Database, masterKey: Buffer): Router {
 
   router.get('/tenants/:tenantId/audit-events', async (req, res) => {
     const tenantId = tenantIdParam(req);
-    const { cursor, ...query } = parseQuery(listQuery, req);
+    const { cursor, actor_id, target_id, ...query } = parseQuery(listQuery, req);
     if (cursor !== undefined && query.offset > 0)
       throw new BadRequestError('offset: a cursor already says where the page starts');
     const afterSeq = cursor === undefined ? undefined : decodeCursor(cursor, query.order);
     await requireTenant(tenantId);
-    const { next_seq, ...page } = await listAuditEvents(db, tenantId, { ...query, afterSeq });
+    // Filters narrow the same keyset range: indexes (tenant_id, actor_id, seq) and (tenant_id, target_id, seq).
+    const { next_seq, ...page } = await listAuditEvents(db, tenantId, {
+      ...query,
+      afterSeq,
+      ...(actor_id !== undefined && { actorId: actor_id }),
+      ...(target_id !== undefined && { targetId: target_id }),
+    });
     res.json({
       ...page,
       limit: query.limit,

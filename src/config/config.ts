@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
-import { availableParallelism } from 'node:os';
 import express from 'express';
 import { z } from 'zod';
+import { availableCpus } from './cpu-limit.js';
 
 /** Names of settings that hold secrets: redacted wherever the config is shown. */
 export const SECRET_KEYS = [
@@ -183,7 +183,7 @@ export const configSchema = z
       .default('1mb'),
     GATEHOUSE_SHUTDOWN_TIMEOUT: z.coerce.number().int().positive().max(9).default(8),
     /** Worker processes on one port (src/cluster.ts); 1: a single process, no fork (issue 13). */
-    GATEHOUSE_WORKERS: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
+    GATEHOUSE_WORKERS: z.coerce.number().int().min(1).max(256).default(availableCpus),
     GATEHOUSE_TRUST_PROXY: trustProxy,
     GATEHOUSE_ADMIN_AUTH_FAILURE_LIMIT: z.coerce.number().int().positive().default(20),
     GATEHOUSE_DNS_SERVERS: dnsServers.optional(),

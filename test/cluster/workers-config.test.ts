@@ -1,6 +1,6 @@
-import { availableParallelism } from 'node:os';
 import fc from 'fast-check';
 import { ConfigError, parseConfig } from '../../src/config/config.js';
+import { availableCpus } from '../../src/config/cpu-limit.js';
 import { runsAsPrimary } from '../../src/cluster.js';
 
 /**
@@ -13,7 +13,8 @@ const RUNS = Number(process.env.GATEHOUSE_FUZZ_RUNS ?? 200);
 const SEED = Number(process.env.GATEHOUSE_FUZZ_SEED ?? 13);
 
 it('defaults to the cores this process may use, and 1 runs without a primary', () => {
-  expect(parseConfig({}).workers).toBe(availableParallelism());
+  // Within a container's CPU quota (src/config/cpu-limit.ts; test/config/cpu-limit.test.ts).
+  expect(parseConfig({}).workers).toBe(availableCpus());
   expect(runsAsPrimary(parseConfig({ GATEHOUSE_WORKERS: '1' }))).toBe(false);
   expect(runsAsPrimary(parseConfig({ GATEHOUSE_WORKERS: '2' }))).toBe(true);
 });
@@ -40,7 +41,7 @@ it('any value: a whole number of workers in 1..256 or a ConfigError naming GATEH
         expect(workers).toBeGreaterThanOrEqual(1);
         expect(workers).toBeLessThanOrEqual(256);
         // An empty value means "not set": the default.
-        if (value.trim() === '') expect(workers).toBe(availableParallelism());
+        if (value.trim() === '') expect(workers).toBe(availableCpus());
       },
     ),
     { seed: SEED, numRuns: RUNS },

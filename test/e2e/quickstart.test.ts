@@ -50,8 +50,21 @@ beforeAll(async () => {
   browser = await Chromium.launch();
 });
 
+/**
+ * SIGTERM, then waits for the exit (SIGKILL after 15 s): a child still draining when the file ends
+ * keeps its process and pipe handles open in the jest worker, which then "failed to exit gracefully".
+ */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const deadline = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(deadline);
+}
+
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await Promise.all(children.map(stop));
   await browser?.close();
   await t?.close();
   await rm(work, { recursive: true, force: true });
