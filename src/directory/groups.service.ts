@@ -4,6 +4,7 @@ import { isUuid } from '../db/database.js';
 import { isUniqueViolation } from '../db/pg-errors.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { auditInsertSql, type AuditInput } from '../audit/audit.service.js';
+import { sealAfterCommitOf } from '../audit/audit-sealer.js';
 import {
   groupEvent,
   groupEventData,
@@ -148,6 +149,7 @@ export async function createGroupAudited(
   const rows = await translateUniqueness(() =>
     em.query<{ id: string | null; user_name: string; display_name: string | null }[]>(sql, params),
   );
+  sealAfterCommitOf(em, tenantId);
   const live = rows.filter((r): r is typeof r & { id: string } => r.id !== null);
   const found = new Set(live.map((r) => r.id));
   const missing = requested.filter((v) => !found.has(v.toLowerCase()));

@@ -15,6 +15,7 @@ import {
   webhookWakeSql,
 } from '../webhooks/webhook-events.js';
 import { auditInsertSql, type AuditInput } from '../audit/audit.service.js';
+import { sealAfterCommitOf } from '../audit/audit-sealer.js';
 import { Group } from './group.entity.js';
 import { userColumnsProblem } from './limits.js';
 import { User, type UserStatus } from './user.entity.js';
@@ -163,6 +164,7 @@ export async function createUserAudited(
     a AS (${auditInsertSql(tenantId, audit(user), p)})
     SELECT u.email_verified, ${webhookWakeSql(tenantId, 'SELECT 1 FROM w', p)} AS woken FROM u`;
   const rows = await translateUniqueness(() => em.query<{ email_verified: boolean }[]>(sql, params));
+  sealAfterCommitOf(em, tenantId);
   user.emailVerified = rows[0]?.email_verified ?? false;
   return user;
 }
@@ -310,6 +312,7 @@ export async function updateUserAudited(
     a AS (${auditInsertSql(user.tenantId, audit(next), p)})
     SELECT u.email_verified, ${webhookWakeSql(user.tenantId, 'SELECT 1 FROM w', p)} AS woken FROM u`;
   const rows = await translateUniqueness(() => em.query<{ email_verified: boolean }[]>(sql, params));
+  sealAfterCommitOf(em, user.tenantId);
   const row = rows[0];
   // The events above were written without a row to describe: the caller's transaction rolls them back.
   if (!row) throw new StaleVersionError(user.version, user.version + 1);

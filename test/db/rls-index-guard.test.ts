@@ -9,6 +9,7 @@ import {
   userNameInUse,
 } from '../../src/directory/users.service.js';
 import { auditEventsPage, type AuditEventQuery } from '../../src/audit/audit-events.service.js';
+import { sealTrail } from '../../src/audit/audit-sealer.js';
 import { listDeliveries, type DeliveryQuery } from '../../src/db/outbox-deliveries.js';
 import { WEBHOOK_DELIVERIES } from '../../src/webhooks/webhook-deliveries.js';
 import {
@@ -97,6 +98,8 @@ async function seed(id: string, n: number, users: number, groups: number, events
       [id, events],
     );
   });
+  // Issue 13: events are chained after their transaction commits; the page lists sealed events.
+  await sealTrail(t.db, id);
 }
 
 beforeAll(async () => {
