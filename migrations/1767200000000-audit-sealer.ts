@@ -2,33 +2,39 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * How are a tenant's audit events chained without making its writers queue
- * (issue 13)? Until now the insert trigger took the tenant's advisory lock and
- * held it to the writer's COMMIT, so one tenant's writes ran one at a time.
+ * (issue 13)? Until now the insert trigger took the tenant's advisory lock
+ * EXCLUSIVELY and held it to the writer's COMMIT, so one tenant's writes ran
+ * one at a time.
  *
  * - Insert: the event is written UNCHAINED (seq, prev_hash, hash NULL), with
- *   its own content fixed as before (chain v2 salt and content_digest need no
- *   lock), the writer's top-level transaction id (`xid`, pg_current_xact_id)
- *   and a global insertion number (`insert_no`, a sequence: no lock). No
- *   advisory lock: two writers of one tenant never wait on each other.
+ *   its own content fixed as before (chain v2 salt and content_digest), and a
+ *   global insertion number (`insert_no`, a sequence). The trigger first takes
+ *   the tenant's advisory lock in SHARED mode for the writer's transaction
+ *   (pg_advisory_xact_lock_shared): shared holders never conflict, so two
+ *   writers of one tenant never wait on each other.
  * - Seal: audit_seal(tenant, max, wait) — SECURITY DEFINER, owned by the
- *   tables' owner like audit_erase_subject — takes the tenant's lock for its
- *   own short transaction, and chains, in (xid, insert_no) order, the unsealed
- *   events whose xid is below the snapshot's xmin: every transaction that
- *   could still add an event with a smaller xid has ended, so no event can
- *   later belong before a sealed one, and the chain's order is a function of
- *   the committed events alone (whenever and however often sealing ran). Each
- *   gets the next gapless seq, prev_hash and hash = audit_event_hash, the same
- *   function as before: offline verification and import recompute the same.
+ *   tables' owner like audit_erase_subject — takes the same key EXCLUSIVELY
+ *   for its own short transaction (try-lock, or with wait a blocking attempt
+ *   bounded by lock_timeout). Once it holds it, every transaction that
+ *   inserted an event for this tenant has ended (it held the shared lock to
+ *   its end) and none can insert another until the seal commits; a later
+ *   statement's snapshot therefore sees every event that will ever precede
+ *   the ones it chains. It chains them in insert_no order. The horizon is the
+ *   tenant's own: an open transaction of another tenant or database (a
+ *   report, pg_dump) holds nothing back, unlike the cluster-wide snapshot
+ *   xmin of the first version. Each gets the next gapless seq, prev_hash and
+ *   hash = audit_event_hash, the same function as before: offline
+ *   verification and import recompute the same.
  * - The append-only guard allows one more change: the sealing UPDATE (with
  *   gatehouse.audit_seal on, which audit_seal sets; only the owner holds
  *   UPDATE) of an unsealed row, setting seq/prev_hash/hash and nothing else.
  *   Any other change of a sealed or unsealed row is refused as before; the
  *   runtime role still has no UPDATE or DELETE grant.
  * - Import mode (1765900000000): an imported event is chained at once under
- *   the lock (the tenant is new; nobody waits) unless an unsealed event of the
- *   tenant is visible (then it waits for the sealer, never jumping ahead), and
- *   an archived event that was still unsealed stays unsealed, with this
- *   database's xid, for the sealer.
+ *   the exclusive lock (the tenant is new; nobody waits) unless an unsealed
+ *   event of the tenant is visible (then it waits for the sealer, never
+ *   jumping ahead), and an archived event that was still unsealed stays
+ *   unsealed, with this database's insert_no, for the sealer.
  * - audit_verify_chain verifies the sealed chain and reports the unsealed
  *   tail (count and oldest time); audit_unsealed_tenants(limit) is the
  *   periodic pass's pre-tenant lookup, like audit_checkpoint_due_tenants.
@@ -47,7 +53,10 @@ export class AuditSealer1767200000000 implements MigrationInterface {
 }
 
 const SEAL = 'audit_seal(uuid, integer, boolean)';
+/** How long one blocking seal attempt waits for the tenant's writers (audit-sealer.ts retries). */
+const SEAL_LOCK_TIMEOUT = '100ms';
 const UNSEALED = 'audit_unsealed_tenants(integer)';
+/** The tenant's chain key, distinct from every other advisory key in the code ('gatehouse:…', 'jit:…'). */
 const LOCK = `hashtextextended('audit:' || NEW.tenant_id::text, 0)`;
 const ZERO = `repeat('0', 64)`;
 
@@ -75,18 +84,19 @@ const UP: string[] = [
      ALTER COLUMN seq DROP NOT NULL,
      ALTER COLUMN prev_hash DROP NOT NULL,
      ALTER COLUMN hash DROP NOT NULL,
-     ADD COLUMN xid bigint,
      ADD COLUMN insert_no bigint`,
-  // An event is sealed (all three links) or not (none, and the writer's xid is known).
+  // An event is sealed (all three links) or not (none, and its insertion number is known).
   `ALTER TABLE audit_events ADD CONSTRAINT audit_events_sealed_check CHECK (
      (seq IS NULL) = (prev_hash IS NULL) AND (seq IS NULL) = (hash IS NULL)
-     AND (seq IS NOT NULL OR xid IS NOT NULL))`,
+     AND (seq IS NOT NULL OR insert_no IS NOT NULL))`,
   `ALTER TABLE audit_events ADD CONSTRAINT audit_events_pkey PRIMARY KEY (tenant_id, id)`,
   // Gapless and unique per tenant once sealed (NULLs, the unsealed, are distinct).
   `ALTER TABLE audit_events ADD CONSTRAINT audit_events_tenant_seq_key UNIQUE (tenant_id, seq)`,
   // The sealer's work list: small (events live unsealed for milliseconds), in sealing order.
-  `CREATE INDEX audit_events_unsealed_idx ON audit_events (tenant_id, xid, insert_no) WHERE seq IS NULL`,
-  `CREATE SEQUENCE audit_events_insert_no_seq`,
+  `CREATE INDEX audit_events_unsealed_idx ON audit_events (tenant_id, insert_no) WHERE seq IS NULL`,
+  // CACHE 1 (the default) on purpose: values are then handed out in real-time order across
+  // sessions, which the sealing order relies on (docs/security.md §9). A cache would break it.
+  `CREATE SEQUENCE audit_events_insert_no_seq CACHE 1`,
   `GRANT USAGE ON SEQUENCE audit_events_insert_no_seq TO gatehouse_app`,
 
   `CREATE OR REPLACE FUNCTION audit_events_chain() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -95,21 +105,28 @@ const UP: string[] = [
      last_hash text;
    BEGIN
      ${V2_CONTENT}
-     NEW.xid := pg_current_xact_id()::text::bigint;
+     -- The tenant's chain key, SHARED, to the end of the writer's transaction: writers never wait
+     -- on each other, and audit_seal (EXCLUSIVE) runs only when no writer of the tenant is open.
+     -- Taken before nextval, so an event numbered after a seal began is never sealed by it.
+     PERFORM pg_advisory_xact_lock_shared(${LOCK});
      NEW.insert_no := nextval('public.audit_events_insert_no_seq');
+     IF current_setting('gatehouse.audit_import', true) = 'on' AND NEW.seq IS NOT NULL THEN
+       -- Tenant import (1765900000000): the sealer's exclusive lock (this transaction's own shared
+       -- hold does not conflict with it), then the unsealed check under it.
+       PERFORM pg_advisory_xact_lock(${LOCK});
+     END IF;
      IF current_setting('gatehouse.audit_import', true) = 'on' AND NEW.seq IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM public.audit_events u WHERE u.tenant_id = NEW.tenant_id AND u.seq IS NULL) THEN
-       -- Tenant import (1765900000000): chained at once, as before issue 13, under the lock the
-       -- sealer takes; the restore trigger then puts the event's own columns back and rehashes.
-       -- Never ahead of an unsealed event it can see: then it waits for the sealer like any other.
-       PERFORM pg_advisory_xact_lock(${LOCK});
+       -- Chained at once, as before issue 13; the restore trigger then puts the event's own
+       -- columns back and rehashes. Never ahead of an unsealed event it can see: then it waits
+       -- for the sealer like any other.
        SELECT seq, hash INTO last_seq, last_hash FROM public.audit_events
         WHERE tenant_id = NEW.tenant_id AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1;
        NEW.seq := COALESCE(last_seq, 0) + 1;
        NEW.prev_hash := COALESCE(last_hash, ${ZERO});
        NEW.hash := audit_event_hash(NEW);
      ELSE
-       -- Unchained: audit_seal links it shortly after the writer commits (no lock here).
+       -- Unchained: audit_seal links it shortly after the writer commits.
        NEW.seq := NULL;
        NEW.prev_hash := NULL;
        NEW.hash := NULL;
@@ -129,9 +146,9 @@ const UP: string[] = [
          NEW := jsonb_populate_record(NEW, original - 'tenant_id' - 'seq' - 'prev_hash' - 'hash');
          NEW.hash := audit_event_hash(NEW);
        ELSE
-         -- Archived unsealed: its own content, but this database's xid and order, for audit_seal.
+         -- Archived unsealed: its own content, but this database's order, for audit_seal.
          NEW := jsonb_populate_record(NEW,
-           original - 'tenant_id' - 'seq' - 'prev_hash' - 'hash' - 'xid' - 'insert_no');
+           original - 'tenant_id' - 'seq' - 'prev_hash' - 'hash' - 'insert_no');
        END IF;
        PERFORM set_config('gatehouse.audit_import_row', '', true);
      END IF;
@@ -174,11 +191,11 @@ const UP: string[] = [
        IF TG_TABLE_NAME = 'audit_events' THEN
          -- An erasure changes personal fields only: never what the chain links or orders.
          IF (NEW.tenant_id, NEW.seq, NEW.id, NEW.occurred_at, NEW.actor_type, NEW.action, NEW.target_type,
-             NEW.request_id, NEW.prev_hash, NEW.hash, NEW.hash_version, NEW.content_digest, NEW.xid,
+             NEW.request_id, NEW.prev_hash, NEW.hash, NEW.hash_version, NEW.content_digest,
              NEW.insert_no)
             IS NOT DISTINCT FROM
             (OLD.tenant_id, OLD.seq, OLD.id, OLD.occurred_at, OLD.actor_type, OLD.action, OLD.target_type,
-             OLD.request_id, OLD.prev_hash, OLD.hash, OLD.hash_version, OLD.content_digest, OLD.xid,
+             OLD.request_id, OLD.prev_hash, OLD.hash, OLD.hash_version, OLD.content_digest,
              OLD.insert_no) THEN
            RETURN NEW;
          END IF;
@@ -189,9 +206,11 @@ const UP: string[] = [
 
   `CREATE FUNCTION audit_seal(p_tenant uuid, p_max integer, p_wait boolean DEFAULT false)
      RETURNS TABLE (sealed integer, unsealed bigint, busy boolean, head_seq bigint)
-     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+     -- A blocking attempt waits this long at most: while it waits, new writers of the tenant queue
+     -- behind it (PostgreSQL grants locks in order), so the wait is kept short; the caller retries.
+     SET lock_timeout = '${SEAL_LOCK_TIMEOUT}' AS $$
    DECLARE
-     horizon bigint;
      last_seq bigint;
      last_hash text;
      e public.audit_events%ROWTYPE;
@@ -208,26 +227,37 @@ const UP: string[] = [
      IF p_max IS NULL OR p_max < 1 OR p_max > 100000 THEN
        RAISE EXCEPTION 'audit_seal: max must be 1..100000' USING ERRCODE = 'invalid_parameter_value';
      END IF;
+     -- The argument below needs a fresh snapshot per statement (READ COMMITTED): a snapshot taken
+     -- before the lock could miss an event whose writer committed while the seal waited.
+     IF current_setting('transaction_isolation') <> 'read committed' THEN
+       RAISE EXCEPTION 'audit_seal: needs READ COMMITTED' USING ERRCODE = 'invalid_transaction_state';
+     END IF;
      sealed := 0;
      busy := false;
-     -- One sealer per tenant at a time, for this transaction only. A writer never takes it.
+     -- The tenant's chain key, EXCLUSIVE, for this transaction: granted only once every writer
+     -- holding it SHARED (each transaction that inserted an event for this tenant) has ended, and
+     -- no writer can take it again until this transaction ends.
      IF p_wait THEN
-       PERFORM pg_advisory_xact_lock(hashtextextended('audit:' || p_tenant::text, 0));
+       BEGIN
+         PERFORM pg_advisory_xact_lock(hashtextextended('audit:' || p_tenant::text, 0));
+       EXCEPTION WHEN lock_not_available THEN
+         busy := true;
+       END;
      ELSIF NOT pg_try_advisory_xact_lock(hashtextextended('audit:' || p_tenant::text, 0)) THEN
        busy := true;
      END IF;
      SELECT a.seq, a.hash INTO last_seq, last_hash FROM public.audit_events a
       WHERE a.tenant_id = p_tenant AND a.seq IS NOT NULL ORDER BY a.seq DESC LIMIT 1;
      IF NOT busy THEN
-       -- Every transaction with an xid below the horizon has ended (committed or rolled back):
-       -- none can add an event that would belong before the ones chained now.
-       horizon := pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
        PERFORM set_config('gatehouse.audit_seal', 'on', true);
-       -- The links are computed in order here, then written by one UPDATE (a statement per
-       -- event cost more than the hashing).
+       -- This statement's snapshot is taken after the lock was granted, and locks are released
+       -- only after a commit is visible: it sees every event whose writer has ended, which is
+       -- every event that exists but this transaction's own. insert_no order is also the order
+       -- of any later seal (docs/security.md §9). The links are computed in order here, then
+       -- written by one UPDATE (a statement per event cost more than the hashing).
        FOR e IN SELECT * FROM public.audit_events a
-                 WHERE a.tenant_id = p_tenant AND a.seq IS NULL AND a.xid < horizon
-                 ORDER BY a.xid, a.insert_no LIMIT p_max LOOP
+                 WHERE a.tenant_id = p_tenant AND a.seq IS NULL
+                 ORDER BY a.insert_no LIMIT p_max LOOP
          e.seq := COALESCE(last_seq, 0) + 1;
          e.prev_hash := COALESCE(last_hash, repeat('0', 64));
          e.hash := public.audit_event_hash(e);
@@ -465,7 +495,7 @@ const DOWN: string[] = [
   `ALTER TABLE audit_events DROP CONSTRAINT audit_events_tenant_seq_key`,
   `ALTER TABLE audit_events DROP CONSTRAINT audit_events_pkey`,
   `ALTER TABLE audit_events DROP CONSTRAINT audit_events_sealed_check`,
-  `ALTER TABLE audit_events DROP COLUMN xid, DROP COLUMN insert_no,
+  `ALTER TABLE audit_events DROP COLUMN insert_no,
      ALTER COLUMN seq SET NOT NULL, ALTER COLUMN prev_hash SET NOT NULL, ALTER COLUMN hash SET NOT NULL`,
   `ALTER TABLE audit_events ADD CONSTRAINT audit_events_pkey PRIMARY KEY (tenant_id, seq)`,
 ];

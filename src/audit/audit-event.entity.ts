@@ -29,7 +29,6 @@ export class AuditEvent {
   @Column('bytea', { name: 'pii_salt', nullable: true }) piiSalt!: Buffer | null;
   @Column('text', { name: 'content_digest', nullable: true }) contentDigest!: string | null;
   @Column('timestamptz', { name: 'erased_at', nullable: true }) erasedAt!: Date | null;
-  /** Issue 13: the writer's top-level transaction id and a global insertion number, the sealing order. */
-  @Column('bigint', { nullable: true }) xid!: string | null;
+  /** Issue 13: a global insertion number, the sealing order (docs/security.md §9). */
   @Column('bigint', { name: 'insert_no', nullable: true }) insertNo!: string | null;
 }

@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database.js';
 import type { ActorType } from './audit-event.entity.js';
-import { sealReady } from './audit-sealer.js';
+import { sealTrail } from './audit-sealer.js';
 
 export interface AuditEventView {
   seq: number;
@@ -129,8 +129,9 @@ export async function listAuditEvents(
   q: AuditEventQuery,
 ): Promise<AuditEventPage> {
   // Issue 13: the page lists sealed events (each with its seq and hash); what committed since the
-  // last seal is sealed first, in transactions of their own (the sealer's lock ends with each).
-  await sealReady(db, tenantId);
+  // last seal is sealed first, awaited, in transactions of their own (the sealer's lock ends with
+  // each), so the page does not depend on when the writer's background seal ran.
+  await sealTrail(db, tenantId);
   return db.withTenant(tenantId, (em) => auditEventsPage(em, tenantId, q));
 }
 

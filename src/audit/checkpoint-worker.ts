@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/database.js';
 import type { CheckpointSigningKey } from './checkpoint-key.js';
 import { takeCheckpoint, tenantsDueForCheckpoint, type CheckpointPublisher } from './checkpoints.service.js';
-import { sealPendingTenants } from './audit-sealer.js';
+import { sealPendingTenants, setAuditSealerLogger } from './audit-sealer.js';
 
 /**
  * When are checkpoints taken without anyone asking? Every
@@ -41,6 +41,7 @@ export async function runCheckpoints(options: Omit<CheckpointWorkerOptions, 'int
       const taken = await takeCheckpoint(options.db, options.key, tenantId, {
         publish: options.publish,
         log: options.logger,
+        sealOnce: true,
       });
       if (taken?.created) signedNow += 1;
     }
@@ -51,6 +52,8 @@ export async function runCheckpoints(options: Omit<CheckpointWorkerOptions, 'int
 }
 
 export function startCheckpoints(options: CheckpointWorkerOptions): CheckpointJob {
+  // The node's background seals (audit-sealer.ts) report failures beside this pass, which seals after them.
+  setAuditSealerLogger(options.logger?.child({ component: 'audit-sealer' }));
   let running: Promise<number | null> | null = null;
   let stopped = false;
   const pass = (): Promise<number | null> => {

@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database.js';
 import { verifyAuditChainListingErased } from './audit.service.js';
-import { sealReady } from './audit-sealer.js';
+import { sealReady, sealTrail } from './audit-sealer.js';
 import type { CheckpointSigningKey } from './checkpoint-key.js';
 import {
   checkAgainstCheckpoints,
@@ -49,6 +49,11 @@ export interface TakeCheckpointOptions {
   publish?: CheckpointPublisher;
   log?: CheckpointLog;
   now?: Date;
+  /**
+   * One sealing attempt instead of sealTrail's bounded retries (issue 13): the periodic pass,
+   * which would otherwise wait per busy tenant; what a busy tenant holds back is signed next time.
+   */
+  sealOnce?: boolean;
 }
 
 /**
@@ -63,10 +68,9 @@ export async function takeCheckpoint(
   tenantId: string,
   options: TakeCheckpointOptions = {},
 ): Promise<{ checkpoint: CheckpointView; created: boolean } | null> {
-  // The head signed is the sealed head (issue 13): seal what is ready first. Not waiting for
-  // older open transactions: the periodic pass would wait per tenant; what they hold back is
-  // signed by the next checkpoint.
-  await sealReady(db, tenantId);
+  // The head signed is the sealed head (issue 13): seal first, so an operator's checkpoint (or a
+  // deletion's final one) covers every event committed before it was asked for.
+  await (options.sealOnce ? sealReady(db, tenantId) : sealTrail(db, tenantId));
   const result = await db.withTenant(tenantId, async (em) => {
     const [head] = await em.query<{ seq: string; hash: string }[]>(
       'SELECT seq, hash FROM audit_events WHERE tenant_id = $1 AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1',

@@ -1,17 +1,21 @@
 import fc from 'fast-check';
 import pg from 'pg';
 import { recordAudit, verifyAuditChain } from '../../src/audit/audit.service.js';
+import { listAuditEvents } from '../../src/audit/audit-events.service.js';
 import { sealInTransaction, sealPendingTenants, sealTrail } from '../../src/audit/audit-sealer.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTenant } from '../support/factories.js';
+import { testEnv } from '../support/test-env.js';
 import { fuzzRuns, fuzzSeed } from '../scim/hardening-support.js';
 
 /**
  * The audit chain no longer serialises a tenant's writers (issue 13): events
- * are inserted unchained, without a lock, and audit_seal links them in
- * (xid, insertion) order once every transaction that could still add an
- * earlier one has ended. Writers here are real connections as the runtime
- * role, held open to interleave with each other and with the sealer.
+ * are inserted unchained under the tenant's chain key held SHARED (writers
+ * never wait on each other), and audit_seal, holding it EXCLUSIVELY, links
+ * them in insertion order once every writer of that tenant has ended — and
+ * only those of that tenant: other tenants and databases hold nothing back.
+ * Writers here are real connections as the runtime role, held open to
+ * interleave with each other and with the sealer.
  */
 let t: TestDatabase;
 const writers: pg.Client[] = [];
@@ -52,14 +56,13 @@ interface Sealed {
   id: string;
   action: string;
   seq: string | null;
-  xid: string;
   insert_no: string;
 }
 
 const events = (tenantId: string) =>
   t.db.withTenant(tenantId, (em) =>
     em.query<Sealed[]>(
-      'SELECT id, action, seq, xid, insert_no FROM audit_events WHERE tenant_id = $1 ORDER BY seq, insert_no',
+      'SELECT id, action, seq, insert_no FROM audit_events WHERE tenant_id = $1 ORDER BY seq, insert_no',
       [tenantId],
     ),
   );
@@ -72,15 +75,15 @@ describe('audit sealer', () => {
     const [a, b] = [writer(0), writer(1)];
     await begin(a, tenantId);
     await insertEvent(a, tenantId, 'first');
-    // A is open and holds no advisory lock: the chain lock is no longer taken by writers.
+    // A is open and holds the tenant's chain key in SHARED mode only, which no writer waits on.
     const [{ pid }] = (await a.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [
       { pid: number },
     ];
-    const held = await t.asOwner<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_locks WHERE pid = $1 AND locktype = 'advisory'`,
+    const held = await t.asOwner<{ mode: string; granted: boolean }>(
+      `SELECT mode, granted FROM pg_locks WHERE pid = $1 AND locktype = 'advisory'`,
       [pid],
     );
-    expect(held).toEqual([{ n: 0 }]);
+    expect(held).toEqual([{ mode: 'ShareLock', granted: true }]);
     // B's insert returns while A is still uncommitted (with the old trigger it waited for A's COMMIT).
     await begin(b, tenantId);
     await insertEvent(b, tenantId, 'second');
@@ -95,14 +98,14 @@ describe('audit sealer', () => {
 
     expect(await sealTrail(t.db, tenantId)).toMatchObject({ unsealed: 0, busy: false, headSeq: 2 });
     expect(await verifyAuditChain(t.db, tenantId)).toEqual({ valid: true, checked: 2, firstBrokenSeq: null });
-    // A wrote first and holds the smaller xid: it is seq 1 although it committed last.
+    // A inserted first (smaller insert_no): it is seq 1 although it committed last.
     expect((await events(tenantId)).map((e) => [e.action, Number(e.seq)])).toEqual([
       ['first', 1],
       ['second', 2],
     ]);
   });
 
-  it('keeps later events unsealed while a transaction with an earlier xid is open', async () => {
+  it('keeps committed events unsealed while another writer of the tenant is open, and reports it busy', async () => {
     const tenantId = await createTenant(t.db);
     const [early, late] = [writer(0), writer(1)];
     await begin(early, tenantId);
@@ -111,8 +114,9 @@ describe('audit sealer', () => {
     await insertEvent(late, tenantId, 'late');
     await late.query('COMMIT');
 
-    // 'late' is committed and visible, but 'early' could still commit before it in xid order.
-    expect(await sealOnce(tenantId)).toMatchObject({ sealed: 0, unsealed: 1, busy: false, headSeq: 0 });
+    // 'late' is committed and visible, but 'early' (inserted before it) could still commit: the
+    // seal cannot take the tenant's key before 'early' ends (it waits lock_timeout, then says busy).
+    expect(await sealOnce(tenantId)).toMatchObject({ sealed: 0, unsealed: 1, busy: true, headSeq: 0 });
     expect(await verifyAuditChain(t.db, tenantId)).toEqual({ valid: true, checked: 0, firstBrokenSeq: null });
 
     await early.query('COMMIT');
@@ -128,8 +132,8 @@ describe('audit sealer', () => {
     await t.db.withTenant(tenantId, (em) =>
       recordAudit(em, tenantId, { actor: { type: 'system', id: null }, action: 'sealed.on.commit' }),
     );
-    // The writer's own seal runs right after COMMIT; an older transaction elsewhere in the
-    // cluster can hold it back, and its retry seals the event once that ends.
+    // The writer's node seals in the background right after COMMIT (the request does not wait):
+    // look until it has. Nothing else in this database writes for this tenant, so it cannot stay busy.
     let rows: { seq: string | null }[] = [];
     for (let i = 0; i < 100; i += 1) {
       rows = await t.db.withTenant(tenantId, (em) => em.query('SELECT seq FROM audit_events'));
@@ -233,6 +237,78 @@ describe('audit sealer', () => {
   });
 });
 
+describe('audit sealer, per-tenant horizon', () => {
+  it("seals and lists a tenant's events while another database of the cluster and another tenant hold transactions open", async () => {
+    const tenantA = await createTenant(t.db);
+    const tenantB = await createTenant(t.db);
+    // A long transaction with an xid in another database of the same cluster (a report, pg_dump):
+    // it holds back the cluster's snapshot xmin, which the first sealer waited for.
+    const elsewhere = new pg.Client({ connectionString: testEnv('adminUrl') });
+    await elsewhere.connect();
+    const b = writer(2);
+    try {
+      await elsewhere.query('BEGIN');
+      const [{ xid }] = (await elsewhere.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid'))
+        .rows as [{ xid: string }];
+      // …and an open writer of another tenant in this database, with an event inserted.
+      await begin(b, tenantB);
+      await insertEvent(b, tenantB, 'b.open');
+
+      // Tenant A writes as the service does; its node's background seal needs no read.
+      for (const action of ['a.one', 'a.two'])
+        await t.db.withTenant(tenantA, (em) =>
+          recordAudit(em, tenantA, { actor: { type: 'system', id: null }, action }),
+        );
+      let rows: Sealed[] = [];
+      for (let i = 0; i < 100; i += 1) {
+        rows = await events(tenantA);
+        if (rows.every((r) => r.seq !== null)) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(rows.map((r) => [r.action, r.seq])).toEqual([
+        ['a.one', '1'],
+        ['a.two', '2'],
+      ]);
+      // The other database's transaction is still open and older than A's events.
+      expect(
+        await t.asOwner<{ open: boolean }>(
+          `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_xid::text = $1) AS open`,
+          [xid],
+        ),
+      ).toEqual([{ open: true }]);
+      // Listing and verifying A answer with both events, sealed.
+      const page = await listAuditEvents(t.db, tenantA, { order: 'asc', limit: 10, offset: 0 });
+      expect(page.data.map((e) => [e.action, e.seq])).toEqual([
+        ['a.one', 1],
+        ['a.two', 2],
+      ]);
+      expect(await sealTrail(t.db, tenantA)).toMatchObject({ unsealed: 0, busy: false, headSeq: 2 });
+      expect(await verifyAuditChain(t.db, tenantA)).toEqual({
+        valid: true,
+        checked: 2,
+        firstBrokenSeq: null,
+      });
+
+      // B's own open writer is what holds B's committed event back, and only B's.
+      const later = writer(3);
+      await begin(later, tenantB);
+      await insertEvent(later, tenantB, 'b.committed');
+      await later.query('COMMIT');
+      expect(await sealOnce(tenantB)).toMatchObject({ sealed: 0, unsealed: 1, busy: true });
+      await b.query('COMMIT');
+      expect(await sealTrail(t.db, tenantB)).toMatchObject({ unsealed: 0, busy: false, headSeq: 2 });
+      expect((await events(tenantB)).map((e) => [e.action, e.seq])).toEqual([
+        ['b.open', '1'],
+        ['b.committed', '2'],
+      ]);
+    } finally {
+      await b.query('ROLLBACK').catch(() => undefined);
+      await elsewhere.query('ROLLBACK').catch(() => undefined);
+      await elsewhere.end();
+    }
+  });
+});
+
 describe('audit sealer (property)', () => {
   type Step = { kind: 'writer'; index: number } | { kind: 'seal' };
   const plan = fc.record({
@@ -290,11 +366,9 @@ describe('audit sealer (property)', () => {
         // Gapless, each committed event exactly once, nothing rolled back.
         expect(rows.map((r) => Number(r.seq))).toEqual(rows.map((_, i) => i + 1));
         expect(rows.map((r) => r.id).sort()).toEqual([...committed].sort());
-        // The order is the committed events' (xid, insertion) order, whenever the seals ran.
-        const byXid = [...rows].sort((x, y) =>
-          x.xid === y.xid ? Number(x.insert_no) - Number(y.insert_no) : Number(x.xid) - Number(y.xid),
-        );
-        expect(rows.map((r) => r.id)).toEqual(byXid.map((r) => r.id));
+        // The order is the committed events' insertion order, whenever the seals ran.
+        const byInsertion = [...rows].sort((x, y) => Number(x.insert_no) - Number(y.insert_no));
+        expect(rows.map((r) => r.id)).toEqual(byInsertion.map((r) => r.id));
       }),
       { numRuns: fuzzRuns(12), seed: fuzzSeed(1767200000) },
     );
