@@ -43,9 +43,9 @@ export function withoutSecrets(value: unknown): unknown {
  * Appends an event to the tenant's trail, in the caller's transaction (the one
  * that made the change), so the change and its record commit or roll back
  * together. The `em` must come from withTenant(tenantId). The event is
- * written unchained, without any lock (issue 13); the database links it into
- * the chain (seq, prev_hash, hash) once the transaction has committed
- * (audit-sealer.ts).
+ * written unchained (issue 13), under the tenant's chain key held shared, which
+ * no other writer waits on; the node links it into the chain (seq, prev_hash,
+ * hash) once the transaction has committed (audit-sealer.ts).
  */
 export async function recordAudit(em: EntityManager, tenantId: string, input: AuditInput): Promise<void> {
   const params: unknown[] = [];
@@ -62,11 +62,14 @@ export async function recordAudit(em: EntityManager, tenantId: string, input: Au
  * as one statement (issue 13: a SCIM write in one round trip). The event is
  * written unchained like any other; the caller asks for it to be sealed after
  * commit with sealAfterCommitOf (as recordAudit does).
+ * `when`, an SQL condition, writes the event only if it holds (a composed
+ * statement sent with its COMMIT cannot be rolled back after its answer).
  */
 export function auditInsertSql(
   tenantId: string,
   input: AuditInput,
   param: (value: unknown) => string,
+  when?: string,
 ): string {
   const values = [
     tenantId,
@@ -82,7 +85,7 @@ export function auditInsertSql(
   ].map(param);
   return `INSERT INTO audit_events (tenant_id, actor_type, actor_id, action, target_type, target_id,
                                request_id, source_ip, before, after)
-     VALUES (${values.join(', ')})`;
+     ${when === undefined ? 'VALUES (' : 'SELECT '}${values.join(', ')}${when === undefined ? ')' : ` WHERE ${when}`}`;
 }
 
 export interface ChainVerification {
@@ -97,7 +100,7 @@ export async function verifyAuditChain(db: Database, tenantId: string): Promise<
   return { valid, checked, firstBrokenSeq };
 }
 
-/** What verification could not yet cover: events whose writer's transaction (or an older one) is still open. */
+/** What verification could not yet cover: events held back by a writer of the same tenant still open. */
 export interface UnsealedTail {
   unsealed: number;
   oldestUnsealedAt: string | null;

@@ -6,6 +6,7 @@ import type { Database } from '../db/database.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { checkFetchUrl } from '../outbound/fetch-document.js';
 import { OutboundFailure, pinnedRequest, type OutboundPolicy } from '../outbound/pinned-request.js';
+import { startPeriodicJob, type PeriodicJob } from '../periodic-job.js';
 import { enqueueWebhookEvent } from '../webhooks/webhook-events.js';
 import { checkCertificateExpiry } from './certificate-expiry-sweep.js';
 import { Connection, type SamlCertificate } from './connection.entity.js';
@@ -444,43 +445,24 @@ async function rollOverDueSpKeys(
   return steps;
 }
 
-export interface MetadataRefreshJob {
-  runNow(): Promise<SweepCounts | null>;
-  stop(): Promise<void>;
-}
+export type MetadataRefreshJob = PeriodicJob<SweepCounts>;
 
-/** Starts the periodic sweep on this node (at most hourly, so expiry notices are timely); stop() waits for a sweep. */
+/**
+ * Starts the periodic sweep on this node through the one loop (periodic-job.ts): at most hourly, so
+ * expiry notices are timely; a sweep that throws is logged and the next tick tries again.
+ */
 export function startMetadataRefresh(
   options: MetadataRefreshOptions & { intervalMs: number; logger?: Logger | undefined },
 ): MetadataRefreshJob {
-  let running: Promise<SweepCounts | null> | null = null;
-  let stopped = false;
-  const sweep = (): Promise<SweepCounts | null> => {
-    if (stopped) return Promise.resolve(null);
-    if (running) return running;
-    running = runMetadataSweep(options, new Date())
-      .then((counts) => {
-        if (counts.refreshed + counts.failed + counts.expiryNotices + counts.spKeySteps > 0)
-          options.logger?.info({ counts }, 'IdP metadata and certificates checked');
-        return counts;
-      })
-      .catch((error: unknown) => {
-        options.logger?.error({ err: error }, 'metadata refresh sweep failed');
-        return null;
-      })
-      .finally(() => {
-        running = null;
-      });
-    return running;
-  };
-  const timer = setInterval(() => void sweep(), Math.min(options.intervalMs, 3600 * 1000));
-  timer.unref();
-  return {
-    runNow: sweep,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
+  return startPeriodicJob({
+    name: 'metadata refresh sweep',
+    intervalMs: Math.min(options.intervalMs, 3600 * 1000),
+    pass: async () => {
+      const counts = await runMetadataSweep(options, new Date());
+      if (counts.refreshed + counts.failed + counts.expiryNotices + counts.spKeySteps > 0)
+        options.logger?.info({ counts }, 'IdP metadata and certificates checked');
+      return counts;
     },
-  };
+    logger: options.logger,
+  });
 }

@@ -28,6 +28,8 @@ export function createDataSource(options: DataSourceOptions): DataSource {
     // is unreachable a request fails fast into a 503 instead of queueing forever.
     connectTimeoutMS: 5_000,
     applicationName: options.applicationName ?? 'gatehouse',
+    // node-postgres writes a statement without waiting for the previous answer (db/pipelined-transaction.ts).
+    extra: { pipeline: true },
   });
 }
 

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 import { knownMigrationNames, MIGRATIONS_TABLE } from './data-source.js';
+import { pipelinedTransaction } from './pipelined-transaction.js';
 import { runInTenantContext } from './tenant-context.js';
 import { signals, type TransactionKind } from '../observability/signals.js';
 
@@ -55,34 +56,19 @@ export class Database {
    */
   async withTenant<T>(tenantId: string, fn: (em: EntityManager) => Promise<T>): Promise<T> {
     if (!UUID.test(tenantId)) throw new InvalidTenantIdError(`not a tenant id: ${tenantId}`);
-    const runner = this.dataSource.createQueryRunner();
-    // One round trip for BEGIN and the tenant setting, on the hottest path of every
-    // request. The id is a validated UUID, so writing it into the statement is safe.
-    const query = runner.query.bind(runner) as (
-      sql: string,
-      params?: unknown[],
-      structured?: boolean,
-    ) => Promise<unknown>;
-    let tenantSet = false;
-    runner.query = ((sql: string, params?: unknown[], structured?: boolean) => {
-      if (!tenantSet && sql === 'START TRANSACTION') {
-        tenantSet = true;
-        sql = `START TRANSACTION; SELECT set_config('app.tenant_id', '${tenantId}', true)`;
-      }
-      return query(sql, params, structured);
-    }) as typeof runner.query;
     const started = performance.now();
     try {
       // Log lines written during this tenant's work carry its id (db/tenant-context.ts).
+      // BEGIN and the tenant setting are one message, pipelined with the first statement
+      // (db/pipelined-transaction.ts). The id is a validated UUID, so writing it into the statement is safe.
       return await runInTenantContext(tenantId, () =>
-        runner.manager.transaction(async (em) => {
-          // Should TypeORM ever begin differently, set the tenant the plain way.
-          if (!tenantSet) await em.query(`SELECT set_config('app.tenant_id', $1, true)`, [tenantId]);
-          return fn(em);
-        }),
+        pipelinedTransaction(
+          this.dataSource,
+          `START TRANSACTION; SELECT set_config('app.tenant_id', '${tenantId}', true)`,
+          fn,
+        ),
       );
     } finally {
-      await runner.release();
       signals.transactionEnded('tenant', (performance.now() - started) / 1000);
     }
   }
@@ -103,7 +89,7 @@ export class Database {
     ) => Promise<T>,
   ): Promise<T> {
     return timed('resolved', () =>
-      this.dataSource.transaction((em) => {
+      pipelinedTransaction(this.dataSource, 'START TRANSACTION', (em) => {
         let entered = false;
         const enterTenant = async (resolver: TenantResolver, key: string): Promise<string | null> => {
           if (entered) throw new Error('a transaction enters one tenant only');
@@ -124,7 +110,7 @@ export class Database {
 
   /** A transaction on platform tables (tenants, apps, signing keys); tenant tables read empty. */
   withPlatform<T>(fn: (em: EntityManager) => Promise<T>): Promise<T> {
-    return timed('platform', () => this.dataSource.transaction(fn));
+    return timed('platform', () => pipelinedTransaction(this.dataSource, 'START TRANSACTION', fn));
   }
 
   /**

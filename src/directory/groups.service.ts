@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { In, type EntityManager } from 'typeorm';
 import { isUuid } from '../db/database.js';
+import { finalStatement } from '../db/pipelined-transaction.js';
 import { isUniqueViolation } from '../db/pg-errors.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { auditInsertSql, type AuditInput } from '../audit/audit.service.js';
@@ -103,14 +104,15 @@ export async function createGroup(
  * a SCIM write is at most two round trips): the group, the memberships of the
  * live users among `members`, the group.created event and the audit event.
  * Answers the group and its members as groupMembers lists them. A member that
- * is not a live user is UnknownMembersError; a taken name GroupNameTakenError;
- * either way the caller's transaction rolls back whole.
+ * is not a live user is UnknownMembersError, and the statement wrote nothing; a
+ * taken name GroupNameTakenError, and the statement failed whole. With `final`
+ * it is the transaction's last statement, sent with its COMMIT.
  */
 export async function createGroupAudited(
   em: EntityManager,
   tenantId: string,
   fields: GroupFields,
-  options: { source: GroupSource; members: string[]; now?: Date },
+  options: { source: GroupSource; members: string[]; now?: Date; final?: boolean },
   audit: (group: Group) => AuditInput,
 ): Promise<{ group: Group; members: MemberRef[] }> {
   assertStorable(fields);
@@ -133,21 +135,25 @@ export async function createGroupAudited(
   const ids = `${p(memberIds)}::uuid[]`;
   // The event says every requested member was added: were one not a live user, nothing commits.
   const event = { ...groupEventData(group, { added: memberIds, removed: [] }) };
-  const sql = `WITH g AS (INSERT INTO groups (tenant_id, id, display_name, external_id, source, version, created_at, updated_at)
-          VALUES (${p(tenantId)}::uuid, ${p(group.id)}::uuid, ${p(group.displayName)}::text, ${p(group.externalId)}::text,
-                  ${p(group.source)}::text, 1, ${p(now)}::timestamptz, ${p(now)}::timestamptz)
+  // Written only when every requested member is a live user (the statement may go with its COMMIT).
+  const sql = `WITH live AS (SELECT u.id, u.user_name, u.display_name FROM users u
+                         WHERE u.id = ANY(${ids}) AND u.status <> 'deleted'),
+    g AS (INSERT INTO groups (tenant_id, id, display_name, external_id, source, version, created_at, updated_at)
+          SELECT ${p(tenantId)}::uuid, ${p(group.id)}::uuid, ${p(group.displayName)}::text, ${p(group.externalId)}::text,
+                 ${p(group.source)}::text, 1, ${p(now)}::timestamptz, ${p(now)}::timestamptz
+           WHERE (SELECT count(*) FROM live) = ${p(memberIds.length)}
           RETURNING tenant_id, id),
-    live AS (SELECT u.id, u.user_name, u.display_name FROM users u WHERE u.id = ANY(${ids}) AND u.status <> 'deleted'),
     m AS (INSERT INTO group_members (tenant_id, group_id, user_id, created_at)
           SELECT g.tenant_id, g.id, live.id, ${p(now)}::timestamptz FROM g JOIN live ON true
           ON CONFLICT DO NOTHING RETURNING user_id),
-    w AS (${webhookOutboxInsertSql(tenantId, 'group.created', event, p, now)}),
-    a AS (${auditInsertSql(tenantId, audit(group), p)})
+    w AS (${webhookOutboxInsertSql(tenantId, 'group.created', event, p, now, undefined, 'EXISTS (SELECT 1 FROM g)')}),
+    a AS (${auditInsertSql(tenantId, audit(group), p, 'EXISTS (SELECT 1 FROM g)')})
     SELECT live.id, live.user_name, live.display_name,
            ${webhookWakeSql(tenantId, 'SELECT 1 FROM w', p)} AS woken, (SELECT count(*) FROM m) AS added
       FROM (SELECT 1) one LEFT JOIN live ON true ORDER BY live.id`;
-  const rows = await translateUniqueness(() =>
-    em.query<{ id: string | null; user_name: string; display_name: string | null }[]>(sql, params),
+  type Row = { id: string | null; user_name: string; display_name: string | null };
+  const rows = await translateUniqueness(async () =>
+    options.final ? ((await finalStatement(em, sql, params)).rows as Row[]) : em.query<Row[]>(sql, params),
   );
   sealAfterCommitOf(em, tenantId);
   const live = rows.filter((r): r is typeof r & { id: string } => r.id !== null);

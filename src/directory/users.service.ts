@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { In, type EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import { isUuid } from '../db/database.js';
+import { finalStatement } from '../db/pipelined-transaction.js';
 import { isUniqueViolation } from '../db/pg-errors.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { revokeUserSessions } from '../sessions/sessions.service.js';
@@ -73,6 +74,12 @@ export async function isVerifiedDomainEmail(em: EntityManager, email: string | n
   return domain !== null && (await isVerifiedDomain(em, domain));
 }
 
+/** A composed statement, sent with the transaction's COMMIT when it is the last one (`final`). */
+async function composed<R>(em: EntityManager, sql: string, params: unknown[], final?: boolean): Promise<R[]> {
+  if (final) return (await finalStatement(em, sql, params)).rows as R[];
+  return em.query<R[]>(sql, params);
+}
+
 /**
  * The unique index (tenant_id, user_name_key) WHERE status <> 'deleted' is the
  * one check of a free userName: no read before the write (a round trip, and a
@@ -123,13 +130,15 @@ export async function createUser(
  * verified-domain check for email_verified, the row, the user.created webhook
  * rows with their NOTIFY, and the audit event, whose chain trigger (and its
  * per-tenant lock) runs inside the statement. A taken userName is
- * UserNameTakenError, as for createUser; the statement fails whole.
+ * UserNameTakenError, as for createUser; the statement fails whole. With
+ * `final`, it is the transaction's last statement and goes with its COMMIT
+ * (db/pipelined-transaction.ts): the caller sends nothing after it.
  */
 export async function createUserAudited(
   em: EntityManager,
   tenantId: string,
   fields: UserFields,
-  options: { status?: Exclude<UserStatus, 'deleted'>; now?: Date },
+  options: { status?: Exclude<UserStatus, 'deleted'>; now?: Date; final?: boolean },
   audit: (user: User) => AuditInput,
 ): Promise<User> {
   assertStorable(fields);
@@ -163,7 +172,9 @@ export async function createUserAudited(
     })}),
     a AS (${auditInsertSql(tenantId, audit(user), p)})
     SELECT u.email_verified, ${webhookWakeSql(tenantId, 'SELECT 1 FROM w', p)} AS woken FROM u`;
-  const rows = await translateUniqueness(() => em.query<{ email_verified: boolean }[]>(sql, params));
+  const rows = await translateUniqueness(() =>
+    composed<{ email_verified: boolean }>(em, sql, params, options.final),
+  );
   sealAfterCommitOf(em, tenantId);
   user.emailVerified = rows[0]?.email_verified ?? false;
   return user;
@@ -267,15 +278,16 @@ export async function updateUser(
  * updateUser and its audit event in one statement (issue 13), for a change
  * that leaves the status alone: the row (when its version is still `user`'s),
  * the user.updated webhook rows with their NOTIFY, and the audit event built
- * from the user as stored. StaleVersionError when the row moved on (the
- * caller's transaction then rolls back whole, the event rows with it).
+ * from the user as stored. StaleVersionError when the row moved on: the event
+ * rows are written only with the row, so nothing was written (with `final`,
+ * the transaction's last statement sent with its COMMIT, as createUserAudited).
  */
 export async function updateUserAudited(
   em: EntityManager,
   user: User,
   changes: Partial<UserFields>,
   audit: (next: User) => AuditInput,
-  options: { now?: Date } = {},
+  options: { now?: Date; final?: boolean } = {},
 ): Promise<User> {
   const next: User = Object.assign(em.create(User, { ...user }), changes, {
     version: user.version + 1,
@@ -308,13 +320,15 @@ export async function updateUserAudited(
         field: 'email_verified',
         valueSql: '(SELECT email_verified FROM u)',
       },
+      'EXISTS (SELECT 1 FROM u)',
     )}),
-    a AS (${auditInsertSql(user.tenantId, audit(next), p)})
+    a AS (${auditInsertSql(user.tenantId, audit(next), p, 'EXISTS (SELECT 1 FROM u)')})
     SELECT u.email_verified, ${webhookWakeSql(user.tenantId, 'SELECT 1 FROM w', p)} AS woken FROM u`;
-  const rows = await translateUniqueness(() => em.query<{ email_verified: boolean }[]>(sql, params));
+  const rows = await translateUniqueness(() =>
+    composed<{ email_verified: boolean }>(em, sql, params, options.final),
+  );
   sealAfterCommitOf(em, user.tenantId);
   const row = rows[0];
-  // The events above were written without a row to describe: the caller's transaction rolls them back.
   if (!row) throw new StaleVersionError(user.version, user.version + 1);
   next.emailVerified = row.email_verified;
   return next;

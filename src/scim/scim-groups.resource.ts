@@ -83,8 +83,13 @@ export class ScimGroups extends SCIMMY.Resources.Group {
       const result = await c.db.withTenant(c.tenantId, async (em) => {
         if (id === undefined) {
           // One statement (issue 13): the group, its members, its webhook event and its audit event.
-          return createGroupAudited(em, c.tenantId, fields, { source: 'scim', members: memberIds }, (group) =>
-            auditInput(c, 'scim.group.created', group, { members: memberIds.length }),
+          // The transaction's only statement: it goes with the COMMIT (one round trip).
+          return createGroupAudited(
+            em,
+            c.tenantId,
+            fields,
+            { source: 'scim', members: memberIds, final: true },
+            (group) => auditInput(c, 'scim.group.created', group, { members: memberIds.length }),
           );
         }
         const group = changeTarget(c, 'Group', id, await findGroup(em, id, { source: 'scim', lock: true }));

@@ -1,6 +1,7 @@
 import SCIMMY from 'scimmy';
 import type { EntityManager } from 'typeorm';
-import { recordAudit, type AuditInput } from '../audit/audit.service.js';
+import { auditInsertSql, recordAudit, type AuditInput } from '../audit/audit.service.js';
+import { finalStatement } from '../db/pipelined-transaction.js';
 import { groupsOfUsers } from '../directory/groups.service.js';
 import type { User } from '../directory/user.entity.js';
 import {
@@ -78,7 +79,8 @@ export class ScimUsers extends SCIMMY.Resources.User {
             em,
             c.tenantId,
             fields,
-            { status: active === false ? 'suspended' : 'active' },
+            // The transaction's only statement: it goes with the COMMIT (one round trip).
+            { status: active === false ? 'suspended' : 'active', final: true },
             (created) => auditInput(c, 'scim.user.created', created, null, created),
           ),
         );
@@ -134,7 +136,10 @@ export class ScimUsers extends SCIMMY.Resources.User {
       c.db.withTenant(c.tenantId, async (em) => {
         const user = changeTarget(c, 'User', id, await findUser(em, id, { lock: true }));
         const { user: deleted, revokedSessionIds } = await setUserStatus(em, user, 'deleted', 'scim_deleted');
-        await audit(em, c, 'scim.user.deleted', deleted, user, deleted, revokedSessionIds.length);
+        // Without erasure the event is the transaction's last statement, sent with the COMMIT.
+        await audit(em, c, 'scim.user.deleted', deleted, user, deleted, revokedSessionIds.length, {
+          final: !c.deleteErases,
+        });
         // Issue 12, opt-in (GATEHOUSE_SCIM_DELETE_ERASES): erase too, this request's events included.
         // Off by default: the tombstone's identifiers are what refuse the person's next sign-in.
         if (c.deleteErases)
@@ -187,7 +192,10 @@ async function persist(
   if (status === user.status) {
     if (sameFields(user, fields)) return user;
     // The common change (issue 13): the row, its webhook event and its audit event in one statement.
-    return updateUserAudited(em, user, fields, (next) => auditInput(c, action, next, user, next));
+    // The transaction's last statement (the callers return after persist): it goes with the COMMIT.
+    return updateUserAudited(em, user, fields, (next) => auditInput(c, action, next, user, next), {
+      final: true,
+    });
   }
   let current = sameFields(user, fields) ? user : await updateUser(em, user, fields);
   let revoked = 0;
@@ -199,7 +207,8 @@ async function persist(
   if (current === user) return user;
   const statusAction =
     status !== user.status ? (status === 'active' ? 'scim.user.reactivated' : 'scim.user.suspended') : action;
-  await audit(em, c, statusAction, current, user, current, revoked);
+  // The transaction's last statement: it goes with the COMMIT.
+  await audit(em, c, statusAction, current, user, current, revoked, { final: true });
   return current;
 }
 
@@ -219,8 +228,16 @@ async function audit(
   before: User | null,
   after: User | null,
   revokedSessions?: number,
+  options: { final?: boolean } = {},
 ): Promise<void> {
-  await recordAudit(em, c.tenantId, auditInput(c, action, target, before, after, revokedSessions));
+  const input = auditInput(c, action, target, before, after, revokedSessions);
+  if (!options.final) return recordAudit(em, c.tenantId, input);
+  const params: unknown[] = [];
+  await finalStatement(
+    em,
+    auditInsertSql(c.tenantId, input, (v) => `$${params.push(v)}`),
+    params,
+  );
 }
 
 function auditInput(

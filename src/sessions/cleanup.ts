@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.js';
 import { tenantsWithExpiredRows } from '../db/resolvers.js';
+import { startPeriodicJob, type PeriodicJob } from '../periodic-job.js';
 
 /**
  * The periodic cleanup of what sign-in leaves behind: expired authorization
@@ -145,46 +146,21 @@ export async function runCleanup(
   return counts;
 }
 
-export interface CleanupJob {
-  /** Runs a sweep now (tests, and the first sweep at start). */
-  runNow(): Promise<CleanupCounts | null>;
-  stop(): Promise<void>;
-}
+/** runNow runs a sweep now (tests, and the first sweep at start) or joins the one in flight. */
+export type CleanupJob = PeriodicJob<CleanupCounts>;
 
-/** Starts the periodic sweep on this node; stop() waits for a sweep in progress. */
+/** Starts the periodic sweep on this node through the one loop (periodic-job.ts); stop() waits for a sweep in progress. */
 export function startCleanup(options: CleanupOptions): CleanupJob {
-  let running: Promise<CleanupCounts | null> | null = null;
-  let stopped = false;
-
-  const sweep = (): Promise<CleanupCounts | null> => {
-    if (stopped) return Promise.resolve(null);
-    if (running) return running;
-    running = runCleanup(options, new Date())
-      .then((counts) => {
-        const { tenants: _tenants, ...deleted } = counts;
-        const total = Object.values(deleted).reduce((sum, n) => sum + n, 0);
-        if (total > 0) options.logger?.info({ deleted: counts }, 'expired sign-in state cleaned up');
-        return counts;
-      })
-      .catch((error: unknown) => {
-        options.logger?.error({ err: error }, 'cleanup sweep failed');
-        return null;
-      })
-      .finally(() => {
-        running = null;
-      });
-    return running;
-  };
-
-  const timer = setInterval(() => void sweep(), options.intervalMs);
-  timer.unref();
-
-  return {
-    runNow: sweep,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
+  return startPeriodicJob({
+    name: 'cleanup sweep',
+    intervalMs: options.intervalMs,
+    pass: async () => {
+      const counts = await runCleanup(options, new Date());
+      const { tenants: _tenants, ...deleted } = counts;
+      const total = Object.values(deleted).reduce((sum, n) => sum + n, 0);
+      if (total > 0) options.logger?.info({ deleted: counts }, 'expired sign-in state cleaned up');
+      return counts;
     },
-  };
+    logger: options.logger,
+  });
 }

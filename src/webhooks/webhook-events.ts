@@ -162,6 +162,8 @@ export function webhookOutboxInsertSql(
   param: (value: unknown) => string,
   now = new Date(),
   patch?: { field: string; valueSql: string },
+  /** An SQL condition: the rows are queued only if it holds (see auditInsertSql). */
+  when?: string,
 ): string {
   const event: WebhookEvent = {
     id: randomUUID(),
@@ -175,7 +177,7 @@ export function webhookOutboxInsertSql(
     : `${param(JSON.stringify(event))}::jsonb`;
   return `INSERT INTO webhook_outbox (tenant_id, event_id, event_type, app_id, payload, created_at, next_attempt_at)
      SELECT ${param(tenantId)}, ${param(event.id)}, ${param(type)}, a.id, ${payload}, now(), now()
-       FROM apps a WHERE a.webhook_url IS NOT NULL AND a.deleted_at IS NULL
+       FROM apps a WHERE a.webhook_url IS NOT NULL AND a.deleted_at IS NULL${when === undefined ? '' : ` AND (${when})`}
      RETURNING 1`;
 }
 

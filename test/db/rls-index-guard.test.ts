@@ -10,7 +10,9 @@ import {
 } from '../../src/directory/users.service.js';
 import { auditEventsPage, type AuditEventQuery } from '../../src/audit/audit-events.service.js';
 import { sealTrail } from '../../src/audit/audit-sealer.js';
+import type { Database } from '../../src/db/database.js';
 import { listDeliveries, type DeliveryQuery } from '../../src/db/outbox-deliveries.js';
+import { findLoginTrace, listLoginTraces, type TraceListQuery } from '../../src/sso/login-trace-store.js';
 import { WEBHOOK_DELIVERIES } from '../../src/webhooks/webhook-deliveries.js';
 import {
   filterToSql,
@@ -58,8 +60,21 @@ const NEIGHBOUR_ROWS = 3000;
 // Events too: with 300 per neighbour the tenant held 27% of the trail, where a sequential scan is the planner's
 // honest choice for a capped count, and the guard failed by chance of statistics.
 const NEIGHBOUR_EVENTS = 3000;
+// Audit events name one of ACTORS actors (2% of a trail each, like a busy admin) and a target of their own.
+const ACTORS = 50;
+// Login traces (the admin API's and the portal's lists), over CONNECTIONS connections per tenant.
+const TRACES = 2000;
+const NEIGHBOUR_TRACES = 3000;
+const CONNECTIONS = 5;
 
-async function seed(id: string, n: number, users: number, groups: number, events: number): Promise<void> {
+async function seed(
+  id: string,
+  n: number,
+  users: number,
+  groups: number,
+  events: number,
+  traces: number,
+): Promise<void> {
   await t.db.withTenant(id, async (em) => {
     // One webhook delivery per user, a tenth of them given up.
     await em.query(
@@ -92,10 +107,21 @@ async function seed(id: string, n: number, users: number, groups: number, events
       [id, groups],
     );
     await em.query(
-      `INSERT INTO audit_events (tenant_id, actor_type, action, target_type, target_id)
-       SELECT $1, 'system', (ARRAY['user.created', 'domain.verified', 'scim.user.patched'])[i % 3 + 1], 'user', i::text
+      `INSERT INTO audit_events (tenant_id, actor_type, actor_id, action, target_type, target_id)
+       SELECT $1, 'operator', 'actor-' || (i % $3),
+              (ARRAY['user.created', 'domain.verified', 'scim.user.patched'])[i % 3 + 1], 'user', i::text
          FROM generate_series(1, $2) AS i`,
-      [id, events],
+      [id, events, ACTORS],
+    );
+    // Newest first a minute apart; one login in five failed; the support reference is the request id.
+    await em.query(
+      `INSERT INTO login_traces (tenant_id, connection_id, support_ref, protocol, kind, outcome, steps,
+                                 created_at, expires_at)
+       SELECT $1, ('00000000-0000-4000-8000-00000000000' || (i % $3))::uuid, 'req-' || $2 || '-' || i, 'saml',
+              'sp_initiated', CASE WHEN i % 5 = 0 THEN 'saml_signature_invalid' ELSE 'success' END, '[]',
+              now() - i * interval '1 minute', now() + interval '30 days'
+         FROM generate_series(1, $4) AS i`,
+      [id, n, CONNECTIONS, traces],
     );
   });
   // Issue 13: events are chained after their transaction commits; the page lists sealed events.
@@ -109,10 +135,19 @@ beforeAll(async () => {
     em.query<{ id: string }[]>(`INSERT INTO apps (name) VALUES ('guard') RETURNING id`),
   );
   appId = app?.id ?? '';
-  await seed(tenantId, 0, USERS, GROUPS, EVENTS);
+  await seed(tenantId, 0, USERS, GROUPS, EVENTS, TRACES);
   for (let n = 1; n <= NEIGHBOURS; n++)
-    await seed(await createTenant(t.db), n, NEIGHBOUR_ROWS, NEIGHBOUR_ROWS, NEIGHBOUR_EVENTS);
-  await t.asOwner('VACUUM (ANALYZE) users, groups, group_members, audit_events, webhook_outbox');
+    await seed(
+      await createTenant(t.db),
+      n,
+      NEIGHBOUR_ROWS,
+      NEIGHBOUR_ROWS,
+      NEIGHBOUR_EVENTS,
+      NEIGHBOUR_TRACES,
+    );
+  await t.asOwner(
+    'VACUUM (ANALYZE) users, groups, group_members, audit_events, webhook_outbox, login_traces',
+  );
   const tables = await t.asOwner<{ table: string }>(
     `SELECT DISTINCT c.relname AS table FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
@@ -418,6 +453,94 @@ describe('the EXPLAIN guard: lookups keep their indexes under row-level security
       ...problemsOf(
         { name: 'audit since', ordered: true },
         await page({ since: new Date(Date.now() - 3_600_000) }),
+      ),
+    ];
+    expect(problems).toEqual([]);
+  });
+
+  it('pages the trail of one actor and of one target along their own indexes', async () => {
+    // The portal's audit filters (actor, target; src/portal/audit.pages.ts): a page of 5 so that a next
+    // page and the capped count are sent too. Without (tenant_id, actor_id, seq) the first page walks the
+    // tenant's whole trail on (tenant_id, seq), filtering: the probe below fails on that.
+    const page = (q: Partial<AuditEventQuery>) =>
+      captured((em) => auditEventsPage(em, tenantId, { limit: 5, offset: 0, order: 'desc', ...q }));
+    const [byActor] = await t.db.withTenant(tenantId, (em) =>
+      auditEventsPage(em, tenantId, { limit: 5, offset: 0, order: 'desc', actorId: 'actor-7' }).then((p) => [
+        p,
+      ]),
+    );
+    expect(byActor?.total).toBe(EVENTS / ACTORS);
+    expect(byActor?.data.map((e) => e.actor.id)).toEqual(Array(5).fill('actor-7'));
+    const byTarget = await t.db.withTenant(tenantId, (em) =>
+      auditEventsPage(em, tenantId, { limit: 5, offset: 0, order: 'desc', targetId: '42' }),
+    );
+    expect(byTarget.data.map((e) => e.target?.id)).toEqual(['42']);
+    const audit = { probes: 'audit_events', ordered: true };
+    // A later page may be a bitmap range of the actor's remaining events and a Sort of those few (the
+    // planner's honest choice for 15 rows): bounded by the actor's index range, never the tenant's rows.
+    const later = { probes: 'audit_events' };
+    const problems = [
+      ...problemsOf({ name: 'audit by actor', ...audit }, await page({ actorId: 'actor-7' })),
+      ...problemsOf(
+        { name: 'audit by actor, next page', ...later },
+        await page({ actorId: 'actor-7', afterSeq: byActor?.next_seq ?? 0 }),
+      ),
+      ...problemsOf(
+        { name: 'audit by actor, oldest first', ...later },
+        await page({ actorId: 'actor-7', order: 'asc', afterSeq: 100 }),
+      ),
+      ...problemsOf({ name: 'audit by an unknown actor', ...audit }, await page({ actorId: 'nobody' })),
+      ...problemsOf({ name: 'audit by target', ...audit }, await page({ targetId: '42' })),
+      ...problemsOf(
+        { name: 'audit by actor and action', probes: 'audit_events' },
+        await page({ actorId: 'actor-7', action: 'domain.verified' }),
+      ),
+    ];
+    expect(problems).toEqual([]);
+  });
+
+  it('pages login traces along (tenant_id, created_at, id) and finds them by support reference', async () => {
+    // listLoginTraces opens its own tenant transaction: here it is handed the captured one.
+    const within = (em: EntityManager) =>
+      ({
+        withTenant: (_: string, fn: (em: EntityManager) => Promise<unknown>) => fn(em),
+      }) as unknown as Database;
+    const list = (q: Partial<TraceListQuery>) =>
+      captured((em) => listLoginTraces(within(em), tenantId, { limit: 50, ...q }));
+    const first = await listLoginTraces(t.db, tenantId, { limit: 50 });
+    expect(first.data).toHaveLength(50);
+    const cursor = first.next_cursor ?? '';
+    expect(cursor).not.toBe('');
+    const second = await listLoginTraces(t.db, tenantId, { limit: 50, cursor });
+    expect(second.data[0]?.support_ref).toBe('req-0-51');
+    const byRef = await listLoginTraces(t.db, tenantId, { limit: 10, supportRef: 'req-0-42' });
+    expect(byRef.data.map((r) => r.support_ref)).toEqual(['req-0-42']);
+    const problems = [
+      // Admin GET …/login-traces and the portal's /sso/traces: newest first, then by cursor.
+      ...problemsOf({ name: 'traces first page', ordered: true }, await list({})),
+      ...problemsOf({ name: 'traces next page', ordered: true }, await list({ cursor })),
+      ...problemsOf(
+        { name: 'traces of one connection', ordered: true },
+        await list({ connectionId: '00000000-0000-4000-8000-000000000003' }),
+      ),
+      ...problemsOf({ name: 'failed traces', ordered: true }, await list({ outcome: 'failure' })),
+      // ?support_ref= (admin), /sso/traces/:ref (portal, 10), and the test login's own trace (portal, 1).
+      ...problemsOf(
+        { name: 'traces by support reference', probes: 'login_traces' },
+        await list({ limit: 10, supportRef: 'req-0-42' }),
+      ),
+      ...problemsOf(
+        { name: 'trace of a test login', probes: 'login_traces' },
+        await list({
+          limit: 1,
+          supportRef: 'req-0-43',
+          connectionId: '00000000-0000-4000-8000-000000000003',
+        }),
+      ),
+      // One trace by its id (admin GET …/login-traces/{traceId}).
+      ...problemsOf(
+        { name: 'trace by id', probes: 'login_traces' },
+        await captured((em) => findLoginTrace(within(em), tenantId, byRef.data[0]?.id ?? '')),
       ),
     ];
     expect(problems).toEqual([]);

@@ -10,7 +10,10 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
  * wrapped, and each statement is attributed (AsyncLocalStorage) to the HTTP
  * request that issued it. A unit is a transaction (BEGIN … COMMIT/ROLLBACK,
  * however many statements inside) or a statement outside any transaction; a
- * round trip is one `query` call (what pg sends and then waits for). The
+ * round trip is one wait: a `query` call on a client with nothing in flight.
+ * A statement written while an earlier one of the same client is still
+ * unanswered (pg's pipeline mode, src/db/pipelined-transaction.ts) travels in
+ * the same trip and adds none; it is listed in `statements` with a "+". The
  * numbers are deterministic for a given code path, so tests hold them as
  * upper bounds: a change that adds a trip fails.
  */
@@ -42,6 +45,7 @@ export class RoundTripCounter {
   countPool(pool: pg.Pool): void {
     const wrapped = new WeakSet<pg.PoolClient>();
     const inTransaction = new WeakMap<pg.PoolClient, boolean>();
+    const inFlight = new WeakMap<pg.PoolClient, number>();
     pool.on('acquire', (poolClient) => {
       if (wrapped.has(poolClient)) return;
       wrapped.add(poolClient);
@@ -52,16 +56,22 @@ export class RoundTripCounter {
         const sql = (
           typeof first === 'string' ? first : ((first as { text?: string }).text ?? '')
         ).trimStart();
+        const pipelined = (inFlight.get(poolClient) ?? 0) > 0;
         if (tally?.responded) tally.afterResponse += 1;
         else if (tally) {
-          tally.roundTrips += 1;
-          tally.statements.push(sql.replace(/\s+/g, ' ').slice(0, 120));
+          if (!pipelined) tally.roundTrips += 1;
+          tally.statements.push(`${pipelined ? '+ ' : ''}${sql.replace(/\s+/g, ' ').slice(0, 120)}`);
           if (BEGIN.test(sql)) tally.transactions += 1;
           else if (!END.test(sql) && !inTransaction.get(poolClient)) tally.standalone += 1;
         }
         if (BEGIN.test(sql)) inTransaction.set(poolClient, true);
         else if (END.test(sql)) inTransaction.set(poolClient, false);
-        return query(...args);
+        inFlight.set(poolClient, (inFlight.get(poolClient) ?? 0) + 1);
+        const answered = () => inFlight.set(poolClient, (inFlight.get(poolClient) ?? 1) - 1);
+        const result = query(...args) as Promise<unknown> | undefined;
+        if (result && typeof result.then === 'function') result.then(answered, answered);
+        else answered();
+        return result;
       };
     });
   }
