@@ -13,6 +13,7 @@ import { tokensCodeExchangeScenario } from './scenarios/tokens-code-exchange.js'
 import { tokensVerifyScenario } from './scenarios/tokens-verify.js';
 import { databaseOutage } from './scenarios/database-outage.js';
 import { clusterWorkersScenario } from './scenarios/cluster-workers.js';
+import { auditSealerScenario } from './scenarios/audit-sealer.js';
 
 /** Every benchmark scenario; `npm run bench -- <name>` runs the ones whose name contains <name>. */
 export const SCENARIOS: Scenario[] = [
@@ -30,4 +31,5 @@ export const SCENARIOS: Scenario[] = [
   tokensVerifyScenario,
   databaseOutage,
   clusterWorkersScenario,
+  auditSealerScenario,
 ];

@@ -23,6 +23,7 @@ import { LoginTraces1766600000000 } from './1766600000000-login-traces.js';
 import { AdminPortal1766200000000 } from './1766200000000-admin-portal.js';
 import { ClientKeyCertificates1766700000000 } from './1766700000000-client-key-certificates.js';
 import { PortalTenantAdmins1766800000000 } from './1766800000000-portal-tenant-admins.js';
+import { AuditSealer1767200000000 } from './1767200000000-audit-sealer.js';
 import { AuditFilterIndexes1767300000000 } from './1767300000000-audit-filter-indexes.js';
 import { PortalIdTokenSealed1767400000000 } from './1767400000000-portal-id-token-sealed.js';
 
@@ -53,6 +54,7 @@ export const MIGRATIONS = [
   LoginTraces1766600000000,
   ClientKeyCertificates1766700000000,
   PortalTenantAdmins1766800000000,
+  AuditSealer1767200000000,
   AuditFilterIndexes1767300000000,
   PortalIdTokenSealed1767400000000,
 ];

@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import type { CheckpointView } from './checkpoint-verify.js';
+import { sealInTransaction } from './audit-sealer.js';
 
 /**
  * Which audit events does erasing a person rewrite, and how (issue 12)? Every
@@ -10,18 +11,22 @@ import type { CheckpointView } from './checkpoint-verify.js';
  * (audit_erase_subject, migrations/1766000000000-…). A v2 event still verifies
  * through the digest it stored; a v1 event is listed as unverifiable. The
  * runtime role cannot do this itself: the function is SECURITY DEFINER and
- * owned by the tables' owner.
+ * owned by the tables' owner. The trail is sealed first (issue 13), so the
+ * seqs returned name every erased event that could be sealed; an event still
+ * unsealed is erased all the same (its digest was fixed when it was written)
+ * and gets its seq when sealed.
  */
 export async function eraseAuditSubject(
   em: EntityManager,
   tenantId: string,
   values: readonly string[],
 ): Promise<number[]> {
-  const rows = await em.query<{ seqs: string[] | null }[]>(
+  await sealInTransaction(em, tenantId);
+  const rows = await em.query<{ seqs: (string | null)[] | null }[]>(
     'SELECT audit_erase_subject($1, $2::text[]) AS seqs',
     [tenantId, values],
   );
-  return (rows[0]?.seqs ?? []).map(Number);
+  return (rows[0]?.seqs ?? []).filter((s): s is string => s !== null).map(Number);
 }
 
 interface CheckpointRow {

@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database.js';
 import type { ActorType } from './audit-event.entity.js';
+import { sealTrail } from './audit-sealer.js';
 
 export interface AuditEventView {
   seq: number;
@@ -116,7 +117,7 @@ export interface AuditEventPage {
 }
 
 /**
- * A tenant's audit trail, filtered and paginated, read inside its withTenant.
+ * A tenant's sealed audit trail, filtered and paginated, read inside its withTenant.
  * A page reads at most limit + 1 rows along (tenant_id, seq) (the extra row
  * says whether another page follows) and never counts the whole trail: the
  * total is known from the page when it is the last one, else counted up to
@@ -127,6 +128,10 @@ export async function listAuditEvents(
   tenantId: string,
   q: AuditEventQuery,
 ): Promise<AuditEventPage> {
+  // Issue 13: the page lists sealed events (each with its seq and hash); what committed since the
+  // last seal is sealed first, awaited, in transactions of their own (the sealer's lock ends with
+  // each), so the page does not depend on when the writer's background seal ran.
+  await sealTrail(db, tenantId);
   return db.withTenant(tenantId, (em) => auditEventsPage(em, tenantId, q));
 }
 
@@ -137,7 +142,7 @@ export async function auditEventsPage(
   q: AuditEventQuery,
 ): Promise<AuditEventPage> {
   const params: unknown[] = [tenantId];
-  const where = ['tenant_id = $1'];
+  const where = ['tenant_id = $1', 'seq IS NOT NULL'];
   if (q.action !== undefined) {
     // starts_with, not LIKE: it is leakproof, so row-level security lets an index evaluate it.
     params.push(q.action.endsWith('.*') ? q.action.slice(0, -1) : q.action);

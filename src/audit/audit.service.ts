@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database.js';
 import type { ActorType } from './audit-event.entity.js';
+import { sealAfterCommitOf, sealTrail } from './audit-sealer.js';
 
 export interface AuditActor {
   type: ActorType;
@@ -39,10 +40,12 @@ export function withoutSecrets(value: unknown): unknown {
 }
 
 /**
- * Appends an event to the tenant's chain, in the caller's transaction (the one
+ * Appends an event to the tenant's trail, in the caller's transaction (the one
  * that made the change), so the change and its record commit or roll back
- * together. The `em` must come from withTenant(tenantId); the database sets
- * seq, prev_hash and hash.
+ * together. The `em` must come from withTenant(tenantId). The event is
+ * written unchained (issue 13), under the tenant's chain key held shared, which
+ * no other writer waits on; the node links it into the chain (seq, prev_hash,
+ * hash) once the transaction has committed (audit-sealer.ts).
  */
 export async function recordAudit(em: EntityManager, tenantId: string, input: AuditInput): Promise<void> {
   const params: unknown[] = [];
@@ -50,13 +53,15 @@ export async function recordAudit(em: EntityManager, tenantId: string, input: Au
     auditInsertSql(tenantId, input, (v) => `$${params.push(v)}`),
     params,
   );
+  sealAfterCommitOf(em, tenantId);
 }
 
 /**
  * recordAudit's INSERT as SQL text, its values bound through `param` (which
  * returns the placeholder): for a caller that sends its change and the event
- * as one statement (issue 13: a SCIM write in one round trip). The chain
- * trigger runs inside that statement, so the event is chained as any other.
+ * as one statement (issue 13: a SCIM write in one round trip). The event is
+ * written unchained like any other; the caller asks for it to be sealed after
+ * commit with sealAfterCommitOf (as recordAudit does).
  * `when`, an SQL condition, writes the event only if it holds (a composed
  * statement sent with its COMMIT cannot be rolled back after its answer).
  */
@@ -79,8 +84,8 @@ export function auditInsertSql(
     input.after ? JSON.stringify(withoutSecrets(input.after)) : null,
   ].map(param);
   return `INSERT INTO audit_events (tenant_id, actor_type, actor_id, action, target_type, target_id,
-                               request_id, source_ip, before, after, prev_hash, hash)
-     ${when === undefined ? 'VALUES (' : 'SELECT '}${values.join(', ')}, '', ''${when === undefined ? ')' : ` WHERE ${when}`}`;
+                               request_id, source_ip, before, after)
+     ${when === undefined ? 'VALUES (' : 'SELECT '}${values.join(', ')}${when === undefined ? ')' : ` WHERE ${when}`}`;
 }
 
 export interface ChainVerification {
@@ -95,19 +100,38 @@ export async function verifyAuditChain(db: Database, tenantId: string): Promise<
   return { valid, checked, firstBrokenSeq };
 }
 
+/** What verification could not yet cover: events held back by a writer of the same tenant still open. */
+export interface UnsealedTail {
+  unsealed: number;
+  oldestUnsealedAt: string | null;
+}
+
 /**
  * The same, with the erased events written before chain v2 (issue 12): their hash
  * covered clear values that erasure replaced, so they cannot be checked; they are
  * listed rather than reported as tampering (the link to the next event still is).
+ * Seals first (issue 13), so the answer covers every event that can be sealed, and
+ * reports the unsealed tail.
  */
 export async function verifyAuditChainListingErased(
   db: Database,
   tenantId: string,
-): Promise<ChainVerification & { erasedUnverifiableSeqs: number[] }> {
+): Promise<ChainVerification & { erasedUnverifiableSeqs: number[] } & UnsealedTail> {
+  await sealTrail(db, tenantId);
   return db.withTenant(tenantId, async (em) => {
     const rows = await em.query<
-      { checked: string; first_broken_seq: string | null; erased_unverifiable_seqs: string[] | null }[]
-    >('SELECT checked, first_broken_seq, erased_unverifiable_seqs FROM audit_verify_chain($1)', [tenantId]);
+      {
+        checked: string;
+        first_broken_seq: string | null;
+        erased_unverifiable_seqs: string[] | null;
+        unsealed: string | null;
+        oldest_unsealed_at: Date | null;
+      }[]
+    >(
+      `SELECT checked, first_broken_seq, erased_unverifiable_seqs, unsealed, oldest_unsealed_at
+         FROM audit_verify_chain($1)`,
+      [tenantId],
+    );
     const row = rows[0];
     const firstBrokenSeq = row?.first_broken_seq == null ? null : Number(row.first_broken_seq);
     return {
@@ -115,6 +139,8 @@ export async function verifyAuditChainListingErased(
       checked: Number(row?.checked ?? 0),
       firstBrokenSeq,
       erasedUnverifiableSeqs: (row?.erased_unverifiable_seqs ?? []).map(Number),
+      unsealed: Number(row?.unsealed ?? 0),
+      oldestUnsealedAt: row?.oldest_unsealed_at ? row.oldest_unsealed_at.toISOString() : null,
     };
   });
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/database.js';
 import type { CheckpointSigningKey } from './checkpoint-key.js';
 import { takeCheckpoint, tenantsDueForCheckpoint, type CheckpointPublisher } from './checkpoints.service.js';
+import { sealPendingTenants, setAuditSealerLogger } from './audit-sealer.js';
 
 /**
  * When are checkpoints taken without anyone asking? Every
@@ -10,7 +11,9 @@ import { takeCheckpoint, tenantsDueForCheckpoint, type CheckpointPublisher } fro
  * on many nodes at once, like the cleanup sweep: a checkpoint of an unchanged
  * head is not taken twice (takeCheckpoint is idempotent, the primary key
  * (tenant_id, seq) decides a race), and two nodes signing different heads
- * only add a checkpoint.
+ * only add a checkpoint. Each pass first seals every tenant's unsealed events
+ * (issue 13: events whose writer's own seal did not run, e.g. it died after
+ * COMMIT), so what is signed is everything sealed.
  */
 export interface CheckpointWorkerOptions {
   db: Database;
@@ -29,6 +32,7 @@ export interface CheckpointJob {
 /** One pass: checkpoints every due tenant; returns how many were signed. */
 export async function runCheckpoints(options: Omit<CheckpointWorkerOptions, 'intervalMs'>): Promise<number> {
   const batch = options.batchSize ?? 1000;
+  await sealPendingTenants(options.db, batch);
   let signed = 0;
   for (;;) {
     const due = await tenantsDueForCheckpoint(options.db, batch);
@@ -37,6 +41,7 @@ export async function runCheckpoints(options: Omit<CheckpointWorkerOptions, 'int
       const taken = await takeCheckpoint(options.db, options.key, tenantId, {
         publish: options.publish,
         log: options.logger,
+        sealOnce: true,
       });
       if (taken?.created) signedNow += 1;
     }
@@ -47,6 +52,8 @@ export async function runCheckpoints(options: Omit<CheckpointWorkerOptions, 'int
 }
 
 export function startCheckpoints(options: CheckpointWorkerOptions): CheckpointJob {
+  // The node's background seals (audit-sealer.ts) report failures beside this pass, which seals after them.
+  setAuditSealerLogger(options.logger?.child({ component: 'audit-sealer' }));
   let running: Promise<number | null> | null = null;
   let stopped = false;
   const pass = (): Promise<number | null> => {

@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database.js';
 import { verifyAuditChainListingErased } from './audit.service.js';
+import { sealReady, sealTrail } from './audit-sealer.js';
 import type { CheckpointSigningKey } from './checkpoint-key.js';
 import {
   checkAgainstCheckpoints,
@@ -48,6 +49,11 @@ export interface TakeCheckpointOptions {
   publish?: CheckpointPublisher;
   log?: CheckpointLog;
   now?: Date;
+  /**
+   * One sealing attempt instead of sealTrail's bounded retries (issue 13): the periodic pass,
+   * which would otherwise wait per busy tenant; what a busy tenant holds back is signed next time.
+   */
+  sealOnce?: boolean;
 }
 
 /**
@@ -62,9 +68,12 @@ export async function takeCheckpoint(
   tenantId: string,
   options: TakeCheckpointOptions = {},
 ): Promise<{ checkpoint: CheckpointView; created: boolean } | null> {
+  // The head signed is the sealed head (issue 13): seal first, so an operator's checkpoint (or a
+  // deletion's final one) covers every event committed before it was asked for.
+  await (options.sealOnce ? sealReady(db, tenantId) : sealTrail(db, tenantId));
   const result = await db.withTenant(tenantId, async (em) => {
     const [head] = await em.query<{ seq: string; hash: string }[]>(
-      'SELECT seq, hash FROM audit_events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1',
+      'SELECT seq, hash FROM audit_events WHERE tenant_id = $1 AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1',
       [tenantId],
     );
     if (!head) return null;
@@ -143,6 +152,14 @@ export interface TrailVerification extends CheckpointFindings {
   first_broken_seq: number | null;
   /** Erased events written before chain v2: their hash cannot be recomputed (issue 12). */
   erased_unverifiable_seqs: number[];
+  /**
+   * Events not yet sealed into the chain after this verification sealed what it could (issue 13):
+   * their writer's transaction, or an older one, is still open. Not covered by `valid`. Online
+   * only: the offline verifier sees the sealed events the admin API lists.
+   */
+  unsealed?: number;
+  /** When the oldest of them was written (null: none). Online only, like `unsealed`. */
+  oldest_unsealed_at?: string | null;
 }
 
 /**
@@ -186,6 +203,8 @@ export async function verifyAuditTrail(
     checked: chain.checked,
     first_broken_seq: chain.firstBrokenSeq,
     erased_unverifiable_seqs: chain.erasedUnverifiableSeqs,
+    unsealed: chain.unsealed,
+    oldest_unsealed_at: chain.oldestUnsealedAt,
     ...findings,
   };
 }

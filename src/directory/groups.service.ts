@@ -5,6 +5,7 @@ import { finalStatement } from '../db/pipelined-transaction.js';
 import { isUniqueViolation } from '../db/pg-errors.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { auditInsertSql, type AuditInput } from '../audit/audit.service.js';
+import { sealAfterCommitOf } from '../audit/audit-sealer.js';
 import {
   groupEvent,
   groupEventData,
@@ -154,6 +155,7 @@ export async function createGroupAudited(
   const rows = await translateUniqueness(async () =>
     options.final ? ((await finalStatement(em, sql, params)).rows as Row[]) : em.query<Row[]>(sql, params),
   );
+  sealAfterCommitOf(em, tenantId);
   const live = rows.filter((r): r is typeof r & { id: string } => r.id !== null);
   const found = new Set(live.map((r) => r.id));
   const missing = requested.filter((v) => !found.has(v.toLowerCase()));

@@ -16,6 +16,7 @@ import {
   webhookWakeSql,
 } from '../webhooks/webhook-events.js';
 import { auditInsertSql, type AuditInput } from '../audit/audit.service.js';
+import { sealAfterCommitOf } from '../audit/audit-sealer.js';
 import { Group } from './group.entity.js';
 import { userColumnsProblem } from './limits.js';
 import { User, type UserStatus } from './user.entity.js';
@@ -174,6 +175,7 @@ export async function createUserAudited(
   const rows = await translateUniqueness(() =>
     composed<{ email_verified: boolean }>(em, sql, params, options.final),
   );
+  sealAfterCommitOf(em, tenantId);
   user.emailVerified = rows[0]?.email_verified ?? false;
   return user;
 }
@@ -325,6 +327,7 @@ export async function updateUserAudited(
   const rows = await translateUniqueness(() =>
     composed<{ email_verified: boolean }>(em, sql, params, options.final),
   );
+  sealAfterCommitOf(em, user.tenantId);
   const row = rows[0];
   if (!row) throw new StaleVersionError(user.version, user.version + 1);
   next.emailVerified = row.email_verified;

@@ -162,8 +162,8 @@ export async function readArchive(
     for (const h of holders) missing(missingSecrets, h.connection_id, table);
   }
 
-  const audit = tables.audit_events;
-  const last = audit[audit.length - 1];
+  // The head is the last sealed event (ordered by seq, unsealed ones last: issue 13).
+  const last = tables.audit_events.filter((e) => e.seq !== null && e.seq !== undefined).at(-1);
   return {
     format: ARCHIVE_FORMAT,
     export_id: input.exportId,

@@ -1,6 +1,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { JWK } from 'jose';
 import { recordAudit, type AuditContext } from '../audit/audit.service.js';
+import { sealTrail } from '../audit/audit-sealer.js';
 import { open, seal } from '../config/secret-box.js';
 import type { Database } from '../db/database.js';
 import { DomainError, NotFoundError } from '../errors.js';
@@ -175,6 +176,8 @@ export async function produceNextExport(options: ProduceOptions, tenantId: strin
   const now = options.now?.() ?? new Date();
   let claimed: string | undefined;
   try {
+    // The archive carries the chain's hashes: seal first, in a transaction of its own (issue 13).
+    await sealTrail(options.db, tenantId);
     return await options.db.withTenant(tenantId, async (em) => {
       await em.query(
         `UPDATE tenant_exports SET status = 'expired', archive = NULL, archive_size = NULL

@@ -319,10 +319,13 @@ async function compareChain(em: EntityManager, tenantId: string, archived: Row[]
       `The imported audit chain does not verify at seq ${verified.first_broken_seq}: the archive's trail was altered`,
     );
   const rows = await em.query<{ seq: string; hash: string }[]>(
-    `SELECT seq, hash FROM ${'audit_events'} WHERE tenant_id = $1 ORDER BY seq`,
+    `SELECT seq, hash FROM ${'audit_events'} WHERE tenant_id = $1 AND seq IS NOT NULL ORDER BY seq`,
     [tenantId],
   );
-  const sorted = [...archived].sort((a, b) => Number(a.seq) - Number(b.seq));
+  // Events the source had not sealed yet (issue 13) arrive unsealed, for this database's sealer.
+  const sorted = archived
+    .filter((e) => e.seq !== null && e.seq !== undefined)
+    .sort((a, b) => Number(a.seq) - Number(b.seq));
   for (const [i, row] of rows.entries()) {
     const want = sorted[i];
     if (!want || Number(want.seq) !== Number(row.seq) || want.hash !== row.hash)

@@ -201,6 +201,8 @@ describe('gatehouse CLI against a running server', () => {
       forged_checkpoint_seq: null,
       checkpoint_mismatch_seq: null,
       truncated_after_seq: null,
+      unsealed: 0,
+      oldest_unsealed_at: null,
     });
   });
 

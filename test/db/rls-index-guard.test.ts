@@ -9,6 +9,7 @@ import {
   userNameInUse,
 } from '../../src/directory/users.service.js';
 import { auditEventsPage, type AuditEventQuery } from '../../src/audit/audit-events.service.js';
+import { sealTrail } from '../../src/audit/audit-sealer.js';
 import type { Database } from '../../src/db/database.js';
 import { listDeliveries, type DeliveryQuery } from '../../src/db/outbox-deliveries.js';
 import { findLoginTrace, listLoginTraces, type TraceListQuery } from '../../src/sso/login-trace-store.js';
@@ -123,6 +124,8 @@ async function seed(
       [id, n, CONNECTIONS, traces],
     );
   });
+  // Issue 13: events are chained after their transaction commits; the page lists sealed events.
+  await sealTrail(t.db, id);
 }
 
 beforeAll(async () => {

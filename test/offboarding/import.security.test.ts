@@ -1,3 +1,4 @@
+import { sealTrail } from '../../src/audit/audit-sealer.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTenant } from '../support/factories.js';
 
@@ -24,14 +25,16 @@ const chain = (id = tenantId) =>
       [id],
     ),
   );
-const verify = async (id: string) =>
-  (
-    await t.db.withTenant(id, (em) =>
-      em.query<{ first_broken_seq: string | null }[]>('SELECT first_broken_seq FROM audit_verify_chain($1)', [
-        id,
-      ]),
-    )
-  )[0]?.first_broken_seq ?? null;
+/** Issue 13: events written outside recordAudit wait for a seal, so the trail is sealed before it is verified. */
+const verify = async (id: string) => {
+  await sealTrail(t.db, id);
+  const rows = await t.db.withTenant(id, (em) =>
+    em.query<{ first_broken_seq: string | null }[]>('SELECT first_broken_seq FROM audit_verify_chain($1)', [
+      id,
+    ]),
+  );
+  return rows[0]?.first_broken_seq ?? null;
+};
 
 describe('audit import mode', () => {
   it('lets the runtime role choose no seq, link or hash of an event it appends', async () => {
