@@ -2,6 +2,7 @@ import SCIMMY from 'scimmy';
 import type { EntityManager } from 'typeorm';
 import { auditInsertSql, recordAudit, type AuditInput } from '../audit/audit.service.js';
 import { finalStatement } from '../db/pipelined-transaction.js';
+import { sealAfterCommitOf } from '../audit/audit-sealer.js';
 import { groupsOfUsers } from '../directory/groups.service.js';
 import type { User } from '../directory/user.entity.js';
 import {
@@ -233,6 +234,7 @@ async function audit(
   const input = auditInput(c, action, target, before, after, revokedSessions);
   if (!options.final) return recordAudit(em, c.tenantId, input);
   const params: unknown[] = [];
+  sealAfterCommitOf(em, c.tenantId);
   await finalStatement(
     em,
     auditInsertSql(c.tenantId, input, (v) => `$${params.push(v)}`),

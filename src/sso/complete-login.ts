@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { auditInsertSql } from '../audit/audit.service.js';
+import { sealAfterCommitOf } from '../audit/audit-sealer.js';
 import type { Connection } from '../connections/connection.entity.js';
 import type { Database } from '../db/database.js';
 import { finalStatement } from '../db/pipelined-transaction.js';
@@ -155,6 +156,8 @@ export async function completeLoginIn(
   const p = (value: unknown) => `$${params.push(value)}`;
   // A returning person's identity is marked as used in the same last statement.
   const touch = outcome.touchIdentity ? `t AS (${identityTouchSql(outcome.touchIdentity, now, p)}), ` : '';
+  // The event is sealed into the tenant's chain once this transaction commits (audit/audit-sealer.ts).
+  sealAfterCommitOf(em, tenantId);
   const audit = auditInsertSql(
     tenantId,
     {
@@ -218,6 +221,7 @@ export async function recordLoginFailure(
     const settings = await loginRefusalSettings(em, tenantId);
     const params: unknown[] = [];
     const p = (value: unknown) => `$${params.push(value)}`;
+    sealAfterCommitOf(em, tenantId);
     const audit = auditInsertSql(
       tenantId,
       {
