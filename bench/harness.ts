@@ -57,10 +57,14 @@ export function formatResult(r: BenchResult): string {
 }
 
 /**
- * Round trips to PostgreSQL made by this process, counted at the driver: every
- * `pg` Client query (pooled or not) is one request/response exchange. A
- * regression in round trips per request shows here without timing. Servers in
- * other processes (GATEHOUSE_WORKERS rows) are not counted.
+ * Round trips to PostgreSQL made by this process, counted at the driver: a
+ * `pg` Client query (pooled or not) sent while none of that client's is
+ * unanswered is one wait; one written behind an unanswered one (pipeline mode,
+ * src/db/pipelined-transaction.ts) travels in the same trip, as
+ * test/support/round-trips.ts counts them. A regression in round trips per
+ * request shows here without timing. Servers in other processes
+ * (GATEHOUSE_WORKERS rows) are not counted. Work after the answer (the audit
+ * sealer, the SCIM request log) is, unlike the tests' bounds.
  */
 let roundTripsSoFar = 0;
 let counting = false;
@@ -70,9 +74,16 @@ export async function roundTrips(): Promise<() => number> {
     const pg = (await import('pg')).default;
     const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
     const original = proto.query;
-    proto.query = function (this: unknown, ...args: unknown[]) {
-      roundTripsSoFar++;
-      return original.apply(this, args);
+    const inFlight = new WeakMap<object, number>();
+    proto.query = function (this: object, ...args: unknown[]) {
+      const pending = inFlight.get(this) ?? 0;
+      if (pending === 0) roundTripsSoFar++;
+      inFlight.set(this, pending + 1);
+      const answered = () => inFlight.set(this, (inFlight.get(this) ?? 1) - 1);
+      const result = original.apply(this, args) as Promise<unknown> | undefined;
+      if (result && typeof result.then === 'function') result.then(answered, answered);
+      else answered();
+      return result;
     };
   }
   const start = roundTripsSoFar;
