@@ -165,6 +165,11 @@ export async function connectionDefaultRole(em: EntityManager, connectionId: str
   return rows[0]?.default_role ?? null;
 }
 
+/** connectionDefaultRole as a scalar subquery over `connectionIdExpr`, for a composed statement (issue 13). */
+export function connectionDefaultRoleSql(connectionIdExpr: string): string {
+  return `(SELECT default_role FROM connections WHERE id = ${connectionIdExpr})`;
+}
+
 /**
  * Apps are platform rows, so the connection holds a plain uuid: it must name a
  * live app with an initiate_login_uri (read in the connection's transaction;

@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { connectionDefaultRole } from '../connections/connections.service.js';
+import { User, type UserStatus } from './user.entity.js';
 
 /**
  * Which role? (docs/architecture.md: the four questions.) The one home of the
@@ -54,23 +55,76 @@ export function rolesFromGroups(
   return fallbackRole ? [fallbackRole] : [];
 }
 
+/** A user's groups (`userIdExpr`: a placeholder or a column of the composing statement), as a json array. */
+function roleGroupsSql(userIdExpr: string): string {
+  return `(SELECT coalesce(json_agg(json_build_object('id', g.id, 'displayName', g.display_name,
+                      'externalId', g.external_id, 'source', g.source) ORDER BY g.display_name, g.id), '[]'::json)
+               FROM group_members gm
+               JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+              WHERE gm.user_id = ${userIdExpr})`;
+}
+
+/** The tenant's mappings (RLS scopes them), as a json array. */
+const ROLE_RULES_SQL = `(SELECT coalesce(json_agg(json_build_object('id', rm.id, 'groupAttribute', rm.group_attribute,
+                      'groupValue', rm.group_value, 'role', rm.role)), '[]'::json)
+               FROM role_mappings rm)`;
+
 /** What the rule reads for a user, in one round trip: their groups and the tenant's mappings. */
 export async function roleInputs(
   em: EntityManager,
   userId: string,
 ): Promise<{ groups: RoleGroup[]; rules: RoleRule[] }> {
   const [row] = await em.query<{ groups: RoleGroup[]; rules: RoleRule[] }[]>(
-    `SELECT (SELECT coalesce(json_agg(json_build_object('id', g.id, 'displayName', g.display_name,
-                      'externalId', g.external_id, 'source', g.source) ORDER BY g.display_name, g.id), '[]'::json)
-               FROM group_members gm
-               JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
-              WHERE gm.user_id = $1) AS groups,
-            (SELECT coalesce(json_agg(json_build_object('id', rm.id, 'groupAttribute', rm.group_attribute,
-                      'groupValue', rm.group_value, 'role', rm.role)), '[]'::json)
-               FROM role_mappings rm) AS rules`,
+    `SELECT ${roleGroupsSql('$1')} AS groups, ${ROLE_RULES_SQL} AS rules`,
     [userId],
   );
   return { groups: row?.groups ?? [], rules: row?.rules ?? [] };
+}
+
+/**
+ * What a token carries about a person — their record and what their roles are computed from — as the
+ * select list of a statement another folder composes (issue 13: the token endpoint reads the live grant,
+ * the person and the role inputs in one round trip). `fallbackRoleSql` is the SQL of the fallback role
+ * (connections.service.ts connectionDefaultRoleSql); the columns are read by personWithRolesFromRow.
+ */
+export function personWithRoleInputsSql(userIdExpr: string, fallbackRoleSql: string): string {
+  return `(SELECT to_jsonb(u) FROM users u WHERE u.id = ${userIdExpr}) AS person,
+          ${roleGroupsSql(userIdExpr)} AS role_groups, ${ROLE_RULES_SQL} AS role_rules,
+          ${fallbackRoleSql} AS fallback_role`;
+}
+
+export interface PersonWithRoleInputsRow {
+  person: Record<string, unknown> | null;
+  role_groups: RoleGroup[] | null;
+  role_rules: RoleRule[] | null;
+  fallback_role: string | null;
+}
+
+/** The person (any status; null when the row is gone) and their roles now, from personWithRoleInputsSql's columns. */
+export function personWithRolesFromRow(
+  em: EntityManager,
+  row: PersonWithRoleInputsRow,
+): { user: User; roles: string[] } | null {
+  const p = row.person;
+  if (!p) return null;
+  // to_jsonb writes timestamps as text; the other columns keep their JSON types.
+  const user = em.create(User, {
+    tenantId: p.tenant_id as string,
+    id: p.id as string,
+    userName: p.user_name as string,
+    email: p.email as string | null,
+    emailVerified: p.email_verified as boolean,
+    givenName: p.given_name as string | null,
+    familyName: p.family_name as string | null,
+    displayName: p.display_name as string | null,
+    externalId: p.external_id as string | null,
+    status: p.status as UserStatus,
+    attributes: p.attributes as Record<string, unknown>,
+    version: p.version as number,
+    createdAt: new Date(p.created_at as string),
+    updatedAt: new Date(p.updated_at as string),
+  });
+  return { user, roles: rolesFromGroups(row.role_groups ?? [], row.role_rules ?? [], row.fallback_role) };
 }
 
 /**

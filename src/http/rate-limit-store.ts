@@ -145,12 +145,20 @@ export class PostgresRateLimitStore implements Store {
     this.windowMs = options.windowMs;
   }
 
-  async increment(key: string): Promise<IncrementResponse> {
-    const [row] = await this.db.queryOutsideTenant<CounterRow>(INCREMENT, [
+  /**
+   * `query` runs the statement somewhere else than alone on the pool: the token endpoint sends it with
+   * its other statements in one round trip (tokens/client-auth-limits.ts, issue 13).
+   */
+  async increment(
+    key: string,
+    query: (sql: string, params: unknown[]) => Promise<unknown[]> = (sql, params) =>
+      this.db.queryOutsideTenant(sql, params),
+  ): Promise<IncrementResponse> {
+    const [row] = (await query(INCREMENT, [
       this.limiter,
       keyDigest(this.hmacKey, key),
       this.windowMs,
-    ]);
+    ])) as CounterRow[];
     if (!row) throw new Error('rate_limit_counters: the increment returned no row');
     this.maybeSweep();
     return { totalHits: row.hits, resetTime: new Date(row.reset_at) };

@@ -36,7 +36,7 @@ export function isSessionLive(session: Pick<Session, 'revokedAt' | 'expiresAt'>,
   return session.revokedAt === null && session.expiresAt > now;
 }
 
-interface GrantRow {
+export interface GrantRow {
   tenant_id: string;
   id: string;
   user_id: string;
@@ -52,14 +52,18 @@ interface GrantRow {
   apps_present: boolean;
 }
 
-export async function liveGrant(em: EntityManager, input: LiveGrantInput): Promise<LiveGrant> {
-  const [row] = await em.query<GrantRow[]>(
-    `SELECT s.tenant_id, s.id, s.user_id, s.app_id, s.connection_id, s.auth_time, s.created_at,
+/**
+ * The grant row as SQL text, for a caller that composes it into one statement of its own (issue 13:
+ * the token endpoint reads the grant, the person and their roles in one round trip). `sessionParam` and
+ * `appParam` are the caller's placeholders (`$1`); the row is read by liveGrantFromRow.
+ */
+export function liveGrantSql(sessionParam: string, appParam: string): string {
+  return `SELECT s.tenant_id, s.id, s.user_id, s.app_id, s.connection_id, s.auth_time, s.created_at,
             s.expires_at, s.revoked_at, s.revoked_reason,
             COALESCE(u.status = 'active', false) AS person_active,
             ${liveTenantSql('tn')} AS tenant_live,
             NOT EXISTS (
-              SELECT 1 FROM unnest(ARRAY[s.app_id, $2::uuid]) AS wanted(id)
+              SELECT 1 FROM unnest(ARRAY[s.app_id, ${appParam}::uuid]) AS wanted(id)
                WHERE wanted.id IS NOT NULL
                  AND NOT EXISTS (SELECT 1 FROM apps a WHERE a.id = wanted.id AND a.deleted_at IS NULL)
             ) AS apps_present
@@ -67,10 +71,17 @@ export async function liveGrant(em: EntityManager, input: LiveGrantInput): Promi
        -- idor check: the person and the tenant are the session's own
        LEFT JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
        LEFT JOIN tenants tn ON tn.id = s.tenant_id
-      WHERE s.id = $1`,
-    [input.sessionId, input.appId ?? null],
-  );
-  if (!row) return notLive('session_ended');
+      WHERE s.id = ${sessionParam}`;
+}
+
+export async function liveGrant(em: EntityManager, input: LiveGrantInput): Promise<LiveGrant> {
+  const [row] = await em.query<GrantRow[]>(liveGrantSql('$1', '$2'), [input.sessionId, input.appId ?? null]);
+  return liveGrantFromRow(row, input);
+}
+
+/** The rule over a row of liveGrantSql (absent: no such session in this tenant). */
+export function liveGrantFromRow(row: GrantRow | null | undefined, input: LiveGrantInput): LiveGrant {
+  if (!row?.id) return notLive('session_ended');
   const session = toSession(row);
   // idor check: a token naming another person gets nothing from this session
   if (!isSessionLive(session, input.now) || (input.userId !== undefined && row.user_id !== input.userId))

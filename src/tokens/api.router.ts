@@ -10,7 +10,7 @@ import { allowAnyOrigin } from './cors.js';
 import { exchangeAuthorizationCode, exchangeRefreshToken } from './grants/grants.service.js';
 import { OAuthError } from './oauth-errors.js';
 import { oauthStringProblem } from './oauth-limits.js';
-import { clientAuthLimiters } from './rate-limits.js';
+import { ClientAuthLimits } from './client-auth-limits.js';
 import type { SigningKeyStore } from './keys/key-store.js';
 import { personClaims } from './grants/token-claims.js';
 import { introspectToken, revokeToken } from './status/token-status.service.js';
@@ -50,14 +50,17 @@ export function apiRouter(deps: ApiRouterDeps): Router {
   const statusDeps = { config, db, keys };
   const router = Router();
   router.options(['/oauth/token', '/oauth/userinfo', '/oauth/revoke'], allowAnyOrigin);
-  // Failed client authentications, per address and per client_id (rate-limits.ts).
-  const limited = clientAuthLimiters(config, db);
+  // Failed client authentications, per address and per client_id, counted in the trip that reads the app.
+  const limits = new ClientAuthLimits(config, db);
+  const limited = [limits.track];
+  const authenticate = (req: Request, now: Date) =>
+    authenticateClient(db, readClientCredentials(req), now, (read) => limits.countWith(req, read));
 
   router.post('/oauth/token', allowAnyOrigin, ...limited, async (req, res) => {
     requireForm(req);
     const now = new Date();
     const grantType = param(req, 'grant_type', true);
-    const app = await authenticateClient(db, readClientCredentials(req), now);
+    const app = await authenticate(req, now);
     let response;
     if (grantType === 'authorization_code') {
       response = await exchangeAuthorizationCode(
@@ -86,7 +89,7 @@ export function apiRouter(deps: ApiRouterDeps): Router {
   router.post('/oauth/introspect', ...limited, async (req, res) => {
     requireForm(req);
     const now = new Date();
-    const app = await authenticateClient(db, readClientCredentials(req), now);
+    const app = await authenticate(req, now);
     if (app.clientType !== 'confidential')
       throw new OAuthError('unauthorized_client', 'Only confidential clients may introspect tokens');
     const result = await introspectToken(statusDeps, app, param(req, 'token', true), now);
@@ -96,7 +99,7 @@ export function apiRouter(deps: ApiRouterDeps): Router {
   router.post('/oauth/revoke', allowAnyOrigin, ...limited, async (req, res) => {
     requireForm(req);
     const now = new Date();
-    const app = await authenticateClient(db, readClientCredentials(req), now);
+    const app = await authenticate(req, now);
     await revokeToken(statusDeps, app, param(req, 'token', true), now, {
       requestId: req.requestId,
       sourceIp: req.ip,

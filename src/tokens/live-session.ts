@@ -1,10 +1,20 @@
 import type { EntityManager } from 'typeorm';
-import type { Database } from '../db/database.js';
-import { resolveTenantBySession } from '../db/resolvers.js';
-import { rolesForLogin } from '../directory/roles.service.js';
-import { findUser } from '../directory/users.service.js';
+import type { Database, TenantResolver } from '../db/database.js';
+import { finalStatement } from '../db/pipelined-transaction.js';
+import { connectionDefaultRoleSql } from '../connections/connections.service.js';
+import {
+  personWithRoleInputsSql,
+  personWithRolesFromRow,
+  type PersonWithRoleInputsRow,
+} from '../directory/roles.service.js';
 import type { User } from '../directory/user.entity.js';
-import { liveGrant, type LiveGrantInput, type NotLiveReason } from '../sessions/live-grant.js';
+import {
+  liveGrantFromRow,
+  liveGrantSql,
+  type GrantRow,
+  type LiveGrantInput,
+  type NotLiveReason,
+} from '../sessions/live-grant.js';
 import type { Session } from '../sessions/session.entity.js';
 
 /**
@@ -33,40 +43,90 @@ export async function liveSession(
   claims: { tid: string; sid: string; sub: string; client_id?: string },
   now: Date,
 ): Promise<LiveSession | null> {
-  const tenantId = await resolveTenantBySession(db, claims.sid);
-  // idor check: the session must live in the tenant the token names
-  if (!tenantId || tenantId !== claims.tid) return null;
-  return db.withTenant(tenantId, async (em) => {
-    const grant = await liveGrantWithPerson(em, {
-      sessionId: claims.sid,
-      userId: claims.sub,
-      appId: claims.client_id,
-      now,
-    });
+  // The session's tenant is resolved inside the transaction that reads it (issue 13: no round trip of its own).
+  return db.withResolvedTenant(async (em, enterTenant) => {
+    const [tenantId, { grant }] = await inSessionTenant(enterTenant, claims.sid, () =>
+      liveGrantWithPerson(
+        em,
+        { sessionId: claims.sid, userId: claims.sub, appId: claims.client_id, now },
+        {
+          final: true,
+        },
+      ),
+    );
+    // idor check: the session must live in the tenant the token names
+    if (!tenantId || tenantId !== claims.tid) return null;
     return grant.live ? { tenantId, session: grant.session, user: grant.user, roles: grant.roles } : null;
   });
+}
+
+/**
+ * Enters the session's tenant and runs `read` behind it without waiting in between (issue 13): in
+ * pipeline mode (db/pipelined-transaction.ts) the tenant setting and the statement `read` sends are
+ * written back to back and PostgreSQL runs them in that order, so the statement still runs after the
+ * setting, as row-level security needs, and both cost one round trip. When the session names no tenant
+ * the setting is empty and every tenant table reads empty to `read` (writes find no row); the caller
+ * refuses on the null tenant and ignores what `read` saw.
+ */
+export async function inSessionTenant<T>(
+  enterTenant: (resolver: TenantResolver, key: string) => Promise<string | null>,
+  sessionId: string,
+  read: () => Promise<T>,
+): Promise<[string | null, T]> {
+  const entering = enterTenant('session', sessionId);
+  entering.catch(() => undefined); // awaited below; its failure is the caller's error
+  // Everything between the call and the setting's write is promise continuations (no I/O), so one
+  // macrotask turn later it has been written, whatever path `read` takes to the connection. Were the
+  // order ever reversed, `read` would run with no tenant and see nothing: a refusal, never a leak.
+  await new Promise((resolve) => setImmediate(resolve));
+  return Promise.all([entering, read()]);
 }
 
 export type LiveGrantWithPerson =
   { live: true; session: Session; user: User; roles: string[] } | { live: false; reason: NotLiveReason };
 
-/**
- * liveGrant (the one "still true?" answer) plus what a token carries about the
- * person: their record and their roles now. In the caller's tenant transaction.
- */
-export async function liveGrantWithPerson(
-  em: EntityManager,
-  input: LiveGrantInput,
-): Promise<LiveGrantWithPerson> {
-  const grant = await liveGrant(em, input);
-  if (!grant.live) return grant;
-  const user = await findUser(em, grant.session.userId, { includeDeleted: true });
-  // liveGrant saw the person active in this transaction; a row gone since is not.
-  if (!user) return { live: false, reason: 'person_not_active' };
-  return { live: true, session: grant.session, user, roles: await rolesForSession(em, grant.session) };
+/** What a caller adds to liveGrantWithPerson's statement: CTEs (`name AS (…)`, placeholders from $3) and columns. */
+export interface AlongsideGrant {
+  ctes?: string;
+  columns?: string;
+  params?: unknown[];
+  /** The transaction's last statement: sent with its COMMIT (db/pipelined-transaction.ts finalStatement). */
+  final?: boolean;
 }
 
-/** The person's roles now: mapped from their groups, else the default role of the connection they used. */
-export async function rolesForSession(em: EntityManager, session: Session): Promise<string[]> {
-  return rolesForLogin(em, session.userId, session.connectionId);
+/**
+ * liveGrant (the one "still true?" answer) plus what a token carries about the
+ * person: their record and their roles now. In the caller's tenant
+ * transaction, on the primary, as ONE statement (issue 13: it was four): the
+ * grant row (sessions/live-grant.ts), the person and the inputs of the role
+ * rule (directory/roles.service.ts) and the fallback role of the session's
+ * connection (connections/), each owner handing out its SQL as text. All of it
+ * reads one snapshot, so the person seen active by the grant is the person
+ * returned. `alongside` lets the grant's caller put its own work in the same
+ * statement (the token endpoint consumes the code there); its columns come
+ * back in `row`.
+ */
+export async function liveGrantWithPerson<Row extends object = object>(
+  em: EntityManager,
+  input: LiveGrantInput,
+  alongside: AlongsideGrant = {},
+): Promise<{ grant: LiveGrantWithPerson; row: Row }> {
+  const sql = `WITH ${alongside.ctes ? `${alongside.ctes},` : ''}
+          live_grant AS (${liveGrantSql('$1', '$2')})
+     SELECT lg.*, ${personWithRoleInputsSql('lg.user_id', connectionDefaultRoleSql('lg.connection_id'))}
+            ${alongside.columns ? `, ${alongside.columns}` : ''}
+       -- one row even when the session is gone, so the caller's columns still come back
+       FROM (VALUES (1)) AS one(x) LEFT JOIN live_grant lg ON true`;
+  const params = [input.sessionId, input.appId ?? null, ...(alongside.params ?? [])];
+  const rows = alongside.final
+    ? (await finalStatement(em, sql, params)).rows
+    : await em.query<Record<string, unknown>[]>(sql, params);
+  const row = rows[0] as (GrantRow & PersonWithRoleInputsRow & Row) | undefined;
+  if (!row) throw new Error('liveGrantWithPerson: the statement returned no row');
+  const grant = liveGrantFromRow(row, input);
+  if (!grant.live) return { grant, row };
+  const person = personWithRolesFromRow(em, row);
+  // The grant saw the person active in this snapshot; a row gone is not.
+  if (!person) return { grant: { live: false, reason: 'person_not_active' }, row };
+  return { grant: { live: true, session: grant.session, user: person.user, roles: person.roles }, row };
 }

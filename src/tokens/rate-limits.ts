@@ -1,11 +1,10 @@
 import { t } from '../http/strings.js';
-import type { Request, RequestHandler, Response } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { Config } from '../config/config.js';
 import { isUuid, type Database } from '../db/database.js';
-import { sharedLimiterOptions, type SharedLimiterOptions } from '../http/rate-limit-store.js';
+import { sharedLimiterOptions } from '../http/rate-limit-store.js';
 import { sendErrorPage } from './authorize/error-page.js';
-import { OAuthError } from './oauth-errors.js';
 
 /**
  * Limits on guessing, counted for all nodes together (src/http/rate-limit-store.ts):
@@ -13,7 +12,8 @@ import { OAuthError } from './oauth-errors.js';
  * - client secrets at /oauth/token, /oauth/introspect and /oauth/revoke: only
  *   failed client authentications count (the 401 `invalid_client` answers),
  *   per source address and per client_id, so neither many secrets against one
- *   app nor one address against many apps gets far;
+ *   app nor one address against many apps gets far (client-auth-limits.ts:
+ *   counted in the round trip that reads the app, issue 13);
  * - home realm discovery at /login (which email domains have SSO, which
  *   organizations exist): every request counts, per source address.
  *
@@ -49,55 +49,6 @@ export function presentedClientId(req: Request): string | null {
 }
 
 const addressKey = (req: Request) => ipKeyGenerator(req.ip ?? 'unknown');
-
-const tooManyOAuth = (req: Request, res: Response) => {
-  const error = new OAuthError(
-    'temporarily_unavailable',
-    'Too many failed client authentications; retry later',
-    {
-      status: 429,
-    },
-  );
-  req.log.warn({ request_id: req.requestId, client_id: presentedClientId(req) }, error.description);
-  res.status(429).set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(error.toJSON());
-};
-
-function failedClientAuthLimiter(
-  limit: number,
-  keyGenerator: (req: Request) => string,
-  shared: SharedLimiterOptions,
-): RequestHandler {
-  return rateLimit({
-    ...shared,
-    windowMs: MINUTE_MS,
-    limit,
-    keyGenerator,
-    skipSuccessfulRequests: true,
-    // Counted as failed: what client authentication refused (invalid_client is the only 401 here).
-    requestWasSuccessful: (_req, res) => res.statusCode !== 401,
-    standardHeaders: 'draft-7',
-    legacyHeaders: false,
-    handler: tooManyOAuth,
-  });
-}
-
-/** Both limiters, for the endpoints where clients authenticate. */
-export function clientAuthLimiters(config: Config, db: Database): RequestHandler[] {
-  const { clientAuthFailuresPerAddress, clientAuthFailuresPerClient } = config.rateLimits;
-  const perClient = failedClientAuthLimiter(
-    clientAuthFailuresPerClient,
-    (req) => `client:${presentedClientId(req) ?? ''}`,
-    sharedLimiterOptions(config, db, 'client-auth-client'),
-  );
-  return [
-    failedClientAuthLimiter(
-      clientAuthFailuresPerAddress,
-      addressKey,
-      sharedLimiterOptions(config, db, 'client-auth-address'),
-    ),
-    (req, res, next) => (presentedClientId(req) ? perClient(req, res, next) : next()),
-  ];
-}
 
 interface DiscoveryLimiter {
   /** For /login: past the limit a page with a reason code. */

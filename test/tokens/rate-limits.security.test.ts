@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { clientSecretArgon2Checks } from '../../src/tokens/grants/client-auth.js';
 import { buildTestApp } from '../support/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { CALLBACK, postForm } from '../support/main-app.js';
@@ -96,6 +97,55 @@ describe('failed client authentication per client_id', () => {
       body: { error: 'temporarily_unavailable' },
     });
     expect((await introspect(gh, other)).status).toBe(200);
+  });
+});
+
+describe('failed client authentication, counted in the trip that reads the app (issue 13)', () => {
+  it('counts a 401 that came before any client was read (no or malformed credentials) and answers 429 after', async () => {
+    const gh = await startOAuthServer(t, {
+      GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT: '2',
+      GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT_PER_CLIENT: '100',
+    });
+    try {
+      const [app] = await twoApps(gh);
+      const noAuth = await postForm(gh, '/oauth/introspect', { token: 'not-a-token' });
+      expect(noAuth).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+      const malformed = await fetch(`${gh.url}/oauth/introspect`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from('no-colon').toString('base64')}`,
+        },
+        body: 'token=not-a-token',
+      });
+      expect(malformed.status).toBe(401);
+      // Counted after their answers (so the next request may come first: it is asked again until the count lands)
+      let limited = await introspect(gh, app);
+      for (let i = 0; i < 20 && limited.status !== 429; i++) limited = await introspect(gh, app);
+      expect(limited).toMatchObject({ status: 429, body: { error: 'temporarily_unavailable' } });
+    } finally {
+      await gh.close();
+    }
+  });
+
+  it('runs no argon2 check past the limit, and holds the limit with counters in memory too', async () => {
+    const gh = await startOAuthServer(t, {
+      GATEHOUSE_RATE_LIMIT_STORE: 'memory',
+      GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT: '100',
+      GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT_PER_CLIENT: '2',
+    });
+    try {
+      const [app, other] = await twoApps(gh);
+      expect((await introspect(gh, wrong(app))).status).toBe(401);
+      expect((await introspect(gh, wrong(app))).status).toBe(401);
+      const before = clientSecretArgon2Checks();
+      expect(await introspect(gh, wrong(app))).toMatchObject({ status: 429 });
+      expect(await introspect(gh, app)).toMatchObject({ status: 429 });
+      expect(clientSecretArgon2Checks()).toBe(before);
+      expect((await introspect(gh, other)).status).toBe(200);
+    } finally {
+      await gh.close();
+    }
   });
 });
 

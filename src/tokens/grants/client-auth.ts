@@ -1,9 +1,10 @@
 import argon2 from 'argon2';
 import type { Request } from 'express';
+import type { EntityManager } from 'typeorm';
 import type { Database } from '../../db/database.js';
 import { isUuid } from '../../db/database.js';
 import { sha256Base64url } from '../../digest.js';
-import { currentSecretHash, findApp } from '../../apps/apps.service.js';
+import { findApp, findAppWithSecretHash } from '../../apps/apps.service.js';
 import type { App } from '../../apps/app.entity.js';
 import { OAuthError } from '../oauth-errors.js';
 import { oauthStringProblem } from '../oauth-limits.js';
@@ -87,22 +88,50 @@ export async function findClient(db: Database, clientId: string): Promise<App | 
  * keyed by a SHA-256 of (stored hash, presented secret), a pure function of
  * both, for a minute (docs/architecture.md). Whether the secret still counts — the app
  * not deleted, the secret neither rotated out, expired nor deleted — is read
- * from the database on every request (currentSecretHash), never from the cache.
+ * from the database on every request (findAppWithSecretHash), never from the cache.
  */
 const VERIFIED_TTL_MS = 60_000;
 const verified = new Map<string, number>();
 
-async function secretIsValid(db: Database, app: App, secret: string, now: Date): Promise<boolean> {
-  const hash = await currentSecretHash(db, app.id, secret, now);
-  if (hash === null) return false;
+/**
+ * argon2 checks in flight, by the same key (issue 13, the client-secret herd):
+ * a node that has not memoized a secret yet (after a start, or a minute after
+ * its last check) and receives N concurrent requests with it would run N
+ * identical argon2id checks, each with its own 64 MiB or so. Requests that
+ * arrive while one runs wait for its answer instead, as the SCIM bearer does
+ * (scim/scim-auth.ts). The key covers the presented secret and the stored
+ * hash, so a wrong secret never shares another's success, and each request
+ * still reads the app and its secret itself.
+ */
+const checking = new Map<string, Promise<boolean>>();
+let argon2Runs = 0;
+
+/** How many argon2 checks of client secrets this process has run (tests watch it). */
+export function clientSecretArgon2Checks(): number {
+  return argon2Runs;
+}
+
+async function secretMatches(hash: string, secret: string, now: Date): Promise<boolean> {
   const key = sha256Base64url(`${hash}\u0000${secret}`);
   const until = verified.get(key);
   if (until !== undefined && until > now.getTime()) return true;
   verified.delete(key);
-  if (!(await argon2.verify(hash, secret))) return false;
-  if (verified.size > 10_000) verified.clear();
-  verified.set(key, now.getTime() + VERIFIED_TTL_MS);
-  return true;
+  let check = checking.get(key);
+  if (!check) {
+    argon2Runs++;
+    check = argon2
+      .verify(hash, secret)
+      .then((ok) => {
+        if (ok) {
+          if (verified.size > 10_000) verified.clear();
+          verified.set(key, Date.now() + VERIFIED_TTL_MS);
+        }
+        return ok;
+      })
+      .finally(() => checking.delete(key));
+    checking.set(key, check);
+  }
+  return check;
 }
 
 /** Authenticates the calling client; any failure is `invalid_client` (401) without saying which part. */
@@ -110,19 +139,26 @@ export async function authenticateClient(
   db: Database,
   credentials: ClientCredentials,
   now: Date,
+  /** Where the app is read: with the failed-authentication counters (client-auth-limits.ts), or alone. */
+  lookup: <T>(read: (em: EntityManager) => Promise<T>) => Promise<T> = (read) => db.readPlatform(read),
 ): Promise<App> {
   // RFC 6749 §5.2: a client that tried Basic gets a Basic challenge back.
   const challenge = credentials.method === 'client_secret_basic' ? ('Basic' as const) : undefined;
   const refuse = (why: string) =>
     new OAuthError('invalid_client', 'Client authentication failed', { detail: why, challenge });
-  const app = await findClient(db, credentials.clientId);
-  if (!app) throw refuse('unknown client');
+  // The app and the secret's stored hash in one statement (issue 13: one round trip, was two).
+  const found = await lookup((em) =>
+    findAppWithSecretHash(em, credentials.clientId, credentials.secret, now),
+  );
+  if (!found) throw refuse('unknown client');
+  const { app, secretHash } = found;
   if (app.clientType === 'public') {
     if (credentials.method !== 'none') throw refuse('public client sent a secret');
     return app;
   }
   if (credentials.method === 'none' || credentials.secret === null)
     throw refuse('confidential client without secret');
-  if (!(await secretIsValid(db, app, credentials.secret, now))) throw refuse('wrong secret');
+  if (secretHash === null || !(await secretMatches(secretHash, credentials.secret, now)))
+    throw refuse('wrong secret');
   return app;
 }

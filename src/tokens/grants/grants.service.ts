@@ -2,10 +2,10 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { Config } from '../../config/config.js';
 import type { Database } from '../../db/database.js';
-import { resolveTenantBySession } from '../../db/resolvers.js';
 import { sha256Base64url } from '../../digest.js';
 import type { NotLiveReason } from '../../sessions/live-grant.js';
-import { liveGrantWithPerson } from '../live-session.js';
+import { finalStatement } from '../../db/pipelined-transaction.js';
+import { inSessionTenant, liveGrantWithPerson, type LiveGrantWithPerson } from '../live-session.js';
 import type { App } from '../../apps/app.entity.js';
 import { AuthorizationCode } from './authorization-code.entity.js';
 import { OAuthError } from '../oauth-errors.js';
@@ -45,16 +45,60 @@ export function pkceS256Matches(verifier: string, challenge: string): boolean {
   return computed.length === expected.length && timingSafeEqual(computed, expected);
 }
 
-async function inSessionTenant(
+/**
+ * The grant's work in its session's tenant: the tenant is resolved from the
+ * session inside the transaction (Database.withResolvedTenant), and the one
+ * statement that consumes the code or refresh token and reads the live grant
+ * is written right behind it (live-session.ts inSessionTenant): BEGIN, the
+ * tenant and that statement are one round trip (issue 13).
+ */
+async function inSessionTransaction(
   db: Database,
   sessionId: string,
-  fn: (em: EntityManager, tenantId: string) => Promise<Outcome>,
+  read: (em: EntityManager) => Promise<GrantRead>,
+  fn: (em: EntityManager, tenantId: string, read: GrantRead) => Promise<Outcome>,
 ): Promise<TokenResponse> {
-  const tenantId = await resolveTenantBySession(db, sessionId);
-  if (!tenantId) throw new OAuthError('invalid_grant', 'The grant is invalid', { detail: 'no such session' });
-  const outcome = await db.withTenant(tenantId, (em) => fn(em, tenantId));
+  const outcome = await db.withResolvedTenant(async (em, enterTenant): Promise<Outcome> => {
+    const [tenantId, seen] = await inSessionTenant(enterTenant, sessionId, () => read(em));
+    if (!tenantId) return refused('The grant is invalid', 'no such session');
+    return fn(em, tenantId, seen);
+  });
   if ('refused' in outcome) throw outcome.refused;
   return outcome.ok;
+}
+
+type GrantRead = { grant: LiveGrantWithPerson; row: ConsumedRow };
+
+/**
+ * A one-time value consumed in the statement that also reads the live grant,
+ * the person and their roles (live-session.ts liveGrantWithPerson): one round
+ * trip instead of five. `UPDATE … WHERE used_at IS NULL RETURNING` consumes
+ * it atomically (CONVENTIONS.md); $1 is the session, $2 the app.
+ */
+const consumeCode = (hash: string, now: Date) => ({
+  ctes: `consumed AS (UPDATE authorization_codes SET used_at = $4
+                       WHERE code_hash = $3 AND session_id = $1 AND app_id = $2 AND used_at IS NULL
+                       RETURNING *)`,
+  columns: '(SELECT to_jsonb(c) FROM consumed c) AS consumed',
+  params: [hash, now],
+});
+const consumeRefreshToken = (hash: string, now: Date) => ({
+  ctes: `consumed AS (UPDATE refresh_tokens SET used_at = $4
+                       WHERE token_hash = $3 AND session_id = $1 AND app_id = $2 AND used_at IS NULL
+                       RETURNING *)`,
+  columns: '(SELECT to_jsonb(c) FROM consumed c) AS consumed',
+  params: [hash, now],
+});
+
+/** A consumed row as to_jsonb wrote it: timestamps are text. */
+interface ConsumedRow {
+  consumed: {
+    redirect_uri?: string;
+    scope: string;
+    nonce?: string | null;
+    code_challenge?: string | null;
+    expires_at: string;
+  } | null;
 }
 
 export async function exchangeAuthorizationCode(
@@ -65,13 +109,15 @@ export async function exchangeAuthorizationCode(
 ): Promise<TokenResponse> {
   const parsed = parseSessionToken(CODE_PREFIX, input.code);
   if (!parsed) throw new OAuthError('invalid_grant', 'The authorization code is invalid');
-  return inSessionTenant(deps.db, parsed.sessionId, async (em, tenantId) => {
-    const consumed = await em.query<[AuthorizationCodeRow[], number]>(
-      `UPDATE authorization_codes SET used_at = $4
-        WHERE code_hash = $1 AND session_id = $2 AND app_id = $3 AND used_at IS NULL RETURNING *`,
-      [parsed.hash, parsed.sessionId, app.id, now],
+  // The app may have been deleted since it authenticated (its sessions are being revoked): appId.
+  const read = (em: EntityManager) =>
+    liveGrantWithPerson<ConsumedRow>(
+      em,
+      { sessionId: parsed.sessionId, appId: app.id, now },
+      consumeCode(parsed.hash, now),
     );
-    const code = consumed[0][0];
+  return inSessionTransaction(deps.db, parsed.sessionId, read, async (em, tenantId, { grant, row }) => {
+    const code = row.consumed;
     if (!code) {
       const seen = await em.findOneBy(AuthorizationCode, {
         codeHash: parsed.hash,
@@ -83,11 +129,12 @@ export async function exchangeAuthorizationCode(
       }
       return refused('The authorization code is invalid', seen ? 'issued to another client' : 'unknown code');
     }
-    if (code.expires_at <= now) return refused('The authorization code has expired');
+    if (new Date(code.expires_at) <= now) return refused('The authorization code has expired');
     if (code.redirect_uri !== input.redirectUri)
       return refused('redirect_uri differs from the authorization request');
-    if (code.code_challenge !== null) {
-      if (input.codeVerifier === null || !pkceS256Matches(input.codeVerifier, code.code_challenge)) {
+    const challenge = code.code_challenge ?? null;
+    if (challenge !== null) {
+      if (input.codeVerifier === null || !pkceS256Matches(input.codeVerifier, challenge)) {
         // Someone holds the code without the verifier: nothing from this login may be used.
         await revokeSessionAudited(em, tenantId, parsed.sessionId, 'pkce_verification_failed');
         return refused('PKCE verification failed');
@@ -95,7 +142,7 @@ export async function exchangeAuthorizationCode(
     } else if (input.codeVerifier !== null) {
       return refused('code_verifier given but the authorization request had no code_challenge');
     }
-    return issueForSession(em, deps, app, parsed.sessionId, code.scope, code.nonce, now);
+    return issueForGrant(em, deps, app, grant, code.scope, code.nonce ?? null, now);
   });
 }
 
@@ -107,13 +154,14 @@ export async function exchangeRefreshToken(
 ): Promise<TokenResponse> {
   const parsed = parseSessionToken(REFRESH_TOKEN_PREFIX, input.refreshToken);
   if (!parsed) throw new OAuthError('invalid_grant', 'The refresh token is invalid');
-  return inSessionTenant(deps.db, parsed.sessionId, async (em, tenantId) => {
-    const consumed = await em.query<[RefreshTokenRow[], number]>(
-      `UPDATE refresh_tokens SET used_at = $4
-        WHERE token_hash = $1 AND session_id = $2 AND app_id = $3 AND used_at IS NULL RETURNING *`,
-      [parsed.hash, parsed.sessionId, app.id, now],
+  const read = (em: EntityManager) =>
+    liveGrantWithPerson<ConsumedRow>(
+      em,
+      { sessionId: parsed.sessionId, appId: app.id, now },
+      consumeRefreshToken(parsed.hash, now),
     );
-    const token = consumed[0][0];
+  return inSessionTransaction(deps.db, parsed.sessionId, read, async (em, tenantId, { grant, row }) => {
+    const token = row.consumed;
     if (!token) {
       const seen = await em.findOneBy(RefreshToken, { tokenHash: parsed.hash, sessionId: parsed.sessionId });
       if (seen?.usedAt && seen.appId === app.id) {
@@ -122,7 +170,7 @@ export async function exchangeRefreshToken(
       }
       return refused('The refresh token is invalid', seen ? 'issued to another client' : 'unknown token');
     }
-    if (token.expires_at <= now) return refused('The refresh token has expired');
+    if (new Date(token.expires_at) <= now) return refused('The refresh token has expired');
     let scope = token.scope;
     if (input.scope !== null) {
       // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
@@ -133,7 +181,7 @@ export async function exchangeRefreshToken(
         throw new OAuthError('invalid_scope', 'The scope exceeds what was granted');
       scope = [...new Set(asked)].join(' ');
     }
-    return issueForSession(em, deps, app, parsed.sessionId, scope, null, now);
+    return issueForGrant(em, deps, app, grant, scope, null, now);
   });
 }
 
@@ -145,17 +193,15 @@ const NOT_LIVE: Record<NotLiveReason, string> = {
 };
 
 /** A new refresh token and signed access + ID tokens, when the grant is still live (sessions/live-grant.ts). */
-async function issueForSession(
+async function issueForGrant(
   em: EntityManager,
   deps: GrantDeps,
   app: App,
-  sessionId: string,
+  grant: LiveGrantWithPerson,
   scope: string,
   nonce: string | null,
   now: Date,
 ): Promise<Outcome> {
-  // The app may have been deleted since it authenticated (its sessions are being revoked).
-  const grant = await liveGrantWithPerson(em, { sessionId, appId: app.id, now });
   if (!grant.live) return refused(NOT_LIVE[grant.reason], grant.reason);
   const { session, user, roles } = grant;
   const { token: refreshToken, hash } = mintSessionToken(REFRESH_TOKEN_PREFIX, session.id);
@@ -163,17 +209,6 @@ async function issueForSession(
     now.getTime() + deps.config.tokens.refreshTokenTtl * 1000,
     session.expiresAt.getTime(),
   );
-  await em.insert(RefreshToken, {
-    tenantId: session.tenantId,
-    id: randomUUID(),
-    sessionId: session.id,
-    appId: app.id,
-    tokenHash: hash,
-    scope,
-    createdAt: now,
-    expiresAt: new Date(refreshExpiry),
-    usedAt: null,
-  });
   const response = await signTokenResponse(
     deps.signer,
     {
@@ -190,18 +225,13 @@ async function issueForSession(
     },
     refreshToken,
   );
+  // Signed first, so the new refresh token is the transaction's last statement and travels with its
+  // COMMIT (issue 13); a failed insert rolls back the consumed code too, and no token is answered.
+  await finalStatement(
+    em,
+    `INSERT INTO refresh_tokens (tenant_id, id, session_id, app_id, token_hash, scope, created_at, expires_at, used_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)`,
+    [session.tenantId, randomUUID(), session.id, app.id, hash, scope, now, new Date(refreshExpiry)],
+  );
   return { ok: response };
-}
-
-interface AuthorizationCodeRow {
-  redirect_uri: string;
-  scope: string;
-  nonce: string | null;
-  code_challenge: string | null;
-  expires_at: Date;
-}
-
-interface RefreshTokenRow {
-  scope: string;
-  expires_at: Date;
 }

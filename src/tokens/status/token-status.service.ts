@@ -2,8 +2,7 @@ import type { Config } from '../../config/config.js';
 import type { Database } from '../../db/database.js';
 import { resolveTenantBySession } from '../../db/resolvers.js';
 import { findSession } from '../../sessions/sessions.service.js';
-import { liveGrant } from '../../sessions/live-grant.js';
-import { liveSession } from '../live-session.js';
+import { inSessionTenant, liveGrantWithPerson, liveSession } from '../live-session.js';
 import { looksLikeJwt, verifyAccessToken, type AccessTokenClaims } from './access-token.js';
 import type { App } from '../../apps/app.entity.js';
 import { OAuthError } from '../oauth-errors.js';
@@ -68,13 +67,24 @@ async function introspectRefreshToken(
 ): Promise<IntrospectionResponse> {
   const parsed = parseSessionToken(REFRESH_TOKEN_PREFIX, token);
   if (!parsed) return INACTIVE;
-  const tenantId = await resolveTenantBySession(db, parsed.sessionId);
-  if (!tenantId) return INACTIVE;
-  return db.withTenant(tenantId, async (em): Promise<IntrospectionResponse> => {
-    const row = await em.findOneBy(RefreshToken, { tokenHash: parsed.hash, sessionId: parsed.sessionId });
-    if (!row || row.usedAt || row.expiresAt <= now || row.appId !== app.id) return INACTIVE;
-    const grant = await liveGrant(em, { sessionId: row.sessionId, appId: app.id, now });
-    if (!grant.live) return INACTIVE;
+  // One round trip (issue 13): BEGIN, the session's tenant, and the token read with the live grant, with COMMIT.
+  return db.withResolvedTenant(async (em, enterTenant): Promise<IntrospectionResponse> => {
+    const [tenantId, { grant, row }] = await inSessionTenant(enterTenant, parsed.sessionId, () =>
+      liveGrantWithPerson<{ refresh: StoredRefreshToken | null }>(
+        em,
+        { sessionId: parsed.sessionId, appId: app.id, now },
+        {
+          columns: `(SELECT to_jsonb(r) FROM refresh_tokens r
+                      WHERE r.token_hash = $3 AND r.session_id = $1) AS refresh`,
+          params: [parsed.hash],
+          final: true,
+        },
+      ),
+    );
+    const stored = row.refresh;
+    if (!tenantId || !stored || stored.used_at) return INACTIVE;
+    const expiresAt = new Date(stored.expires_at);
+    if (expiresAt <= now || stored.app_id !== app.id || !grant.live) return INACTIVE;
     const { session } = grant;
     return {
       active: true,
@@ -82,13 +92,22 @@ async function introspectRefreshToken(
       iss: config.baseUrl,
       sub: session.userId,
       client_id: app.id,
-      scope: row.scope,
-      exp: seconds(row.expiresAt),
-      iat: seconds(row.createdAt),
+      scope: stored.scope,
+      exp: seconds(expiresAt),
+      iat: seconds(new Date(stored.created_at)),
       tid: tenantId,
       sid: session.id,
     };
   });
+}
+
+/** A refresh_tokens row as to_jsonb writes it (timestamps as text). */
+interface StoredRefreshToken {
+  app_id: string;
+  scope: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
 }
 
 /** The claims of a valid access token issued to this app, else null. */
