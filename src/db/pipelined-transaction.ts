@@ -70,9 +70,17 @@ export async function pipelinedTransaction<T>(
     }
     if (ended) {
       if (sql === 'COMMIT' || sql === 'ROLLBACK') {
-        const result = await ended.catch(() => null);
-        // A COMMIT PostgreSQL answered with ROLLBACK: the final statement failed and has thrown already.
-        if (sql === 'COMMIT' && result?.command !== 'COMMIT') throw new Error('transaction did not commit');
+        const result = await ended.then(
+          (answer) => answer,
+          (err: unknown) => err as Error,
+        );
+        if (sql === 'COMMIT') {
+          // The COMMIT's own failure (a lost connection) is thrown as itself, so it is classed as an
+          // outage (503, db/database-errors) like any statement's.
+          if (result instanceof Error) throw result;
+          // A COMMIT PostgreSQL answered with ROLLBACK: the final statement failed and has thrown already.
+          if (result.command !== 'COMMIT') throw new Error('transaction did not commit');
+        }
         return undefined;
       }
       throw new Error('a statement after the final statement of a transaction');

@@ -13,4 +13,9 @@ export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
  */
 export interface TokenSigner {
   sign(payload: JWTPayload, options: { alg: SigningAlg; typ: string }): Promise<string>;
+  /**
+   * Resolves once `sign` no longer reads the database. Await it before opening a transaction inside
+   * which `sign` runs: a connection must never be held waiting for another from the same pool.
+   */
+  ready(): Promise<void>;
 }

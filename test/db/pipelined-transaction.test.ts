@@ -4,6 +4,7 @@ import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { createDataSource } from '../../src/db/data-source.js';
 import { Database } from '../../src/db/database.js';
+import { isDatabaseUnavailable } from '../../src/db/pg-errors.js';
 import { finalStatement } from '../../src/db/pipelined-transaction.js';
 import { ENTITIES } from '../../src/entities.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -103,6 +104,21 @@ describe('a pipelined transaction', () => {
       }),
     ).rejects.toThrow('a statement after the final statement of a transaction');
     expect(await userNames(acme)).toEqual([...before, 'final@acme.test'].sort());
+  });
+
+  it('a connection lost under the final statement and its COMMIT is an outage (503), commits nothing, and the pool recovers', async () => {
+    const before = await userNames(acme);
+    const error = await db
+      .withTenant(acme, async (em) => {
+        await em.query(insertUser, ['lost@acme.test']);
+        // The backend ends itself: the statement and the COMMIT behind it lose their connection.
+        await finalStatement(em, 'SELECT pg_terminate_backend(pg_backend_pid())', []);
+        return null;
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(isDatabaseUnavailable(error)).toBe(true);
+    expect(await userNames(acme)).toEqual(before);
   });
 
   it('a first statement that fails rolls back and the next transaction on the connection sees its own tenant', async () => {

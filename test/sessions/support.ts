@@ -21,6 +21,7 @@ export async function joseSigner(): Promise<{
       count++;
       return new jose.SignJWT(payload).setProtectedHeader({ alg, typ, kid: 'test-key' }).sign(privateKey);
     },
+    ready: async () => undefined, // the key is in memory from the start
   };
   return { signer, publicKey, signed: () => count };
 }

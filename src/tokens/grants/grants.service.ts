@@ -53,12 +53,14 @@ export function pkceS256Matches(verifier: string, challenge: string): boolean {
  * tenant and that statement are one round trip (issue 13).
  */
 async function inSessionTransaction(
-  db: Database,
+  deps: GrantDeps,
   sessionId: string,
   read: (em: EntityManager) => Promise<GrantRead>,
   fn: (em: EntityManager, tenantId: string, read: GrantRead) => Promise<Outcome>,
 ): Promise<TokenResponse> {
-  const outcome = await db.withResolvedTenant(async (em, enterTenant): Promise<Outcome> => {
+  // Tokens are signed inside the transaction: the keys are loaded before it takes its connection.
+  await deps.signer.ready();
+  const outcome = await deps.db.withResolvedTenant(async (em, enterTenant): Promise<Outcome> => {
     const [tenantId, seen] = await inSessionTenant(enterTenant, sessionId, () => read(em));
     if (!tenantId) return refused('The grant is invalid', 'no such session');
     return fn(em, tenantId, seen);
@@ -116,7 +118,7 @@ export async function exchangeAuthorizationCode(
       { sessionId: parsed.sessionId, appId: app.id, now },
       consumeCode(parsed.hash, now),
     );
-  return inSessionTransaction(deps.db, parsed.sessionId, read, async (em, tenantId, { grant, row }) => {
+  return inSessionTransaction(deps, parsed.sessionId, read, async (em, tenantId, { grant, row }) => {
     const code = row.consumed;
     if (!code) {
       const seen = await em.findOneBy(AuthorizationCode, {
@@ -160,7 +162,7 @@ export async function exchangeRefreshToken(
       { sessionId: parsed.sessionId, appId: app.id, now },
       consumeRefreshToken(parsed.hash, now),
     );
-  return inSessionTransaction(deps.db, parsed.sessionId, read, async (em, tenantId, { grant, row }) => {
+  return inSessionTransaction(deps, parsed.sessionId, read, async (em, tenantId, { grant, row }) => {
     const token = row.consumed;
     if (!token) {
       const seen = await em.findOneBy(RefreshToken, { tokenHash: parsed.hash, sessionId: parsed.sessionId });

@@ -95,6 +95,7 @@ const FORCED_RELOAD_INTERVAL_MS = 5_000;
  */
 export class SigningKeyStore implements TokenSigner {
   private cached: KeySet | null = null;
+  private stale = false;
   private loading: Promise<KeySet> | null = null;
   private lastForcedReload = 0;
   private generation = 0;
@@ -130,6 +131,8 @@ export class SigningKeyStore implements TokenSigner {
   async rotate(context: RotationContext): Promise<RotationResult> {
     const result = await this.rotateInDatabase(context);
     this.invalidate();
+    // This node signs with the new key from the next request on; a failed re-read is retried by it.
+    await this.reload().catch(() => undefined);
     return result;
   }
 
@@ -148,10 +151,20 @@ export class SigningKeyStore implements TokenSigner {
     }));
   }
 
-  /** Drops the in-memory copy; the next use re-reads the database. */
+  /**
+   * Resolves once a key set is held. From then on `sign` never waits for the database: an expired set
+   * is served while one re-read runs (current()), so a token signed inside a transaction never holds its
+   * connection waiting for another one from the same pool — the wait that, with every connection held
+   * that way, lasted until the pool's connect timeout and answered 503 (issue 13; docs/architecture.md).
+   */
+  async ready(): Promise<void> {
+    await this.current();
+  }
+
+  /** Marks the in-memory copy out of date; the next use re-reads the database (serving it meanwhile). */
   invalidate(): void {
     this.generation++;
-    this.cached = null;
+    this.stale = true;
     this.loading = null;
   }
 
@@ -169,21 +182,40 @@ export class SigningKeyStore implements TokenSigner {
         throw error;
       this.lastForcedReload = now;
       this.invalidate();
-      return use(await this.current());
+      return use(await this.reload());
     }
   }
 
+  /**
+   * The key set to use now. A fresh one (younger than `cacheTtlSeconds`, not invalidated) is served as
+   * is; an older one is served too while a single re-read runs in the background (stale-while-revalidate),
+   * unless it is older than twice the TTL — re-reads have been failing — when the caller waits, as a store
+   * that never loaded does. With a TTL of 0 every use waits for a re-read.
+   */
   private current(): Promise<KeySet> {
     const now = this.clock().getTime();
-    if (this.cached && now - this.cached.loadedAt < this.options.cacheTtlSeconds * 1000) {
-      return Promise.resolve(this.cached);
+    const set = this.cached;
+    const ttl = this.options.cacheTtlSeconds * 1000;
+    if (set && !this.stale && now - set.loadedAt < ttl) return Promise.resolve(set);
+    const loading = this.reload();
+    if (set && now - set.loadedAt < 2 * ttl) {
+      loading.catch(() => undefined); // the next use tries again; past 2 × TTL its caller sees the error
+      return Promise.resolve(set);
     }
+    return loading;
+  }
+
+  /** One re-read at a time; what it read is kept unless a rotation happened meanwhile. */
+  private reload(): Promise<KeySet> {
     if (!this.loading) {
       const generation = this.generation;
       const loading = this.load()
         .then((set) => {
           // A rotation during the read invalidated it: serve it once, do not keep it.
-          if (generation === this.generation) this.cached = set;
+          if (generation === this.generation) {
+            this.cached = set;
+            this.stale = false;
+          }
           return set;
         })
         .finally(() => {
