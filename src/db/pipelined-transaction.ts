@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { guardPool, whileHoldingConnection } from './pool-guard.js';
 
 /**
  * How does a transaction wait on PostgreSQL as few times as its statements
@@ -42,6 +43,7 @@ export async function pipelinedTransaction<T>(
   beginSql: string,
   fn: (em: EntityManager) => Promise<T>,
 ): Promise<T> {
+  guardPool(dataSource);
   const runner = dataSource.createQueryRunner();
   const query = runner.query.bind(runner) as RawQuery;
   let opening: Promise<unknown> | null = null;
@@ -106,7 +108,8 @@ export async function pipelinedTransaction<T>(
     return await runner.manager.transaction((em) => {
       // The opening carries the tenant setting: a transaction TypeORM began differently must not run.
       if (!begun) throw new Error('the transaction did not begin with START TRANSACTION');
-      return fn(em);
+      // Its body holds the connection: it may not wait for another from the pool (db/pool-guard.ts).
+      return whileHoldingConnection(() => fn(em));
     });
   } finally {
     await runner.release();

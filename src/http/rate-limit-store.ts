@@ -11,6 +11,7 @@ import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { createLogger } from './logger.js';
 import { countingRejections } from './metrics.js';
+import { detached } from '../db/pool-guard.js';
 
 /**
  * How do the rate limits hold when Gatehouse runs on many nodes behind a load
@@ -188,7 +189,8 @@ export class PostgresRateLimitStore implements Store {
     const now = Date.now();
     if (now - (lastSweep.get(this.db) ?? 0) < SWEEP_EVERY_MS) return;
     lastSweep.set(this.db, now);
-    sweepEndedWindows(this.db).catch((err: unknown) =>
+    // Not waited for: the increment may be inside a transaction (tokens/client-auth-limits.ts).
+    detached(() => sweepEndedWindows(this.db)).catch((err: unknown) =>
       this.log.warn({ err }, 'rate limit counters: sweep of ended windows failed'),
     );
   }

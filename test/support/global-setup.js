@@ -63,4 +63,7 @@ export default async function globalSetup() {
   process.env[TEST_ENV.adminUrl] = adminUrl;
   process.env[TEST_ENV.ownerUrl] = ownerUrl;
   process.env[TEST_ENV.appUrl] = withCredentials(ownerUrl, 'gatehouse_app', appPassword);
+  // Work that holds a pooled connection may not wait for another (src/db/pool-guard.ts): in the whole
+  // suite, and in the service processes tests start, such a wait throws instead of risking a deadlock.
+  process.env.GATEHOUSE_POOL_GUARD ??= 'throw';
 }

@@ -53,7 +53,11 @@ async function exchangeAll(batch: { code: string; verifier: string }[]) {
       post({ grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: verifier }),
     ),
   );
-  return { statuses: answers.map((r) => r.status), bodies: answers.map((r) => r.body), ms: Date.now() - started };
+  return {
+    statuses: answers.map((r) => r.status),
+    bodies: answers.map((r) => r.body),
+    ms: Date.now() - started,
+  };
 }
 
 describe(`${IN_FLIGHT} token requests in flight over a pool of 5`, () => {
