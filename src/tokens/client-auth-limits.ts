@@ -46,6 +46,12 @@ const counted = new WeakMap<Request, Counted[]>();
 
 type Rows = Record<string, unknown>[];
 
+/** The promise itself, with its rejection marked as handled; whoever awaits it later still sees it. */
+function observed<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 export class ClientAuthLimits {
   private readonly limits: Limit[];
   private readonly log: Logger;
@@ -139,10 +145,12 @@ export class ClientAuthLimits {
     }
     return this.db.withPlatform(async (em) => {
       const onThis = async (sql: string, params: unknown[]) => await em.query<Rows>(sql, params);
-      const reading = read(em);
+      // Observed at once: one of them may fail (the connection lost) during the wait below, before
+      // Promise.all looks at it, and an unobserved rejection would end the process.
+      const reading = observed(read(em));
       const first = keys
         .slice(0, -1)
-        .map((c) => (c.limit.store as PostgresRateLimitStore).increment(c.key, onThis));
+        .map((c) => observed((c.limit.store as PostgresRateLimitStore).increment(c.key, onThis)));
       // The statements above are written once their promise continuations have run (no I/O before the
       // write); one macrotask turn later the last increment goes with COMMIT behind them.
       await new Promise((resolve) => setImmediate(resolve));
