@@ -37,6 +37,12 @@ export interface ScimContext {
   setHeader(name: string, value: string): void;
   /** Logs an unexpected error with the request's id (never sent to the client). */
   logError(error: unknown): void;
+  /**
+   * Marks the answer as 503, the database unreachable: scimmy-routers' error handler cannot build that
+   * message (scimmy's error statuses have no 503) and passes on a TypeError, so Gatehouse's handler
+   * answers it (scim/scim.router.ts, scimErrorHandler).
+   */
+  unavailable(): void;
 }
 
 export function asContext(ctx: unknown): ScimContext {
@@ -71,7 +77,10 @@ export function toScimError(error: unknown, ctx: ScimContext): ScimError {
     if (error.code === 'bad_request') return new ScimError(400, 'invalidValue', error.message);
   }
   // An unreachable database is 503 (Retry-After set app-wide), never 500: docs/operations.md.
-  if (isDatabaseUnavailable(error)) return new ScimError(503, '', UNAVAILABLE_MESSAGE);
+  if (isDatabaseUnavailable(error)) {
+    ctx.unavailable();
+    return new ScimError(503, '', UNAVAILABLE_MESSAGE);
+  }
   ctx.logError(error);
   return new ScimError(500, '', 'Internal server error');
 }

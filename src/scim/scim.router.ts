@@ -138,6 +138,9 @@ export function scimRouter(deps: ScimRouterDeps): Router {
           setHeader: (name, value) => req.res?.setHeader(name, value),
           logError: (error) =>
             req.log?.error({ err: error, request_id: req.requestId }, 'SCIM request failed'),
+          unavailable: () => {
+            if (req.res) req.res.locals[DATABASE_UNAVAILABLE] = true;
+          },
         };
       },
     }),
@@ -147,6 +150,9 @@ export function scimRouter(deps: ScimRouterDeps): Router {
   router.use(scimErrorHandler);
   return router;
 }
+
+/** res.locals key: the request met an unreachable database inside scimmy's routes. */
+const DATABASE_UNAVAILABLE = 'gatehouseDatabaseUnavailable';
 
 function sendError(
   res: Parameters<RequestHandler>[1],
@@ -167,6 +173,10 @@ function sendError(
  * at the same path, so the app's JSON body parser errors get the same shape.
  */
 export const scimErrorHandler: ErrorRequestHandler = (error: unknown, req, res, next) => {
+  // A handler inside scimmy's routes met an unreachable database (ScimContext.unavailable); whatever
+  // scimmy-routers made of its 503 on the way here, the answer is ours.
+  if (res.locals[DATABASE_UNAVAILABLE] === true || isDatabaseUnavailable(error))
+    return sendError(res, 503, undefined, UNAVAILABLE_MESSAGE);
   if (error instanceof ScimError)
     return sendError(res, error.status, error.scimType || undefined, error.message);
   const parse = fromBodyParserError(error);
@@ -174,7 +184,6 @@ export const scimErrorHandler: ErrorRequestHandler = (error: unknown, req, res, 
     return sendError(res, 415, undefined, 'Unsupported charset: send UTF-8 JSON');
   if (parse?.code === 'bad_request') return sendError(res, 400, 'invalidSyntax', parse.message);
   if (parse?.code === 'payload_too_large') return sendError(res, 413, undefined, parse.message);
-  if (isDatabaseUnavailable(error)) return sendError(res, 503, undefined, UNAVAILABLE_MESSAGE);
   req.log?.error({ err: error, request_id: req.requestId }, 'SCIM request failed');
   if (res.headersSent) return next(error);
   sendError(res, 500, undefined, 'Internal server error');
