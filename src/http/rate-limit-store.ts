@@ -62,6 +62,11 @@ const DECREMENT = `
   UPDATE rate_limit_counters SET hits = hits - 1
    WHERE limiter = $1 AND key = $2 AND hits > 0 AND reset_at > now()`;
 
+const GET_MANY = `
+  SELECT w.i, c.hits, c.reset_at
+    FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(limiter, key, i)
+    LEFT JOIN rate_limit_counters c ON c.limiter = w.limiter AND c.key = w.key AND c.reset_at > now()`;
+
 const GET = `
   SELECT hits, reset_at FROM rate_limit_counters
    WHERE limiter = $1 AND key = $2 AND reset_at > now()`;
@@ -146,23 +151,36 @@ export class PostgresRateLimitStore implements Store {
     this.windowMs = options.windowMs;
   }
 
-  /**
-   * `query` runs the statement somewhere else than alone on the pool: the token endpoint sends it with
-   * its other statements in one round trip (tokens/client-auth-limits.ts, issue 13).
-   */
-  async increment(
-    key: string,
-    query: (sql: string, params: unknown[]) => Promise<unknown[]> = (sql, params) =>
-      this.db.queryOutsideTenant(sql, params),
-  ): Promise<IncrementResponse> {
-    const [row] = (await query(INCREMENT, [
+  async increment(key: string): Promise<IncrementResponse> {
+    const [row] = await this.db.queryOutsideTenant<CounterRow>(INCREMENT, [
       this.limiter,
       keyDigest(this.hmacKey, key),
       this.windowMs,
-    ])) as CounterRow[];
+    ]);
     if (!row) throw new Error('rate_limit_counters: the increment returned no row');
     this.maybeSweep();
     return { totalHits: row.hits, resetTime: new Date(row.reset_at) };
+  }
+
+  /**
+   * Several counters, of one or more stores, read in ONE statement, in the order given (undefined: no
+   * count in the current window). `query` runs it where the caller sends it: the token endpoint checks
+   * its two failed-authentication counts in the trip that reads the app (tokens/client-auth-limits.ts).
+   */
+  static async getMany(
+    entries: { store: PostgresRateLimitStore; key: string }[],
+    query: (sql: string, params: unknown[]) => Promise<unknown[]>,
+  ): Promise<(ClientRateLimitInfo | undefined)[]> {
+    const rows = (await query(GET_MANY, [
+      entries.map((e) => e.store.limiter),
+      entries.map((e) => keyDigest(e.store.hmacKey, e.key)),
+    ])) as (Partial<CounterRow> & { i: string })[];
+    return entries.map((_, i) => {
+      const row = rows.find((r) => Number(r.i) === i + 1);
+      return row?.hits !== undefined && row.hits !== null && row.reset_at
+        ? { totalHits: row.hits, resetTime: new Date(row.reset_at) }
+        : undefined;
+    });
   }
 
   async decrement(key: string): Promise<void> {

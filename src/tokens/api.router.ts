@@ -50,13 +50,21 @@ export function apiRouter(deps: ApiRouterDeps): Router {
   const statusDeps = { config, db, keys };
   const router = Router();
   router.options(['/oauth/token', '/oauth/userinfo', '/oauth/revoke'], allowAnyOrigin);
-  // Failed client authentications, per address and per client_id, counted in the trip that reads the app.
+  // Failed client authentications, per address and per client_id: checked in the trip that reads the
+  // app, a failure counted before its 401 is sent (client-auth-limits.ts).
   const limits = new ClientAuthLimits(config, db);
-  const limited = [limits.track];
-  const authenticate = (req: Request, now: Date) =>
-    authenticateClient(db, readClientCredentials(req), now, (read) => limits.countWith(req, read));
+  const authenticate = async (req: Request, now: Date) => {
+    try {
+      return await authenticateClient(db, readClientCredentials(req), now, (read) =>
+        limits.checkWith(req, read),
+      );
+    } catch (error) {
+      if (error instanceof OAuthError && error.error === 'invalid_client') await limits.failed(req);
+      throw error;
+    }
+  };
 
-  router.post('/oauth/token', allowAnyOrigin, ...limited, async (req, res) => {
+  router.post('/oauth/token', allowAnyOrigin, async (req, res) => {
     requireForm(req);
     const now = new Date();
     const grantType = param(req, 'grant_type', true);
@@ -86,7 +94,7 @@ export function apiRouter(deps: ApiRouterDeps): Router {
     res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(response);
   });
 
-  router.post('/oauth/introspect', ...limited, async (req, res) => {
+  router.post('/oauth/introspect', async (req, res) => {
     requireForm(req);
     const now = new Date();
     const app = await authenticate(req, now);
@@ -96,7 +104,7 @@ export function apiRouter(deps: ApiRouterDeps): Router {
     res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(result);
   });
 
-  router.post('/oauth/revoke', allowAnyOrigin, ...limited, async (req, res) => {
+  router.post('/oauth/revoke', allowAnyOrigin, async (req, res) => {
     requireForm(req);
     const now = new Date();
     const app = await authenticate(req, now);

@@ -1,5 +1,5 @@
-import type { Request, RequestHandler } from 'express';
-import { ipKeyGenerator, MemoryStore, type IncrementResponse, type Options } from 'express-rate-limit';
+import type { Request } from 'express';
+import { ipKeyGenerator, MemoryStore, type ClientRateLimitInfo, type Options } from 'express-rate-limit';
 import type { Logger } from 'pino';
 import type { EntityManager } from 'typeorm';
 import type { Config } from '../config/config.js';
@@ -13,19 +13,27 @@ import { presentedClientId } from './rate-limits.js';
 
 /**
  * How are failed client authentications limited (RFC 6749 §5.2; docs/security.md) without a round trip
- * of their own (issue 13)? The rule is the one express-rate-limit ran as two middlewares before: every
- * request at /oauth/token, /oauth/introspect and /oauth/revoke is counted, per source address and per
- * client_id, BEFORE its secret is checked; past either limit the answer is 429 and no argon2 check runs;
- * after the answer, a request that did not end in 401 `invalid_client` is taken back, so only failures
- * stay counted. What changed is where the count travels: the two increments
- * (http/rate-limit-store.ts, the shared counters) and the read of the app and its secret
- * (apps.service.ts) are three statements written back to back on one connection in one platform
- * transaction, the last with its COMMIT (db/pipelined-transaction.ts): one round trip instead of three.
- * A request refused before it names a client (no or malformed credentials: 401) is counted after its
- * answer, as it never reached that trip.
+ * of their own (issue 13)? Every request at /oauth/token, /oauth/introspect and /oauth/revoke is checked
+ * against two counts of FAILED authentications in the current window — per source address and per
+ * client_id — before its secret is checked: at or past either limit the answer is 429 and no argon2 check
+ * runs. Only failures are ever counted: a request answered 401 `invalid_client` adds one to both counts
+ * before its answer is sent (`failed`), so the next request sees it. A request that succeeds writes
+ * nothing.
  *
- * Failing open, as before: when the counting trip fails, the miss is logged at warn and the app is read
- * alone. With GATEHOUSE_RATE_LIMIT_STORE=memory the counters are this node's memory and cost no trip.
+ * The check travels with the read of the app and its secret (apps.service.ts): both statements are
+ * written back to back on one connection in one platform transaction, the second with its COMMIT
+ * (db/pipelined-transaction.ts): one round trip.
+ *
+ * Why not count every request and take successes back afterwards (express-rate-limit's
+ * skipSuccessfulRequests, as this did before): requests in flight then count as failures, so a main app
+ * with more token requests in flight from one address than the limit (20) was refused without a single
+ * failure, and a take-back lost with its connection (an outage) stayed counted for the window; and every
+ * successful request paid two more statements after its answer. The price of checking before counting:
+ * concurrent guesses that all read the count below the limit are all checked, so an attacker may exceed
+ * the limit by the requests it has in flight at once — each of them still costs an argon2id check.
+ *
+ * Failing open, as before: when the checking trip fails, the miss is logged at warn and the app is read
+ * alone. With GATEHOUSE_RATE_LIMIT_STORE=memory the counts are this node's memory and cost no trip.
  */
 const MINUTE_MS = 60_000;
 
@@ -40,11 +48,6 @@ interface Counted {
   limit: Limit;
   key: string;
 }
-
-/** Per request: which counters it incremented (and must take back unless it failed). */
-const counted = new WeakMap<Request, Counted[]>();
-
-type Rows = Record<string, unknown>[];
 
 /** The promise itself, with its rejection marked as handled; whoever awaits it later still sees it. */
 function observed<T>(promise: Promise<T>): Promise<T> {
@@ -91,75 +94,61 @@ export class ClientAuthLimits {
   }
 
   /**
-   * Before the handler: after the answer, takes back what a request that did not fail authentication
-   * counted, and counts a 401 that came before the counting trip.
-   */
-  readonly track: RequestHandler = (req, res, next) => {
-    counted.set(req, []);
-    res.on('finish', () => {
-      const mine = counted.get(req) ?? [];
-      if (res.statusCode === 401 && mine.length === 0) {
-        for (const c of this.keysOf(req))
-          this.quietly(c.limit.store.increment(c.key), 'rate limit not counted: the store failed');
-      } else if (res.statusCode !== 401) {
-        for (const c of mine)
-          this.quietly(c.limit.store.decrement(c.key), 'rate limit not taken back: the store failed');
-      }
-    });
-    next();
-  };
-
-  /**
-   * Counts this request against both limits and runs `read` (the app and its secret, on platform
-   * tables) in the same round trip; throws 429 `temporarily_unavailable` past a limit, before any
+   * Checks this request against both limits and runs `read` (the app and its secret, on platform
+   * tables) in the same round trip; throws 429 `temporarily_unavailable` at or past a limit, before any
    * secret is checked.
    */
-  async countWith<T>(req: Request, read: (em: EntityManager) => Promise<T>): Promise<T> {
+  async checkWith<T>(req: Request, read: (em: EntityManager) => Promise<T>): Promise<T> {
     const keys = this.keysOf(req);
     let result: T;
-    let hits: IncrementResponse[];
+    let seen: (ClientRateLimitInfo | undefined)[];
     try {
-      [result, hits] = await this.countAndRead(keys, read);
+      [result, seen] = await this.checkAndRead(keys, read);
     } catch (err) {
       // Fail open (http/rate-limit-store.ts): a limiter outage must not become one of the token endpoint.
-      this.log.warn({ err }, 'rate limit not counted: the store failed; request allowed');
+      this.log.warn({ err }, 'rate limit not checked: the store failed; request allowed');
       return this.db.readPlatform(read);
     }
-    counted.set(req, keys);
     keys.forEach((c, i) => {
-      const hit = hits[i];
-      if (hit && hit.totalHits > c.limit.limit) this.refuse(req, c.limit, hit);
+      const count = seen[i];
+      if (count && count.totalHits >= c.limit.limit) this.refuse(req, c.limit, count);
     });
     return result;
   }
 
-  private async countAndRead<T>(
+  /** Counts a failed authentication (answered 401 invalid_client) against both limits, before the answer. */
+  async failed(req: Request): Promise<void> {
+    await Promise.all(
+      this.keysOf(req).map((c) =>
+        Promise.resolve(c.limit.store.increment(c.key)).catch((err: unknown) =>
+          this.log.warn({ err }, 'rate limit not counted: the store failed'),
+        ),
+      ),
+    );
+  }
+
+  private async checkAndRead<T>(
     keys: Counted[],
     read: (em: EntityManager) => Promise<T>,
-  ): Promise<[T, IncrementResponse[]]> {
-    const last = keys[keys.length - 1];
-    if (!last || keys.some((c) => !(c.limit.store instanceof PostgresRateLimitStore))) {
-      // Counters in memory: nothing to send with the read.
-      const hits = await Promise.all(keys.map((c) => c.limit.store.increment(c.key)));
-      return [await this.db.readPlatform(read), hits];
+  ): Promise<[T, (ClientRateLimitInfo | undefined)[]]> {
+    const stores = keys.map((c) => c.limit.store);
+    if (keys.length === 0 || !stores.every((s) => s instanceof PostgresRateLimitStore)) {
+      // Counts in memory: nothing to send with the read.
+      const seen = await Promise.all(keys.map((c) => c.limit.store.get(c.key)));
+      return [await this.db.readPlatform(read), seen];
     }
     return this.db.withPlatform(async (em) => {
-      const onThis = async (sql: string, params: unknown[]) => await em.query<Rows>(sql, params);
-      // Observed at once: one of them may fail (the connection lost) during the wait below, before
-      // Promise.all looks at it, and an unobserved rejection would end the process.
+      // Observed at once: it may fail (the connection lost) during the wait below, before Promise.all
+      // looks at it, and an unobserved rejection would end the process.
       const reading = observed(read(em));
-      const first = keys
-        .slice(0, -1)
-        .map((c) => observed((c.limit.store as PostgresRateLimitStore).increment(c.key, onThis)));
-      // The statements above are written once their promise continuations have run (no I/O before the
-      // write); one macrotask turn later the last increment goes with COMMIT behind them.
+      // The read is written once its promise continuations have run (no I/O before the write); one
+      // macrotask turn later the counts go with COMMIT behind it.
       await new Promise((resolve) => setImmediate(resolve));
-      const lastHit = (last.limit.store as PostgresRateLimitStore).increment(
-        last.key,
+      const counting = PostgresRateLimitStore.getMany(
+        keys.map((c) => ({ store: c.limit.store as PostgresRateLimitStore, key: c.key })),
         async (sql, params) => (await finalStatement(em, sql, params)).rows,
       );
-      const [result, ...hits] = await Promise.all([reading, ...first, lastHit]);
-      return [result, hits];
+      return Promise.all([reading, counting]);
     });
   }
 
@@ -170,7 +159,7 @@ export class ClientAuthLimits {
     });
   }
 
-  private refuse(req: Request, limit: Limit, hit: IncrementResponse): never {
+  private refuse(req: Request, limit: Limit, hit: ClientRateLimitInfo): never {
     signals.rateLimited(limit.name); // issue 11: gatehouse_rate_limit_rejections_total
     const error = new OAuthError(
       'temporarily_unavailable',
@@ -181,9 +170,5 @@ export class ClientAuthLimits {
     const reset = hit.resetTime?.getTime() ?? Date.now() + MINUTE_MS;
     req.res?.set('Retry-After', String(Math.max(1, Math.ceil((reset - Date.now()) / 1000))));
     throw error;
-  }
-
-  private quietly(work: unknown, message: string): void {
-    Promise.resolve(work).catch((err: unknown) => this.log.warn({ err }, message));
   }
 }

@@ -32,11 +32,11 @@ const limits = new ClientAuthLimits(config, db);
 const req = (i) => ({ ip: '203.0.113.' + i, body: { client_id: crypto.randomUUID() }, headers: {}, get: () => undefined });
 let surfaced = 0;
 for (let i = 0; i < 5; i++) {
-  await limits.countWith(req(i), async () => { throw new Error('read failed'); }).catch((e) => { if (e.message === 'read failed') surfaced++; });
+  await limits.checkWith(req(i), async () => { throw new Error('read failed'); }).catch((e) => { if (e.message === 'read failed') surfaced++; });
   // The read ends its own connection: the counters written behind it fail with it.
-  await limits.countWith(req(i), (em) => em.query('SELECT pg_terminate_backend(pg_backend_pid())')).catch(() => surfaced++);
+  await limits.checkWith(req(i), (em) => em.query('SELECT pg_terminate_backend(pg_backend_pid())')).catch(() => surfaced++);
 }
-const read = await limits.countWith(req(9), (em) => em.query('SELECT 1 AS one'));
+const read = await limits.checkWith(req(9), (em) => em.query('SELECT 1 AS one'));
 await new Promise((r) => setTimeout(r, 100));
 await ds.destroy();
 console.log(JSON.stringify({ surfaced, read }));

@@ -69,6 +69,30 @@ describe('failed client authentication', () => {
   });
 });
 
+describe('failed client authentication: only failures count', () => {
+  let gh: OAuthServer;
+  let app: Client;
+  beforeAll(async () => {
+    // The address already has failures from the tests above (one database): the per-client limit of a
+    // new client is what these requests meet first.
+    gh = await startOAuthServer(t, {
+      GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT: '100',
+      GATEHOUSE_CLIENT_AUTH_FAILURE_LIMIT_PER_CLIENT: '3',
+    });
+    [app] = await twoApps(gh);
+  });
+  afterAll(() => gh.close());
+
+  it('refuses none of many more good requests in flight for one client than the limit', async () => {
+    // Counting every request and taking successes back after their answers refused these (issue 13).
+    const answers = await Promise.all(Array.from({ length: 12 }, () => introspect(gh, app)));
+    expect(answers.map((r) => r.status)).toEqual(answers.map(() => 200));
+    // …and the limit still holds for failures, the 4th request after 3 failures seeing all three.
+    for (let i = 0; i < 3; i++) expect((await introspect(gh, wrong(app))).status).toBe(401);
+    expect((await introspect(gh, app)).status).toBe(429);
+  });
+});
+
 describe('failed client authentication per client_id', () => {
   let gh: OAuthServer;
   let app: Client;
