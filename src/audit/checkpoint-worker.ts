@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { startPeriodicJob, type PeriodicJob } from '../periodic-job.js';
 import type { Database } from '../db/database.js';
 import type { CheckpointSigningKey } from './checkpoint-key.js';
 import { takeCheckpoint, tenantsDueForCheckpoint, type CheckpointPublisher } from './checkpoints.service.js';
@@ -24,10 +25,7 @@ export interface CheckpointWorkerOptions {
   batchSize?: number;
 }
 
-export interface CheckpointJob {
-  runNow(): Promise<number | null>;
-  stop(): Promise<void>;
-}
+export type CheckpointJob = PeriodicJob<number>;
 
 /** One pass: checkpoints every due tenant; returns how many were signed. */
 export async function runCheckpoints(options: Omit<CheckpointWorkerOptions, 'intervalMs'>): Promise<number> {
@@ -54,29 +52,10 @@ export async function runCheckpoints(options: Omit<CheckpointWorkerOptions, 'int
 export function startCheckpoints(options: CheckpointWorkerOptions): CheckpointJob {
   // The node's background seals (audit-sealer.ts) report failures beside this pass, which seals after them.
   setAuditSealerLogger(options.logger?.child({ component: 'audit-sealer' }));
-  let running: Promise<number | null> | null = null;
-  let stopped = false;
-  const pass = (): Promise<number | null> => {
-    if (stopped) return Promise.resolve(null);
-    if (running) return running;
-    running = runCheckpoints(options)
-      .catch((error: unknown) => {
-        options.logger?.error({ err: error }, 'audit checkpoint pass failed');
-        return null;
-      })
-      .finally(() => {
-        running = null;
-      });
-    return running;
-  };
-  const timer = setInterval(() => void pass(), options.intervalMs);
-  timer.unref();
-  return {
-    runNow: pass,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodicJob({
+    name: 'audit checkpoint pass',
+    intervalMs: options.intervalMs,
+    pass: () => runCheckpoints(options),
+    logger: options.logger,
+  });
 }
