@@ -59,9 +59,9 @@ function within(tally: Tally | undefined, bound: number): void {
 /*
  * What remains (issue 13 asks ≤ 6 and ≤ 3; docs/scaling.md), each trip one wait on one connection, the
  * statements after the first of a trip written behind it (pg's pipeline mode, src/db/pipelined-transaction.ts):
- * - 1: client authentication — a platform transaction whose BEGIN, the app with its secret's hash and the two
- *   failed-authentication counters (per address, per client_id) are written together, the last counter with
- *   COMMIT (src/tokens/client-auth-limits.ts); the counters are taken back after the answer (not counted);
+ * - 1: client authentication — a platform transaction whose BEGIN, the app with its secret's hash and one
+ *   statement reading both failed-authentication counts (per address, per client_id) are written together, the
+ *   last with COMMIT (src/tokens/client-auth-limits.ts); a successful request writes no counter;
  * - 1: BEGIN, the session's tenant (resolve_tenant_by_session inside the transaction) and one statement
  *   written behind it: the code consumed (UPDATE … RETURNING, exchange only) with liveGrantWithPerson —
  *   session, person, tenant, apps, groups, role mappings, the connection's default role (it was four);
