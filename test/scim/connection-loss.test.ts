@@ -1,6 +1,5 @@
-import pg from 'pg';
+import { endBusyBackends } from '../support/backend-loss.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { testEnv } from '../support/test-env.js';
 import { createTenant, ERROR, issueToken, newUser, scimClient, startNode, type ScimNode } from './support.js';
 
 /*
@@ -19,18 +18,14 @@ let t: TestDatabase;
 let node: ScimNode;
 let tenantId: string;
 let token: string;
-let admin: pg.Client;
 
 beforeAll(async () => {
   t = await createTestDatabase();
   node = await startNode(t, { ownPool: true, env: { GATEHOUSE_RATE_LIMIT_STORE: 'memory' } });
   tenantId = await createTenant(t);
   token = (await issueToken(node.db, tenantId)).token;
-  admin = new pg.Client({ connectionString: testEnv('adminUrl') });
-  await admin.connect();
 });
 afterAll(async () => {
-  await admin.end();
   await node.close();
   await t.close();
 });
@@ -51,22 +46,10 @@ describe('SCIM requests whose connection is lost', () => {
         if (res.status === 503 && !wellFormed) badBodies.push({ body: res.body, headers: res.headers });
       }
     });
-    let ended = 0;
-    const terminator = (async () => {
-      const until = Date.now() + RUN_MS;
-      while (Date.now() < until) {
-        const { rows } = await admin.query<{ ended: boolean }>(
-          `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
-            WHERE datname = $1 AND usename = 'gatehouse_app' AND application_name <> 'gatehouse-listen'
-              AND state <> 'idle'`,
-          [t.name],
-        );
-        ended += rows.length;
-        await new Promise((resolve) => setTimeout(resolve, 15));
-      }
+    const ended = await endBusyBackends(t, RUN_MS).finally(() => {
       running = false;
-    })();
-    await Promise.all([terminator, ...clients]);
+    });
+    await Promise.all(clients);
     const seen = Object.fromEntries(statuses);
     expect(ended).toBeGreaterThan(0);
     expect(Object.keys(seen).sort()).toEqual(expect.arrayContaining(['201', '503']));

@@ -1,11 +1,10 @@
-import pg from 'pg';
 import request from 'supertest';
 import { TestBrowser } from '../support/browser.js';
+import { endBusyBackends } from '../support/backend-loss.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { authorize, CALLBACK, codeOf, mainAppClient } from '../support/main-app.js';
 import { createPerson, createTenantWithConnection } from '../support/oauth-fixtures.js';
 import { registerApp, startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
-import { testEnv } from '../support/test-env.js';
 
 /*
  * Connections lost while token requests are in flight (a database restart, a failover): client
@@ -21,7 +20,6 @@ let t: TestDatabase;
 let gh: OAuthServer;
 let app: { clientId: string; clientSecret: string };
 let accessToken: string;
-let admin: pg.Client;
 
 beforeAll(async () => {
   t = await createTestDatabase();
@@ -45,11 +43,8 @@ beforeAll(async () => {
   });
   expect(exchanged.status).toBe(200);
   accessToken = exchanged.body.access_token as string;
-  admin = new pg.Client({ connectionString: testEnv('adminUrl') });
-  await admin.connect();
 });
 afterAll(async () => {
-  await admin.end();
   await gh.close();
   await t.close();
 });
@@ -78,22 +73,10 @@ describe('token requests whose connection is lost', () => {
           bad.push(res.body);
       }
     });
-    let ended = 0;
-    const terminator = (async () => {
-      const until = Date.now() + RUN_MS;
-      while (Date.now() < until) {
-        const { rows } = await admin.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-            WHERE datname = $1 AND usename = 'gatehouse_app' AND application_name <> 'gatehouse-listen'
-              AND state <> 'idle'`,
-          [t.name],
-        );
-        ended += rows.length;
-        await new Promise((resolve) => setTimeout(resolve, 15));
-      }
+    const ended = await endBusyBackends(t, RUN_MS).finally(() => {
       running = false;
-    })();
-    await Promise.all([terminator, ...clients]);
+    });
+    await Promise.all(clients);
     const answers = Object.fromEntries(seen);
     expect(ended).toBeGreaterThan(0);
     expect(Object.keys(answers).filter((k) => !/^(introspect 200|token 400|\w+ 503)$/.test(k))).toEqual([]);
