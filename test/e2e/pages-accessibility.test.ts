@@ -7,6 +7,7 @@ import sparticuz from '@sparticuz/chromium';
 import express from 'express';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { assetsRouter } from '../../src/http/assets.js';
+import { SHOTS } from '../support/screenshots.js';
 import { sendPage, usePageBrand } from '../../src/http/pages.js';
 import { emailPage } from '../../src/sso/pages.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -27,7 +28,6 @@ import { createSamlConnection, createTenantWithDomains } from '../support/sso-fa
  * Content-Security-Policy: no 'unsafe-inline' in the header and no violation
  * reported by the browser, with the configured logo loaded from its origin.
  */
-const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const CALLBACK = 'http://localhost:3000/callback';
 const LOGO = 'https://cdn.logo.test/acme-cloud.svg';
@@ -188,7 +188,7 @@ describe('every browser page, in a real browser', () => {
     expect(o.status).toBe(200);
     await o.page.getByLabel('Work email').waitFor();
     await o.page.screenshot({
-      path: path.join(ROOT, 'docs', 'portal', 'sign-in-page.png'),
+      path: path.join(SHOTS, 'sign-in-page.png'),
       clip: { x: 0, y: 0, width: 1000, height: 380 },
     });
     await expectSharedTemplate(o);

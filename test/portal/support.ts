@@ -12,6 +12,7 @@ import type { DevIdp } from '../../src/cli/dev-idp.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { SamlTestIdp } from '../support/saml-idp.js';
 import { addDomain, createSamlConnection, spOf } from '../support/sso-factories.js';
+import { SHOTS } from '../support/screenshots.js';
 import { tenantSnapshot } from '../support/tenant-admin-token.js';
 
 /**
@@ -265,8 +266,8 @@ export const withCsrf = <T extends object>(
 
 // ------------------------------------------------------------ the portal's browser tests (Chromium)
 
-/** Where the browser tests write the screenshots docs/portal.md shows. */
-export const SHOTS = path.join(import.meta.dirname, '..', '..', 'docs', 'portal');
+/** Where the browser tests write their screenshots (docs/portal with `npm run docs:screenshots`). */
+export { SHOTS };
 
 /**
  * A Gatehouse app listening on http://localhost:<free port> (a secure context, so the portal's and the SSO
