@@ -37,6 +37,18 @@ export function detached<T>(fn: () => T): T {
   return holding.getStore() ? holding.exit(fn) : fn();
 }
 
+/**
+ * Throws NestedPoolAcquisitionError, as the pool would (with the guard on), when the caller holds a
+ * connection: for work that asks the pool on its caller's behalf later, from another async context (a
+ * rate-limit increment gathered into a statement another request's increment started).
+ */
+export function refuseWhileHoldingConnection(): void {
+  if (holding.getStore())
+    throw new NestedPoolAcquisitionError(
+      'a pooled connection was asked for by work that holds one (db/pool-guard.ts)',
+    );
+}
+
 /** Wraps the data source's pool once so that a connection asked for while holding one throws. */
 export function guardPool(dataSource: DataSource): void {
   if (!enabled()) return;

@@ -11,7 +11,7 @@ import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { createLogger } from './logger.js';
 import { countingRejections } from './metrics.js';
-import { detached } from '../db/pool-guard.js';
+import { detached, refuseWhileHoldingConnection } from '../db/pool-guard.js';
 
 /**
  * How do the rate limits hold when Gatehouse runs on many nodes behind a load
@@ -34,6 +34,13 @@ import { detached } from '../db/pool-guard.js';
  *   so nodes with skewed clocks agree.
  * - Each call is one statement on the pool, outside any transaction: the
  *   increment is one `INSERT … ON CONFLICT … DO UPDATE … RETURNING`.
+ * - Increments of one key wait for each other, as PostgreSQL would make them
+ *   wait anyway (they update one row): while one is sent, the ones arriving
+ *   for the same key gather and go as one statement adding their number of
+ *   hits, and each is answered its own count, in arrival order (issue 13: a
+ *   tenant's SCIM requests had paid one statement each for its counter, the
+ *   next ones queued on the row's lock). The counts are those of one statement
+ *   per increment; only fewer statements are sent.
  * - Keys (addresses, client ids, tenant ids) are stored as HMAC-SHA-256
  *   digests under a key derived from the master key (useCounterKey), never
  *   in clear and never as a plain hash: an IPv4 address has 2^32 values, so
@@ -50,11 +57,12 @@ import { detached } from '../db/pool-guard.js';
  * instead (one node, development).
  */
 
+/** Adds $4 hits (the increments that waited for one statement, below) to a key's current window, or opens a window. */
 const INCREMENT = `
   INSERT INTO rate_limit_counters AS c (limiter, key, hits, reset_at)
-  VALUES ($1, $2, 1, now() + make_interval(secs => $3::double precision / 1000))
+  VALUES ($1, $2, $4, now() + make_interval(secs => $3::double precision / 1000))
   ON CONFLICT (limiter, key) DO UPDATE
-     SET hits = CASE WHEN c.reset_at <= now() THEN 1 ELSE LEAST(c.hits, 2147483646) + 1 END,
+     SET hits = CASE WHEN c.reset_at <= now() THEN $4 ELSE LEAST(c.hits, 2147483647 - $4) + $4 END,
          reset_at = CASE WHEN c.reset_at <= now() THEN EXCLUDED.reset_at ELSE c.reset_at END
   RETURNING hits, reset_at`;
 
@@ -115,6 +123,11 @@ interface CounterRow {
   reset_at: Date;
 }
 
+interface Waiter {
+  resolve: (answer: IncrementResponse) => void;
+  reject: (err: unknown) => void;
+}
+
 /** When this node last swept (per database handle, i.e. per node). */
 const lastSweep = new WeakMap<Database, number>();
 
@@ -151,15 +164,46 @@ export class PostgresRateLimitStore implements Store {
     this.windowMs = options.windowMs;
   }
 
-  async increment(key: string): Promise<IncrementResponse> {
-    const [row] = await this.db.queryOutsideTenant<CounterRow>(INCREMENT, [
-      this.limiter,
-      keyDigest(this.hmacKey, key),
-      this.windowMs,
-    ]);
-    if (!row) throw new Error('rate_limit_counters: the increment returned no row');
+  /** Increments gathered while the one before them, for the same key (its digest), is sent. */
+  private readonly gathering = new Map<string, Waiter[]>();
+  private readonly sending = new Set<string>();
+
+  increment(key: string): Promise<IncrementResponse> {
+    const digest = keyDigest(this.hmacKey, key);
+    return new Promise<IncrementResponse>((resolve, reject) => {
+      // The statement may be sent from another request's context: the pool guard is asked here.
+      refuseWhileHoldingConnection();
+      const waiting = this.gathering.get(digest);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.gathering.set(digest, [{ resolve, reject }]);
+      if (!this.sending.has(digest)) this.sendGathered(digest);
+    });
+  }
+
+  /** Sends the increments gathered for a key as one statement; those arriving meanwhile go next. */
+  private sendGathered(digest: string): void {
+    const batch = this.gathering.get(digest);
+    if (!batch) return;
+    this.gathering.delete(digest);
+    this.sending.add(digest);
+    this.db
+      .queryOutsideTenant<CounterRow>(INCREMENT, [this.limiter, digest, this.windowMs, batch.length])
+      .then(([row]) => {
+        if (!row) throw new Error('rate_limit_counters: the increment returned no row');
+        const resetTime = new Date(row.reset_at);
+        // The statement's count includes the whole batch: each waiter's is its place in it.
+        const before = row.hits - batch.length;
+        batch.forEach((w, i) => w.resolve({ totalHits: before + i + 1, resetTime }));
+      })
+      .catch((err: unknown) => {
+        for (const w of batch) w.reject(err);
+      })
+      .finally(() => {
+        this.sending.delete(digest);
+        // Sent on behalf of the requests that gathered, not of the one whose statement just ended.
+        detached(() => this.sendGathered(digest));
+      });
     this.maybeSweep();
-    return { totalHits: row.hits, resetTime: new Date(row.reset_at) };
   }
 
   /**
