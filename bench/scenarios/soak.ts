@@ -42,16 +42,18 @@ export const soakScenario: Scenario = {
       const rate = capacity * 0.8;
 
       // ---- soak (open loop at 80%)
-      const windows = new Map<number, { done: number; latencies: number[] }>();
+      const windows = new Map<number, Window>();
       let fivexx = 0;
       const start = performance.now();
       const load = openLoop(rate, MAX_IN_FLIGHT, async (issued) => {
-        const status = await mix.next();
+        const { status, kind } = await mix.next();
         if (status >= 500) fivexx += 1;
         const w = Math.floor((issued - start) / 1000 / windowSeconds);
-        const bucket = windows.get(w) ?? { done: 0, latencies: [] };
+        const bucket: Window = windows.get(w) ?? { done: 0, latencies: [], byKind: new Map() };
+        const ms = performance.now() - issued;
         bucket.done += 1;
-        bucket.latencies.push(performance.now() - issued);
+        bucket.latencies.push(ms);
+        bucket.byKind.set(kind, [...(bucket.byKind.get(kind) ?? []), ms]);
         windows.set(w, bucket);
       });
       await new Promise((resolve) => setTimeout(resolve, soakSeconds * 1000));
@@ -61,9 +63,18 @@ export const soakScenario: Scenario = {
       const keys = [...windows.keys()].sort((a, b) => a - b);
       // The last window may be cut short by the end of the run: compare the first full and last full ones.
       const full = keys.filter((k) => (k + 1) * windowSeconds <= soakSeconds);
-      const first = windows.get(full[0] ?? 0) ?? { done: 0, latencies: [] };
-      const last = windows.get(full[full.length - 1] ?? 0) ?? { done: 0, latencies: [] };
+      const none: Window = { done: 0, latencies: [], byKind: new Map() };
+      const first = windows.get(full[0] ?? 0) ?? none;
+      const last = windows.get(full[full.length - 1] ?? 0) ?? none;
       const p99 = (w: { latencies: number[] }) => percentile(sorted(w.latencies), 99);
+      // Where a change comes from: each window's p99, and each kind's p99 in the first and last windows.
+      const trend = full.map((k) => Math.round(p99(windows.get(k) ?? none))).join(' ');
+      const kinds = Object.fromEntries(
+        KINDS.flatMap((kind) => [
+          [`${kind}_p99_first`, percentile(sorted(first.byKind.get(kind) ?? []), 99)],
+          [`${kind}_p99_last`, percentile(sorted(last.byKind.get(kind) ?? []), 99)],
+        ]),
+      );
       const label = `${TENANTS} tenants, 40% create / 30% userName eq / 20% read / 10% audit page`;
       return [
         {
@@ -78,7 +89,7 @@ export const soakScenario: Scenario = {
           unit: 'ms p99',
           value: p99(last),
           baseline: { name: `the first ${windowSeconds}s`, value: p99(first) },
-          extra: { windows: full.length, users_created: mix.created() },
+          extra: { windows: full.length, users_created: mix.created(), window_p99_ms: trend, ...kinds },
         },
       ];
     } finally {
@@ -88,7 +99,15 @@ export const soakScenario: Scenario = {
   },
 };
 
-/** The mixed load: each next() sends one request of the mix and answers its status. */
+const KINDS = ['create', 'filter', 'read', 'audit'] as const;
+type Kind = (typeof KINDS)[number];
+interface Window {
+  done: number;
+  latencies: number[];
+  byKind: Map<Kind, number[]>;
+}
+
+/** The mixed load: each next() sends one request of the mix and answers its kind and status. */
 async function prepare(server: ScimServer) {
   const tenants: { tenantId: string; token: string; base: string; ids: string[]; created: number }[] = [];
   for (let i = 0; i < TENANTS; i++) {
@@ -123,19 +142,21 @@ async function prepare(server: ScimServer) {
   // Every tenant starts with some users, so filters and reads have targets.
   for (const t of tenants) for (let k = 0; k < 20; k++) await create(t, n++);
   return {
-    async next(): Promise<number> {
+    async next(): Promise<{ kind: Kind; status: number }> {
       const i = n++;
       const t = tenants[i % TENANTS]!;
-      const kind = (i * 7) % 10;
-      if (kind < 4) return create(t, i);
+      const pick = (i * 7) % 10;
+      if (pick < 4) return { kind: 'create', status: await create(t, i) };
       const known = t.ids[(i * 7919) % t.ids.length]!;
-      if (kind < 7) {
+      if (pick < 7) {
         const userName = `soak${(i * 104_729) % n}@soak.test`;
         const filter = encodeURIComponent(`userName eq "${userName}"`);
-        return (await scimFetch(t.base, t.token, 'GET', `/Users?filter=${filter}`)).status;
+        const { status } = await scimFetch(t.base, t.token, 'GET', `/Users?filter=${filter}`);
+        return { kind: 'filter', status };
       }
-      if (kind < 9) return (await scimFetch(t.base, t.token, 'GET', `/Users/${known}`)).status;
-      return adminGet(`/tenants/${t.tenantId}/audit-events?limit=25`);
+      if (pick < 9)
+        return { kind: 'read', status: (await scimFetch(t.base, t.token, 'GET', `/Users/${known}`)).status };
+      return { kind: 'audit', status: await adminGet(`/tenants/${t.tenantId}/audit-events?limit=25`) };
     },
     created: () => tenants.reduce((sum, t) => sum + t.created, 0),
     /** Creates that answered 201 but are not in the database. */
