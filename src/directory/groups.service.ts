@@ -471,16 +471,20 @@ export async function groupsOfUsers(
   em: EntityManager,
   userIds: string[],
   source?: GroupSource,
+  options: { final?: boolean } = {},
 ): Promise<Map<string, { id: string; displayName: string }[]>> {
   const result = new Map<string, { id: string; displayName: string }[]>();
   if (userIds.length === 0) return result;
-  const rows = await em.query<{ user_id: string; id: string; display_name: string }[]>(
-    `SELECT gm.user_id, g.id, g.display_name FROM group_members gm
+  const sql = `SELECT gm.user_id, g.id, g.display_name FROM group_members gm
        JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
       WHERE gm.user_id = ANY($1::uuid[]) AND ($2::text IS NULL OR g.source = $2)
-      ORDER BY g.display_name, g.id`,
-    [userIds, source ?? null],
-  );
+      ORDER BY g.display_name, g.id`;
+  const params = [userIds, source ?? null];
+  type Row = { user_id: string; id: string; display_name: string };
+  // With `final`, the read goes with the transaction's COMMIT (db/pipelined-transaction.ts): one round trip less.
+  const rows = options.final
+    ? ((await finalStatement(em, sql, params)).rows as Row[])
+    : await em.query<Row[]>(sql, params);
   for (const r of rows)
     result.set(r.user_id, [...(result.get(r.user_id) ?? []), { id: r.id, displayName: r.display_name }]);
   return result;

@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Config } from '../config/config.js';
 import { isUuid, type Database } from '../db/database.js';
+import { finalStatement } from '../db/pipelined-transaction.js';
 import { BadRequestError } from '../errors.js';
 import { requireLiveTenant } from '../tenants/tenant-guard.js';
 import type { ScimLoggedResourceType } from './scim-request.entity.js';
@@ -169,8 +170,9 @@ export class ScimRequestLogWriter {
     for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
       const chunk = rows.slice(i, i + ROWS_PER_INSERT);
       try {
+        // BEGIN, the INSERT and COMMIT in one round trip (db/pipelined-transaction.ts).
         await this.db.withTenant(tenantId, (em) =>
-          em.query(insertStatement(chunk.length), chunk.flatMap(values)),
+          finalStatement(em, insertStatement(chunk.length), chunk.flatMap(values)),
         );
       } catch (error: unknown) {
         // Codes and request ids only: a database error's detail may quote the row.

@@ -54,12 +54,16 @@ export class ScimUsers extends SCIMMY.Resources.User {
         filterResolver: userFilterResolver,
         findOne: async (em, id) => {
           const user = await findUser(em, id);
+          // The groups are the transaction's last read: they go with its COMMIT.
           return user ? { user, groups: withGroups ? await scimGroupsOf(em, user.id) : [] } : null;
         },
         findPage: async (em, query) => {
           const { total, users } = await listUsers(em, query);
           const ids = users.map((u) => u.id);
-          const groups = withGroups ? await groupsOfUsers(em, ids, 'scim') : new Map<string, GroupRef[]>();
+          // The last read of the transaction (after the page and its count): it goes with the COMMIT.
+          const groups = withGroups
+            ? await groupsOfUsers(em, ids, 'scim', { final: true })
+            : new Map<string, GroupRef[]>();
           return { total, items: users.map((user) => ({ user, groups: groups.get(user.id) ?? [] })) };
         },
         version: (found) => found.user.version,
@@ -160,8 +164,9 @@ export class ScimUsers extends SCIMMY.Resources.User {
   }
 }
 
+/** One user's SCIM groups, as the transaction's final statement (db/pipelined-transaction.ts). */
 async function scimGroupsOf(em: EntityManager, userId: string): Promise<GroupRef[]> {
-  return (await groupsOfUsers(em, [userId], 'scim')).get(userId) ?? [];
+  return (await groupsOfUsers(em, [userId], 'scim', { final: true })).get(userId) ?? [];
 }
 
 function sameFields(user: User, fields: UserFields): boolean {

@@ -203,6 +203,49 @@ describe('SCIM writes, round trips to PostgreSQL before the answer', () => {
   });
 });
 
+describe('SCIM reads, round trips to PostgreSQL before the answer', () => {
+  let userId: string;
+  beforeAll(async () => {
+    const created = await send('post', '/Users', newUser('reader@acme.test', { externalId: 'r-1' }));
+    userId = created.res.body.id as string;
+    const group = await send('post', '/Groups', {
+      schemas: [GROUP_SCHEMA],
+      displayName: 'Readers',
+      members: [{ value: userId }],
+    });
+    expect(group.res.status).toBe(201);
+  });
+
+  it('GET /Users/{id}: the limit, BEGIN with the user, the groups with COMMIT: within 3', async () => {
+    const { res, tally } = await send('get', `/Users/${userId}`);
+    expect(res.status).toBe(200);
+    expect(res.body.groups).toEqual([
+      expect.objectContaining({ value: expect.any(String), display: 'Readers' }),
+    ]);
+    // Before: 4 (the groups read and COMMIT each a trip of their own).
+    within(tally, 3);
+    expect(unitsOf(tally)).toBe(2);
+  });
+
+  it('GET /Users?filter=userName eq: the limit, BEGIN with the page, the groups with COMMIT: within 3', async () => {
+    const filter = encodeURIComponent('userName eq "READER@acme.test"');
+    const { res, tally } = await send('get', `/Users?filter=${filter}`);
+    expect(res.status).toBe(200);
+    expect(res.body.totalResults).toBe(1);
+    expect(res.body.Resources[0].groups).toEqual([expect.objectContaining({ display: 'Readers' })]);
+    within(tally, 3);
+    expect(unitsOf(tally)).toBe(2);
+  });
+
+  it('GET /Users?filter=… matching nobody: within 3, and the transaction still ends', async () => {
+    const filter = encodeURIComponent('externalId eq "nobody"');
+    const { res, tally } = await send('get', `/Users?filter=${filter}`);
+    expect(res.status).toBe(200);
+    expect(res.body.totalResults).toBe(0);
+    within(tally, 3);
+  });
+});
+
 describe('SCIM writes, scimmy coercions per request', () => {
   it('POST and PUT coerce the body once inbound and render once outbound', async () => {
     const created = await send('post', '/Users', newUser('bob@acme.test'));
