@@ -26,7 +26,9 @@ const MAX_IN_FLIGHT = 64;
  * 600). Printed: throughput and p99 of the last minute as ratios of the first
  * (target: within 10%), 5xx count (target 0), arrivals dropped because 64
  * were already in flight (target 0), and "nothing lost": every create that
- * answered 201 is in the database at the end.
+ * answered 201 is in the database at the end. To tell where a change of p99
+ * comes from: each window's p99 and its longest event-loop stall (this
+ * process's own pauses), and each kind's p99 in the first and last windows.
  */
 export const soakScenario: Scenario = {
   name: 'soak',
@@ -45,6 +47,16 @@ export const soakScenario: Scenario = {
       const windows = new Map<number, Window>();
       let fivexx = 0;
       const start = performance.now();
+      // The event loop's longest stall in each window: a stall of this process (GC, synchronous work)
+      // shows here; a slow database or a busy machine does not.
+      const stalls = new Map<number, number>();
+      let lastTick = performance.now();
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        const w = Math.floor((now - start) / 1000 / windowSeconds);
+        stalls.set(w, Math.max(stalls.get(w) ?? 0, now - lastTick - 10));
+        lastTick = now;
+      }, 10);
       const load = openLoop(rate, MAX_IN_FLIGHT, async (issued) => {
         const { status, kind } = await mix.next();
         if (status >= 500) fivexx += 1;
@@ -58,6 +70,7 @@ export const soakScenario: Scenario = {
       });
       await new Promise((resolve) => setTimeout(resolve, soakSeconds * 1000));
       const { dropped } = await load.stop();
+      clearInterval(ticker);
 
       const lost = await mix.lost();
       const keys = [...windows.keys()].sort((a, b) => a - b);
@@ -69,6 +82,7 @@ export const soakScenario: Scenario = {
       const p99 = (w: { latencies: number[] }) => percentile(sorted(w.latencies), 99);
       // Where a change comes from: each window's p99, and each kind's p99 in the first and last windows.
       const trend = full.map((k) => Math.round(p99(windows.get(k) ?? none))).join(' ');
+      const stallTrend = full.map((k) => Math.round(stalls.get(k) ?? 0)).join(' ');
       const kinds = Object.fromEntries(
         KINDS.flatMap((kind) => [
           [`${kind}_p99_first`, percentile(sorted(first.byKind.get(kind) ?? []), 99)],
@@ -89,7 +103,13 @@ export const soakScenario: Scenario = {
           unit: 'ms p99',
           value: p99(last),
           baseline: { name: `the first ${windowSeconds}s`, value: p99(first) },
-          extra: { windows: full.length, users_created: mix.created(), window_p99_ms: trend, ...kinds },
+          extra: {
+            windows: full.length,
+            users_created: mix.created(),
+            window_p99_ms: trend,
+            window_max_stall_ms: stallTrend,
+            ...kinds,
+          },
         },
       ];
     } finally {
