@@ -65,7 +65,9 @@ export const soakScenario: Scenario = {
         const ms = performance.now() - issued;
         bucket.done += 1;
         bucket.latencies.push(ms);
-        bucket.byKind.set(kind, [...(bucket.byKind.get(kind) ?? []), ms]);
+        const ofKind = bucket.byKind.get(kind);
+        if (ofKind) ofKind.push(ms);
+        else bucket.byKind.set(kind, [ms]);
         windows.set(w, bucket);
       });
       await new Promise((resolve) => setTimeout(resolve, soakSeconds * 1000));
