@@ -52,8 +52,9 @@ export class ScimGroups extends SCIMMY.Resources.Group {
     return scimRun(c, () => {
       // Members are read only when the response carries them (excludedAttributes=members: never).
       const withMembers = wantsAttribute(withoutCoreUrn(this.attributes), 'members');
+      // The members are the transaction's last read: they go with its COMMIT.
       const membersOf = async (em: EntityManager, group: Group) =>
-        withMembers ? await groupMembers(em, group.id) : undefined;
+        withMembers ? await groupMembers(em, group.id, undefined, { final: true }) : undefined;
       return readResources<GroupWithMembers, SCIMMY.Schemas.Group>(c, this, {
         type: 'Group',
         filterResolver: groupFilterResolver,
@@ -103,7 +104,8 @@ export class ScimGroups extends SCIMMY.Resources.Group {
           changed || membersChanged ? await updateGroup(em, group, fields, { membership }) : group;
         if (saved !== group)
           await audit(em, c, 'scim.group.replaced', saved, { members_replaced: membersChanged });
-        return { group: saved, members: await groupMembers(em, id) };
+        // The transaction's last statement: the members as stored now, read with the COMMIT.
+        return { group: saved, members: await groupMembers(em, id, undefined, { final: true }) };
       });
       if (id === undefined) c.setHeader('Location', `${c.baseUrl}/Groups/${result.group.id}`);
       c.setHeader('ETag', etagOf(result.group.version));
