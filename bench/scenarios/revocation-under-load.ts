@@ -177,6 +177,8 @@ export const revocationUnderLoadScenario: Scenario = {
           name: `under 80% load, two processes: SCIM active:false on node 1 → back-channel logout received (${trials} trials; issue 13: p99 ≤ 25 ms)`,
           unit: 'ms p99',
           value: p(m.logout, 99),
+          // The same floor as the row above: what one request costs under this load.
+          baseline: { name: 'one introspection on node 2 under the same load, p99', value: p(m.floor, 99) },
           extra: { p50_ms: p(m.logout, 50) },
         },
       ];
