@@ -139,3 +139,17 @@ export async function finalStatement(
   };
   return { rows: raw.records, rowCount: raw.affected ?? raw.records.length };
 }
+
+/**
+ * A statement's rows, sent with the transaction's COMMIT when `final` says it is the transaction's last
+ * (finalStatement), else as a plain statement: for functions whose callers know whether anything follows.
+ */
+export async function statementRows<R>(
+  em: EntityManager,
+  sql: string,
+  params: unknown[],
+  final?: boolean,
+): Promise<R[]> {
+  if (final) return (await finalStatement(em, sql, params)).rows as R[];
+  return em.query<R[]>(sql, params);
+}

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { In, type EntityManager } from 'typeorm';
 import { isUuid } from '../db/database.js';
-import { finalStatement } from '../db/pipelined-transaction.js';
+import { statementRows } from '../db/pipelined-transaction.js';
 import { isUniqueViolation } from '../db/pg-errors.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { auditInsertSql, type AuditInput } from '../audit/audit.service.js';
@@ -152,9 +152,7 @@ export async function createGroupAudited(
            ${webhookWakeSql(tenantId, 'SELECT 1 FROM w', p)} AS woken, (SELECT count(*) FROM m) AS added
       FROM (SELECT 1) one LEFT JOIN live ON true ORDER BY live.id`;
   type Row = { id: string | null; user_name: string; display_name: string | null };
-  const rows = await translateUniqueness(async () =>
-    options.final ? ((await finalStatement(em, sql, params)).rows as Row[]) : em.query<Row[]>(sql, params),
-  );
+  const rows = await translateUniqueness(async () => statementRows<Row>(em, sql, params, options.final));
   sealAfterCommitOf(em, tenantId);
   const live = rows.filter((r): r is typeof r & { id: string } => r.id !== null);
   const found = new Set(live.map((r) => r.id));
@@ -467,10 +465,8 @@ export async function groupMembers(
       WHERE gm.group_id = $1 AND u.status <> 'deleted' ORDER BY gm.user_id LIMIT $2`;
   const params = [groupId, limit ?? null];
   type Row = { id: string; user_name: string; display_name: string | null };
-  // With `final`, the read goes with the transaction's COMMIT (db/pipelined-transaction.ts): one round trip less.
-  const rows = options.final
-    ? ((await finalStatement(em, sql, params)).rows as Row[])
-    : await em.query<Row[]>(sql, params);
+  // With `final`, the read goes with the transaction's COMMIT: one round trip less.
+  const rows = await statementRows<Row>(em, sql, params, options.final);
   return rows.map((r) => ({ userId: r.id, userName: r.user_name, displayName: r.display_name }));
 }
 
@@ -489,10 +485,8 @@ export async function groupsOfUsers(
       ORDER BY g.display_name, g.id`;
   const params = [userIds, source ?? null];
   type Row = { user_id: string; id: string; display_name: string };
-  // With `final`, the read goes with the transaction's COMMIT (db/pipelined-transaction.ts): one round trip less.
-  const rows = options.final
-    ? ((await finalStatement(em, sql, params)).rows as Row[])
-    : await em.query<Row[]>(sql, params);
+  // With `final`, the read goes with the transaction's COMMIT: one round trip less.
+  const rows = await statementRows<Row>(em, sql, params, options.final);
   for (const r of rows)
     result.set(r.user_id, [...(result.get(r.user_id) ?? []), { id: r.id, displayName: r.display_name }]);
   return result;

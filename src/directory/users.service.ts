@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { In, type EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import { isUuid } from '../db/database.js';
-import { finalStatement } from '../db/pipelined-transaction.js';
+import { statementRows } from '../db/pipelined-transaction.js';
 import { isUniqueViolation } from '../db/pg-errors.js';
 import { BadRequestError, ConflictError } from '../errors.js';
 import { revokeUserSessions } from '../sessions/sessions.service.js';
@@ -72,12 +72,6 @@ function assertStorable(fields: Parameters<typeof userColumnsProblem>[0]): void 
 export async function isVerifiedDomainEmail(em: EntityManager, email: string | null): Promise<boolean> {
   const domain = email === null ? null : emailDomain(email);
   return domain !== null && (await isVerifiedDomain(em, domain));
-}
-
-/** A composed statement, sent with the transaction's COMMIT when it is the last one (`final`). */
-async function composed<R>(em: EntityManager, sql: string, params: unknown[], final?: boolean): Promise<R[]> {
-  if (final) return (await finalStatement(em, sql, params)).rows as R[];
-  return em.query<R[]>(sql, params);
 }
 
 /**
@@ -173,7 +167,7 @@ export async function createUserAudited(
     a AS (${auditInsertSql(tenantId, audit(user), p)})
     SELECT u.email_verified, ${webhookWakeSql(tenantId, 'SELECT 1 FROM w', p)} AS woken FROM u`;
   const rows = await translateUniqueness(() =>
-    composed<{ email_verified: boolean }>(em, sql, params, options.final),
+    statementRows<{ email_verified: boolean }>(em, sql, params, options.final),
   );
   sealAfterCommitOf(em, tenantId);
   user.emailVerified = rows[0]?.email_verified ?? false;
@@ -325,7 +319,7 @@ export async function updateUserAudited(
     a AS (${auditInsertSql(user.tenantId, audit(next), p, 'EXISTS (SELECT 1 FROM u)')})
     SELECT u.email_verified, ${webhookWakeSql(user.tenantId, 'SELECT 1 FROM w', p)} AS woken FROM u`;
   const rows = await translateUniqueness(() =>
-    composed<{ email_verified: boolean }>(em, sql, params, options.final),
+    statementRows<{ email_verified: boolean }>(em, sql, params, options.final),
   );
   sealAfterCommitOf(em, user.tenantId);
   const row = rows[0];

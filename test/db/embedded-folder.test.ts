@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { letTraverse, startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { freePort } from '../cluster/cluster-process.js';
 
 /**
  * The folder around the embedded database's data folder (src/db/embedded.ts): as root the server runs
@@ -51,15 +51,6 @@ describe('letTraverse', () => {
     expect(await modeOf(made)).toBe(0o711);
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 it('starts a database inside a shared folder and leaves that folder 1777', async () => {
   const shared = await folder('shared-start', 0o1777);
